@@ -1,0 +1,11 @@
+//! # tidemill-operators
+//!
+//! Operators, sources and sinks for Tidemill jobs: JSON decoding with schema
+//! enforcement, event-time windows with aggregates, key deduplication, file and
+//! generator sources, and Delta Lake and JSON-lines sinks.
+
+pub mod decode;
+pub mod dedup;
+pub mod sink;
+pub mod source;
+pub mod window;

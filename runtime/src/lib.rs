@@ -1,0 +1,29 @@
+//! # tidemill-runtime
+//!
+//! The core of Tidemill: the records and in-band messages that flow between actors,
+//! the [`Operator`], [`Source`] and [`Sink`] traits, the typed job-graph builder,
+//! the `ractor` actors that run each source partition, operator shard and sink, the
+//! bounded edges between them, watermark tracking, barrier alignment and the job
+//! supervisor. See `docs/architecture.md` and `docs/runtime-semantics.md`.
+
+mod context;
+mod dead_letter;
+mod harness;
+mod message;
+mod operator;
+mod record;
+mod sink;
+mod source;
+mod time;
+mod watermark;
+
+pub use context::NodeContext;
+pub use dead_letter::{DeadLetter, PartitionInfo, ReasonCode, SourceCatalog, SourceKind};
+pub use harness::OperatorHarness;
+pub use message::Message;
+pub use operator::{Operator, OperatorError, Output, StateSnapshot};
+pub use record::{Batch, Offset, Origin, PartitionId, Record, SourceId};
+pub use sink::{Sink, SinkError, StagedOutput};
+pub use source::{Source, SourceError, SourcePoll};
+pub use time::{duration_millis, Epoch, EventTime, Watermark};
+pub use watermark::WatermarkTracker;

@@ -1,0 +1,164 @@
+//! The operator trait job authors implement, and the output it writes to.
+//!
+//! Operators are plain synchronous code: the runtime owns the actor, the edges,
+//! watermark tracking and barrier alignment, and calls the operator with one input
+//! batch at a time. That keeps operators easy to test (see [`crate::OperatorHarness`])
+//! and keeps `await` points, where backpressure applies, in one place.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::dead_letter::{DeadLetter, ReasonCode};
+use crate::record::{Batch, Origin, Record};
+use crate::time::EventTime;
+
+/// An operator failed in a way that is not about one record (its state is broken).
+/// The supervisor restarts the pipeline from the last checkpoint. Problems with one
+/// record are not errors: send the record to the dead-letter output instead.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// The operator cannot go on.
+    #[error("operator failed: {0}")]
+    Failed(String),
+    /// A snapshot could not be taken or restored.
+    #[error("operator state: {0}")]
+    State(String),
+}
+
+/// The serialised state of one operator shard at a checkpoint barrier.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateSnapshot(pub Vec<u8>);
+
+impl StateSnapshot {
+    /// A snapshot of an operator without state.
+    pub fn empty() -> Self {
+        StateSnapshot(Vec::new())
+    }
+
+    /// Serialises any serde value as a snapshot.
+    pub fn encode<S: Serialize>(state: &S) -> Result<Self, OperatorError> {
+        serde_json::to_vec(state).map(StateSnapshot).map_err(|e| OperatorError::State(e.to_string()))
+    }
+
+    /// Deserialises a snapshot made by [`StateSnapshot::encode`].
+    pub fn decode<S: DeserializeOwned>(&self) -> Result<S, OperatorError> {
+        serde_json::from_slice(&self.0).map_err(|e| OperatorError::State(e.to_string()))
+    }
+
+    /// Size of the snapshot in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the snapshot is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Where an operator writes what it produces while handling one input.
+pub struct Output<T> {
+    records: Vec<Record<T>>,
+    dead_letters: Vec<DeadLetter>,
+    watermark: Option<EventTime>,
+    stage: Arc<str>,
+}
+
+impl<T> Output<T> {
+    /// An empty output for the operator named `stage`.
+    pub fn new(stage: Arc<str>) -> Self {
+        Output { records: Vec::new(), dead_letters: Vec::new(), watermark: None, stage }
+    }
+
+    /// Emits one record downstream.
+    #[inline]
+    pub fn emit(&mut self, record: Record<T>) {
+        self.records.push(record);
+    }
+
+    /// Emits many records downstream.
+    pub fn emit_all(&mut self, records: impl IntoIterator<Item = Record<T>>) {
+        self.records.extend(records);
+    }
+
+    /// Sends a record to the dead-letter queue with a reason.
+    pub fn dead_letter(&mut self, payload: Vec<u8>, reason: ReasonCode, detail: impl Into<String>, origin: Origin) {
+        self.dead_letters.push(DeadLetter {
+            payload,
+            reason,
+            detail: detail.into(),
+            origin,
+            stage: self.stage.clone(),
+            rejected_at: Utc::now(),
+        });
+    }
+
+    /// Announces event-time progress. Only operators whose
+    /// [`Operator::generates_watermarks`] is true may call this; for others the runtime
+    /// forwards the minimum of the input watermarks.
+    pub fn emit_watermark(&mut self, watermark: EventTime) {
+        self.watermark = Some(self.watermark.map_or(watermark, |w| w.max(watermark)));
+    }
+
+    /// The name of the operator this output belongs to.
+    pub fn stage(&self) -> &Arc<str> {
+        &self.stage
+    }
+
+    /// Records emitted so far.
+    pub fn records(&self) -> &[Record<T>] {
+        &self.records
+    }
+
+    /// Takes what was written, leaving the output empty.
+    pub fn take(&mut self) -> (Batch<T>, Vec<DeadLetter>, Option<EventTime>) {
+        (
+            std::mem::take(&mut self.records),
+            std::mem::take(&mut self.dead_letters),
+            self.watermark.take(),
+        )
+    }
+}
+
+/// A stream transformation run by one shard of an operator node.
+///
+/// Every method gets the [`Output`] to write to. The runtime guarantees the
+/// order: batches and watermarks arrive as sent by each input; `on_watermark` is
+/// called only when the minimum over the inputs advances; `snapshot` is called once
+/// all inputs delivered the same barrier (aligned), so the state it returns holds
+/// exactly the records before that barrier. When every input has ended,
+/// `on_watermark(EventTime::MAX)` fires whatever is still open.
+pub trait Operator: Send + 'static {
+    /// Input record type.
+    type In: Send + 'static;
+    /// Output record type.
+    type Out: Send + 'static;
+
+    /// Handles one batch of input records.
+    fn process(&mut self, batch: Batch<Self::In>, out: &mut Output<Self::Out>) -> Result<(), OperatorError>;
+
+    /// Event time has advanced to `watermark` on every input.
+    fn on_watermark(&mut self, watermark: EventTime, out: &mut Output<Self::Out>) -> Result<(), OperatorError> {
+        let _ = (watermark, out);
+        Ok(())
+    }
+
+    /// Whether this operator makes its own watermarks (a timestamp assigner) instead
+    /// of forwarding the minimum of its inputs'.
+    fn generates_watermarks(&self) -> bool {
+        false
+    }
+
+    /// The operator's state at an aligned barrier.
+    fn snapshot(&self) -> Result<StateSnapshot, OperatorError> {
+        Ok(StateSnapshot::empty())
+    }
+
+    /// Replaces the operator's state with a snapshot taken earlier.
+    fn restore(&mut self, snapshot: &StateSnapshot) -> Result<(), OperatorError> {
+        let _ = snapshot;
+        Ok(())
+    }
+}

@@ -1,0 +1,55 @@
+//! The sink trait: where records leave a job, with a two-phase commit.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::Batch;
+use crate::time::Epoch;
+
+/// A sink could not write or commit.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Writing or staging output failed.
+    #[error("sink write failed: {0}")]
+    Write(String),
+    /// Committing staged output failed.
+    #[error("sink commit failed: {0}")]
+    Commit(String),
+    /// The sink's destination cannot be used (unwritable path, bad table).
+    #[error("sink unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A description of output a sink staged at a barrier and has not yet made visible
+/// (for Delta: the Parquet files written and their add actions). It goes into the
+/// checkpoint manifest so that a restarted sink can finish the commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedOutput(pub Vec<u8>);
+
+/// Where records leave the job.
+///
+/// The runtime calls `write` with each batch, `stage` when a checkpoint barrier
+/// has arrived on every input (make the epoch's output durable but invisible), and
+/// `commit` once the checkpoint is complete (make it visible, idempotently: commit
+/// may be called again with the same staged output after a crash). At the end of a
+/// bounded input the runtime stages and commits a final epoch.
+pub trait Sink: Send + 'static {
+    /// Input record type.
+    type In: Send + 'static;
+
+    /// Prepares the destination (creates the table, checks it is writable). Called
+    /// once before the first write; an error here is a clear start-up failure.
+    fn open(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Writes (or buffers) a batch.
+    fn write(&mut self, batch: Batch<Self::In>) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Makes everything written since the last stage durable but not yet visible.
+    fn stage(&mut self, epoch: Epoch) -> impl Future<Output = Result<StagedOutput, SinkError>> + Send;
+
+    /// Makes staged output visible. Must be idempotent.
+    fn commit(&mut self, epoch: Epoch, staged: StagedOutput) -> impl Future<Output = Result<(), SinkError>> + Send;
+}

@@ -1,0 +1,56 @@
+//! The source trait: where records enter a job.
+
+use std::future::Future;
+
+use crate::operator::StateSnapshot;
+use crate::record::Batch;
+
+/// A source failed and the pipeline must restart.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The input cannot be read (missing file, permission, broker gone).
+    #[error("source cannot read {what}: {reason}")]
+    Unreadable {
+        /// What could not be read.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// Restoring a snapshot failed.
+    #[error("source state: {0}")]
+    State(String),
+}
+
+/// What one poll of a source produced.
+#[derive(Debug)]
+pub enum SourcePoll<T> {
+    /// Some records.
+    Data(Batch<T>),
+    /// Nothing right now; poll again later.
+    Idle,
+    /// The (bounded) input is exhausted.
+    End,
+}
+
+/// One partition of a source, run by one source actor.
+///
+/// `poll` should return within a short time (a Kafka source polls with a timeout);
+/// the runtime interleaves polls with checkpoint barrier injection and stop requests.
+pub trait Source: Send + 'static {
+    /// Record type produced.
+    type Out: Send + 'static;
+
+    /// Produces up to `max_records` records.
+    fn poll(&mut self, max_records: usize) -> impl Future<Output = Result<SourcePoll<Self::Out>, SourceError>> + Send;
+
+    /// The source's position at a barrier (offsets).
+    fn snapshot(&self) -> Result<StateSnapshot, SourceError> {
+        Ok(StateSnapshot::empty())
+    }
+
+    /// Seeks to a position taken by `snapshot`.
+    fn restore(&mut self, snapshot: &StateSnapshot) -> Result<(), SourceError> {
+        let _ = snapshot;
+        Ok(())
+    }
+}
