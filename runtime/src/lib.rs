@@ -6,7 +6,16 @@
 //! bounded edges between them, watermark tracking, barrier alignment and the job
 //! supervisor. See `docs/architecture.md` and `docs/runtime-semantics.md`.
 
+mod actors;
+mod alignment;
+mod collector;
+mod config;
 mod context;
+mod counters;
+mod edge;
+mod functions;
+mod graph;
+mod job;
 mod dead_letter;
 mod harness;
 mod message;
@@ -17,7 +26,18 @@ mod source;
 mod time;
 mod watermark;
 
+pub mod testing;
+
+pub use actors::source::SourceMsg;
+pub use actors::supervisor::SupervisorMsg;
+pub use actors::NodeId;
+pub use collector::stable_hash;
+pub use config::{JobConfig, RestartPolicy};
 pub use context::NodeContext;
+pub use counters::{JobCounters, JobSummary};
+pub use edge::{EdgeClosed, EdgeStats, InputIndex, InputPort, NodeMsg};
+pub use graph::{GraphError, JobBuilder, KeyedStream, Stream};
+pub use job::{Job, JobError, JobHandle};
 pub use dead_letter::{DeadLetter, PartitionInfo, ReasonCode, SourceCatalog, SourceKind};
 pub use harness::OperatorHarness;
 pub use message::Message;

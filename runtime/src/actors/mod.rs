@@ -1,0 +1,59 @@
+//! The `ractor` actors that run a job: one per source partition, operator shard and
+//! sink shard, all linked to one job supervisor.
+
+pub(crate) mod operator;
+pub(crate) mod sink;
+pub(crate) mod source;
+pub(crate) mod supervisor;
+
+use std::sync::Arc;
+
+use ractor::ActorRef;
+
+use crate::config::JobConfig;
+use crate::counters::JobCounters;
+use crate::operator::StateSnapshot;
+use crate::sink::StagedOutput;
+use crate::time::Epoch;
+
+/// Identifies a node of the job graph.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub usize);
+
+/// What every actor of a run shares.
+#[derive(Clone)]
+pub(crate) struct RunShared {
+    pub(crate) counters: Arc<JobCounters>,
+    pub(crate) config: Arc<JobConfig>,
+    pub(crate) supervisor: ActorRef<supervisor::SupervisorMsg>,
+    pub(crate) generation: u64,
+}
+
+/// What an actor reports when it has passed a checkpoint barrier.
+#[derive(Debug)]
+#[allow(dead_code, reason = "the payloads are what the checkpoint store will persist; only counted for now")]
+pub(crate) enum AckPayload {
+    /// Source offsets or operator state.
+    State(StateSnapshot),
+    /// What a sink staged.
+    Staged(StagedOutput),
+}
+
+/// An actor passed barrier `epoch`.
+#[derive(Debug)]
+#[allow(dead_code, reason = "node, shard and payload go into the checkpoint manifest; only counted for now")]
+pub(crate) struct CheckpointAck {
+    pub(crate) generation: u64,
+    pub(crate) epoch: Epoch,
+    pub(crate) node: NodeId,
+    pub(crate) shard: usize,
+    pub(crate) payload: AckPayload,
+}
+
+impl RunShared {
+    pub(crate) fn ack(&self, epoch: Epoch, node: NodeId, shard: usize, payload: AckPayload) {
+        let ack = CheckpointAck { generation: self.generation, epoch, node, shard, payload };
+        // The supervisor being gone means the job is ending; nothing to report to.
+        let _ = self.supervisor.cast(supervisor::SupervisorMsg::Ack(ack));
+    }
+}

@@ -1,0 +1,228 @@
+//! The actor that runs one shard of an operator node.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use crate::actors::{AckPayload, NodeId, RunShared};
+use crate::alignment::BarrierAligner;
+use crate::collector::{Collector, Control};
+use crate::dead_letter::DeadLetter;
+use crate::edge::{InputCredits, InputIndex, NodeMsg};
+use crate::message::Message;
+use crate::operator::{Operator, Output};
+use crate::record::Record;
+use crate::time::{EventTime, Watermark};
+use crate::watermark::WatermarkTracker;
+
+/// Runs one operator shard. Config lives here; everything mutable in the state.
+pub(crate) struct OperatorActor<O>(std::marker::PhantomData<fn() -> O>);
+
+impl<O> OperatorActor<O> {
+    pub(crate) fn new() -> Self {
+        OperatorActor(std::marker::PhantomData)
+    }
+}
+
+pub(crate) struct OperatorArgs<O: Operator> {
+    pub(crate) operator: O,
+    pub(crate) node: NodeId,
+    pub(crate) name: Arc<str>,
+    pub(crate) shard: usize,
+    pub(crate) credits: Vec<InputCredits>,
+    pub(crate) out: Collector<O::Out>,
+    pub(crate) dead_letters: Collector<DeadLetter>,
+    pub(crate) shared: RunShared,
+}
+
+pub(crate) struct OperatorShard<O: Operator> {
+    args: OperatorArgs<O>,
+    watermarks: WatermarkTracker,
+    aligner: BarrierAligner<O::In>,
+    forwarded: EventTime,
+    idle_forwarded: bool,
+    live_inputs: usize,
+}
+
+impl<O> Actor for OperatorActor<O>
+where
+    O: Operator,
+    O::In: Send,
+    O::Out: Clone,
+{
+    type Msg = NodeMsg<O::In>;
+    type State = OperatorShard<O>;
+    type Arguments = OperatorArgs<O>;
+
+    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+        let inputs = args.credits.len();
+        Ok(OperatorShard {
+            args,
+            watermarks: WatermarkTracker::new(inputs),
+            aligner: BarrierAligner::new(inputs),
+            forwarded: EventTime::MIN,
+            idle_forwarded: false,
+            live_inputs: inputs,
+        })
+    }
+
+    async fn post_start(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        // A node nobody feeds (the dead-letter union of a job without operators)
+        // has ended before it began.
+        if state.live_inputs == 0 {
+            state.advance(EventTime::MAX).await?;
+            state.args.out.broadcast(Control::End).await?;
+            state.args.dead_letters.broadcast(Control::End).await?;
+        }
+        Ok(())
+    }
+
+    async fn handle(&self, _myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        match msg {
+            NodeMsg::Input(input, message) => state.on_input(input, message).await,
+            NodeMsg::CommitEpoch(_) => Ok(()),
+        }
+    }
+}
+
+impl<O> OperatorShard<O>
+where
+    O: Operator,
+    O::Out: Clone,
+{
+    async fn on_input(&mut self, input: InputIndex, message: Message<O::In>) -> Result<(), ActorProcessingErr> {
+        if self.aligner.is_held(input) {
+            self.aligner.hold(input, message);
+            return Ok(());
+        }
+        self.handle_message(input, message).await?;
+        self.args.credits[input.0].release();
+        Ok(())
+    }
+
+    /// Handles one message; after an aligned barrier, also the messages it released.
+    async fn handle_message(&mut self, input: InputIndex, message: Message<O::In>) -> Result<(), ActorProcessingErr> {
+        let aligned = self.dispatch(input, message).await?;
+        if !aligned {
+            return Ok(());
+        }
+        let mut released = self.aligner.release();
+        while let Some((i, m)) = released.pop_front() {
+            if self.aligner.is_held(i) {
+                self.aligner.hold(i, m);
+                continue;
+            }
+            if self.dispatch(i, m).await? {
+                released.extend(self.aligner.release());
+            }
+            self.args.credits[i.0].release();
+        }
+        Ok(())
+    }
+
+    /// Returns whether a barrier completed alignment.
+    async fn dispatch(&mut self, input: InputIndex, message: Message<O::In>) -> Result<bool, ActorProcessingErr> {
+        match message {
+            Message::Data(batch) => {
+                let mut out = Output::new(self.args.name.clone());
+                self.args.operator.process(batch, &mut out)?;
+                self.flush(out).await?;
+            }
+            Message::Watermark(w) => self.on_watermark(input, w).await?,
+            Message::Barrier(epoch) => {
+                if let Some(epoch) = self.aligner.on_barrier(input, epoch) {
+                    self.checkpoint(epoch).await?;
+                    return Ok(true);
+                }
+            }
+            Message::EndOfStream => {
+                self.live_inputs -= 1;
+                if let Some(t) = self.watermarks.end(input.0) {
+                    self.advance(t).await?;
+                }
+                let aligned = self.aligner.on_end(input);
+                if let Some(epoch) = aligned {
+                    self.checkpoint(epoch).await?;
+                }
+                if self.live_inputs == 0 {
+                    self.args.out.broadcast(Control::End).await?;
+                    self.args.dead_letters.broadcast(Control::End).await?;
+                }
+                return Ok(aligned.is_some());
+            }
+        }
+        Ok(false)
+    }
+
+    async fn on_watermark(&mut self, input: InputIndex, w: Watermark) -> Result<(), ActorProcessingErr> {
+        let advanced = self.watermarks.update(input.0, w);
+        if self.args.operator.generates_watermarks() {
+            // A timestamp assigner makes its own watermarks from the data; it only
+            // passes on that its input went idle.
+            if w == Watermark::Idle && !self.idle_forwarded {
+                self.idle_forwarded = true;
+                self.args.out.broadcast(Control::Watermark(Watermark::Idle)).await?;
+            }
+            return Ok(());
+        }
+        match advanced {
+            Some(t) => self.advance(t).await?,
+            None if self.watermarks.all_idle() && !self.idle_forwarded => {
+                self.idle_forwarded = true;
+                self.args.out.broadcast(Control::Watermark(Watermark::Idle)).await?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    async fn advance(&mut self, t: EventTime) -> Result<(), ActorProcessingErr> {
+        let mut out = Output::new(self.args.name.clone());
+        self.args.operator.on_watermark(t, &mut out)?;
+        if !self.args.operator.generates_watermarks() || t == EventTime::MAX {
+            out.emit_watermark(t);
+        }
+        self.flush(out).await
+    }
+
+    async fn checkpoint(&mut self, epoch: crate::time::Epoch) -> Result<(), ActorProcessingErr> {
+        let snapshot = self.args.operator.snapshot()?;
+        self.args.shared.ack(epoch, self.args.node, self.args.shard, AckPayload::State(snapshot));
+        self.args.out.broadcast(Control::Barrier(epoch)).await?;
+        self.args.dead_letters.broadcast(Control::Barrier(epoch)).await?;
+        Ok(())
+    }
+
+    async fn flush(&mut self, mut out: Output<O::Out>) -> Result<(), ActorProcessingErr> {
+        let (records, dead, watermark) = out.take();
+        self.args.out.send_batch(records).await?;
+        if !dead.is_empty() {
+            self.args.shared.counters.add_dead_letters(&dead);
+            if self.args.dead_letters.is_empty() {
+                // Only nodes downstream of the dead-letter stream itself have nowhere
+                // to send theirs; say so loudly rather than drop them quietly.
+                for d in &dead {
+                    tracing::error!(stage = %d.stage, reason = %d.reason, detail = %d.detail, origin = %d.origin,
+                        "dead letter in the dead-letter path cannot be routed");
+                }
+            } else {
+                let batch = dead
+                    .into_iter()
+                    .map(|d| {
+                        let origin = d.origin;
+                        Record::new(d, EventTime::MIN, origin)
+                    })
+                    .collect();
+                self.args.dead_letters.send_batch(batch).await?;
+            }
+        }
+        if let Some(w) = watermark {
+            if w > self.forwarded {
+                self.forwarded = w;
+                self.idle_forwarded = false;
+                self.args.out.broadcast(Control::Watermark(Watermark::At(w))).await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,163 @@
+//! `JobBuilder`: where a job graph starts and where it is validated.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::actors::NodeId;
+use crate::collector::Route;
+use crate::config::JobConfig;
+use crate::context::NodeContext;
+use crate::dead_letter::DeadLetter;
+use crate::functions::Passthrough;
+use crate::graph::spawn::{operator_spawner, source_spawner};
+use crate::graph::stream::Stream;
+use crate::graph::{EdgeSpec, GraphError, JobPlan, NodeKind, NodeSpec, Port};
+use crate::job::Job;
+use crate::record::SourceId;
+use crate::source::{Source, SourceError};
+
+pub(crate) struct GraphInner {
+    pub(crate) nodes: Vec<NodeSpec>,
+    pub(crate) errors: Vec<GraphError>,
+    pub(crate) dead_letters: Option<NodeId>,
+    next_source: u16,
+}
+
+impl GraphInner {
+    pub(crate) fn add(&mut self, mut node: NodeSpec) -> NodeId {
+        if node.parallelism == 0 {
+            self.errors.push(GraphError::ZeroParallelism { node: node.name.to_string() });
+            node.parallelism = 1;
+        }
+        if self.nodes.iter().any(|n| n.name == node.name) {
+            self.errors.push(GraphError::DuplicateName { name: node.name.to_string() });
+        }
+        for e in &node.inputs {
+            if e.port == Port::Main {
+                self.nodes[e.from.0].consumed = true;
+            }
+        }
+        node.dead_letter_path = node.inputs.iter().any(|e| self.nodes[e.from.0].dead_letter_path)
+            || Some(NodeId(self.nodes.len())) == self.dead_letters;
+        self.nodes.push(node);
+        NodeId(self.nodes.len() - 1)
+    }
+}
+
+/// Builds a job graph in Rust code.
+///
+/// ```
+/// use tidemill_runtime::{Job, JobBuilder};
+/// let job = Job::builder("empty");
+/// // A job with no source is rejected when built.
+/// assert!(job.build().is_err());
+/// ```
+pub struct JobBuilder {
+    name: Arc<str>,
+    config: JobConfig,
+    inner: Rc<RefCell<GraphInner>>,
+}
+
+impl JobBuilder {
+    pub(crate) fn new(name: &str) -> Self {
+        JobBuilder {
+            name: Arc::from(name),
+            config: JobConfig::default(),
+            inner: Rc::new(RefCell::new(GraphInner { nodes: Vec::new(), errors: Vec::new(), dead_letters: None, next_source: 0 })),
+        }
+    }
+
+    /// Replaces the runtime configuration.
+    pub fn config(mut self, config: JobConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Adds a source with `partitions` partitions; `factory` builds the source of
+    /// each partition (again after every restart).
+    pub fn source<S, F>(&self, name: &str, partitions: usize, factory: F) -> Stream<S::Out>
+    where
+        S: Source,
+        S::Out: Clone,
+        F: Fn(&NodeContext) -> Result<S, SourceError> + Send + Sync + 'static,
+    {
+        let mut g = self.inner.borrow_mut();
+        let source_id = SourceId(g.next_source);
+        g.next_source += 1;
+        let id = g.add(NodeSpec {
+            name: Arc::from(name),
+            kind: NodeKind::Source,
+            parallelism: partitions,
+            inputs: Vec::new(),
+            spawner: source_spawner(factory),
+            source_id,
+            consumed: false,
+            dead_letter_path: false,
+        });
+        let parallelism = g.nodes[id.0].parallelism;
+        Stream::new(self.inner.clone(), id, Port::Main, parallelism)
+    }
+
+    /// The job's dead letters: every record any operator rejected (bad input,
+    /// failed user functions, late events), with its reason and origin. Every job
+    /// must give this stream a sink.
+    pub fn dead_letters(&self) -> Stream<DeadLetter> {
+        let mut g = self.inner.borrow_mut();
+        let id = match g.dead_letters {
+            Some(id) => id,
+            None => {
+                let next = NodeId(g.nodes.len());
+                g.dead_letters = Some(next);
+                g.add(NodeSpec {
+                    name: Arc::from("dead_letters"),
+                    kind: NodeKind::Operator,
+                    parallelism: 1,
+                    inputs: Vec::new(),
+                    spawner: operator_spawner(|_: &NodeContext| Passthrough::<DeadLetter>::new()),
+                    source_id: SourceId(0),
+                    consumed: false,
+                    dead_letter_path: true,
+                })
+            }
+        };
+        Stream::new(self.inner.clone(), id, Port::Main, 1)
+    }
+
+    /// Validates the graph and produces a runnable [`Job`].
+    pub fn build(self) -> Result<Job, GraphError> {
+        let mut g = self.inner.borrow_mut();
+        if let Some(e) = g.errors.first() {
+            return Err(e.clone());
+        }
+        if !g.nodes.iter().any(|n| n.kind == NodeKind::Source) {
+            return Err(GraphError::NoSource);
+        }
+        if !g.nodes.iter().any(|n| n.kind == NodeKind::Sink) {
+            return Err(GraphError::NoSink);
+        }
+        if let Some(n) = g.nodes.iter().find(|n| n.kind != NodeKind::Sink && !n.consumed) {
+            return Err(GraphError::Unconsumed { node: n.name.to_string() });
+        }
+        let union = g.dead_letters.ok_or(GraphError::NoDeadLetterSink)?;
+        // Connect the dead-letter output of every operator off the dead-letter path
+        // to the union node. Sources and sinks do not produce dead letters.
+        let producers: Vec<NodeId> = g
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.kind == NodeKind::Operator && !n.dead_letter_path)
+            .map(|(i, _)| NodeId(i))
+            .collect();
+        let route: Arc<dyn std::any::Any + Send + Sync> = Arc::new(Route::<DeadLetter>::RoundRobin);
+        g.nodes[union.0].inputs = producers
+            .into_iter()
+            .map(|from| EdgeSpec { from, port: Port::DeadLetters, route: route.clone(), one_to_one: false })
+            .collect();
+        let names: HashSet<&str> = g.nodes.iter().map(|n| &*n.name).collect();
+        debug_assert_eq!(names.len(), g.nodes.len());
+        let nodes = std::mem::take(&mut g.nodes);
+        Ok(Job::new(JobPlan { name: self.name.clone(), nodes }, self.config.clone()))
+    }
+}

@@ -1,0 +1,178 @@
+//! Type-erased spawning of the actors of one node shard.
+//!
+//! The supervisor walks the graph from the sinks back to the sources: each shard
+//! is spawned once the shards it sends to exist, and hands back the typed input
+//! ports of its own inputs (boxed as `Any`). The spawner of an upstream node, which
+//! knows its output type, downcasts them and builds its collectors.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use ractor::{Actor, ActorCell};
+
+use crate::actors::operator::{OperatorActor, OperatorArgs};
+use crate::actors::sink::{SinkActor, SinkArgs, SinkRole};
+use crate::actors::source::{SourceActor, SourceArgs, SourceMsg};
+use crate::actors::{NodeId, RunShared};
+use crate::collector::{Collector, OutEdge, Route};
+use crate::context::NodeContext;
+use crate::edge::{InputCredits, InputIndex, InputPort, NodeMsg};
+use crate::job::JobError;
+use crate::operator::Operator;
+use crate::sink::{Sink, SinkError};
+use crate::source::{Source, SourceError};
+use crate::time::Epoch;
+
+/// The ports of one outgoing edge of a shard: one per downstream shard it feeds.
+pub(crate) struct OutPlan {
+    pub(crate) route: Arc<dyn Any + Send + Sync>,
+    pub(crate) ports: Vec<Box<dyn Any + Send>>,
+}
+
+/// Everything needed to spawn one shard.
+pub(crate) struct ShardSpawn {
+    pub(crate) ctx: NodeContext,
+    pub(crate) node: NodeId,
+    pub(crate) inputs: usize,
+    pub(crate) main: Vec<OutPlan>,
+    pub(crate) dead_letters: Vec<OutPlan>,
+    pub(crate) shared: RunShared,
+    pub(crate) supervisor: ActorCell,
+}
+
+/// How the supervisor reaches a shard after spawning it.
+pub(crate) enum ShardControl {
+    Source(ractor::ActorRef<SourceMsg>),
+    Sink(Box<dyn Fn(Epoch) + Send + Sync>),
+    Operator,
+}
+
+pub(crate) struct SpawnedShard {
+    pub(crate) cell: ActorCell,
+    pub(crate) ports: Vec<Box<dyn Any + Send>>,
+    pub(crate) control: ShardControl,
+}
+
+pub(crate) type Spawner = Arc<dyn Fn(ShardSpawn) -> BoxFuture<'static, Result<SpawnedShard, JobError>> + Send + Sync>;
+
+fn collector<T: Clone + Send + 'static>(plans: Vec<OutPlan>) -> Result<Collector<T>, JobError> {
+    let mut edges = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let route = plan
+            .route
+            .downcast_ref::<Route<T>>()
+            .ok_or_else(|| JobError::Internal("edge route has the wrong record type".into()))?
+            .clone();
+        let ports = plan
+            .ports
+            .into_iter()
+            .map(|p| p.downcast::<InputPort<T>>().map(|b| *b))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| JobError::Internal("input port has the wrong record type".into()))?;
+        edges.push(OutEdge::new(ports, route));
+    }
+    Ok(Collector::new(edges))
+}
+
+fn input_ports<T: Send + 'static>(actor: &ractor::ActorRef<NodeMsg<T>>, credits: &[InputCredits]) -> Vec<Box<dyn Any + Send>> {
+    credits
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Box::new(c.port(actor.clone(), InputIndex(i))) as Box<dyn Any + Send>)
+        .collect()
+}
+
+fn spawn_failed(ctx: &NodeContext, e: impl std::fmt::Display) -> JobError {
+    JobError::Startup(format!("{}[{}]: {e}", ctx.node, ctx.shard))
+}
+
+pub(crate) fn source_spawner<S, F>(factory: F) -> Spawner
+where
+    S: Source,
+    S::Out: Clone,
+    F: Fn(&NodeContext) -> Result<S, SourceError> + Send + Sync + 'static,
+{
+    let factory = Arc::new(factory);
+    Arc::new(move |s: ShardSpawn| {
+        let factory = factory.clone();
+        Box::pin(async move {
+            let source = factory(&s.ctx).map_err(|e| spawn_failed(&s.ctx, e))?;
+            let args = SourceArgs {
+                source,
+                node: s.node,
+                name: s.ctx.node.clone(),
+                shard: s.ctx.shard,
+                out: collector(s.main)?,
+                shared: s.shared,
+            };
+            let (actor, _) = Actor::spawn_linked(None, SourceActor::<S>::new(), args, s.supervisor)
+                .await
+                .map_err(|e| spawn_failed(&s.ctx, e))?;
+            Ok(SpawnedShard { cell: actor.get_cell(), ports: Vec::new(), control: ShardControl::Source(actor) })
+        })
+    })
+}
+
+pub(crate) fn operator_spawner<O, F>(factory: F) -> Spawner
+where
+    O: Operator,
+    O::Out: Clone,
+    F: Fn(&NodeContext) -> O + Send + Sync + 'static,
+{
+    let factory = Arc::new(factory);
+    Arc::new(move |s: ShardSpawn| {
+        let factory = factory.clone();
+        Box::pin(async move {
+            let credits: Vec<InputCredits> = (0..s.inputs).map(|_| InputCredits::new(s.shared.config.edge_capacity)).collect();
+            let args = OperatorArgs {
+                operator: factory(&s.ctx),
+                node: s.node,
+                name: s.ctx.node.clone(),
+                shard: s.ctx.shard,
+                credits: credits.clone(),
+                out: collector(s.main)?,
+                dead_letters: collector(s.dead_letters)?,
+                shared: s.shared,
+            };
+            let (actor, _) = Actor::spawn_linked(None, OperatorActor::<O>::new(), args, s.supervisor)
+                .await
+                .map_err(|e| spawn_failed(&s.ctx, e))?;
+            let ports = input_ports(&actor, &credits);
+            Ok(SpawnedShard { cell: actor.get_cell(), ports, control: ShardControl::Operator })
+        })
+    })
+}
+
+pub(crate) fn sink_spawner<S, F>(factory: F, dead_letters: bool) -> Spawner
+where
+    S: Sink,
+    F: Fn(&NodeContext) -> Result<S, SinkError> + Send + Sync + 'static,
+{
+    let factory = Arc::new(factory);
+    let role = if dead_letters { SinkRole::DeadLetters } else { SinkRole::Output };
+    Arc::new(move |s: ShardSpawn| {
+        let factory = factory.clone();
+        Box::pin(async move {
+            let credits: Vec<InputCredits> = (0..s.inputs).map(|_| InputCredits::new(s.shared.config.edge_capacity)).collect();
+            let args = SinkArgs {
+                sink: factory(&s.ctx).map_err(|e| spawn_failed(&s.ctx, e))?,
+                node: s.node,
+                name: s.ctx.node.clone(),
+                shard: s.ctx.shard,
+                role,
+                credits: credits.clone(),
+                shared: s.shared,
+            };
+            let (actor, _) = Actor::spawn_linked(None, SinkActor::<S>::new(), args, s.supervisor)
+                .await
+                .map_err(|e| spawn_failed(&s.ctx, e))?;
+            let ports = input_ports(&actor, &credits);
+            let commit_to = actor.clone();
+            let commit = Box::new(move |epoch: Epoch| {
+                let _ = commit_to.cast(NodeMsg::CommitEpoch(epoch));
+            });
+            Ok(SpawnedShard { cell: actor.get_cell(), ports, control: ShardControl::Sink(commit) })
+        })
+    })
+}

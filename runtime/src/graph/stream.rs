@@ -1,0 +1,251 @@
+//! Typed stream handles: the methods a job is written with.
+
+use std::cell::RefCell;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::actors::NodeId;
+use crate::collector::{stable_hash, Route};
+use crate::context::NodeContext;
+use crate::functions::{FnOperator, TimestampAssigner};
+use crate::graph::builder::GraphInner;
+use crate::graph::spawn::{operator_spawner, sink_spawner};
+use crate::graph::{EdgeSpec, NodeKind, NodeSpec, Port};
+use crate::operator::Operator;
+use crate::record::SourceId;
+use crate::sink::{Sink, SinkError};
+use crate::time::EventTime;
+
+/// A typed stream of records leaving one node of the graph. Cloning a stream and
+/// attaching two consumers fans it out: each consumer gets every record.
+pub struct Stream<T> {
+    graph: Rc<RefCell<GraphInner>>,
+    node: NodeId,
+    port: Port,
+    parallelism: usize,
+    route: Route<T>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Stream<T> {
+    fn clone(&self) -> Self {
+        Stream {
+            graph: self.graph.clone(),
+            node: self.node,
+            port: self.port,
+            parallelism: self.parallelism,
+            route: self.route.clone(),
+            _type: PhantomData,
+        }
+    }
+}
+
+/// A stream partitioned by key into shards: every record with the same key goes to
+/// the same shard, so keyed state (windows, dedup) lives in exactly one place.
+pub struct KeyedStream<T, K> {
+    stream: Stream<T>,
+    key: Arc<dyn Fn(&T) -> K + Send + Sync>,
+}
+
+impl<T, K> Clone for KeyedStream<T, K> {
+    fn clone(&self) -> Self {
+        KeyedStream { stream: self.stream.clone(), key: self.key.clone() }
+    }
+}
+
+impl<T: Clone + Send + 'static> Stream<T> {
+    pub(crate) fn new(graph: Rc<RefCell<GraphInner>>, node: NodeId, port: Port, parallelism: usize) -> Self {
+        Stream { graph, node, port, parallelism, route: Route::Forward, _type: PhantomData }
+    }
+
+    /// How many shards produce this stream.
+    pub fn parallelism(&self) -> usize {
+        self.parallelism
+    }
+
+    fn edge(&self, downstream_parallelism: usize) -> EdgeSpec {
+        let one_to_one = matches!(self.route, Route::Forward) && downstream_parallelism == self.parallelism;
+        let route = match &self.route {
+            Route::Forward if !one_to_one => Route::RoundRobin,
+            r => r.clone(),
+        };
+        EdgeSpec { from: self.node, port: self.port, route: Arc::new(route), one_to_one }
+    }
+
+    fn add_node(&self, name: &str, kind: NodeKind, parallelism: usize, spawner: crate::graph::spawn::Spawner) -> NodeId {
+        let edge = self.edge(parallelism);
+        self.graph.borrow_mut().add(NodeSpec {
+            name: Arc::from(name),
+            kind,
+            parallelism,
+            inputs: vec![edge],
+            spawner,
+            source_id: SourceId(0),
+            consumed: false,
+            dead_letter_path: false,
+        })
+    }
+
+    /// Adds an operator; `factory` builds one instance per shard (again after restarts).
+    /// The operator gets as many shards as this stream has, or the key's shard count
+    /// after [`Stream::key_by`].
+    pub fn operator<O, F>(&self, name: &str, factory: F) -> Stream<O::Out>
+    where
+        O: Operator<In = T>,
+        O::Out: Clone,
+        F: Fn(&NodeContext) -> O + Send + Sync + 'static,
+    {
+        let id = self.add_node(name, NodeKind::Operator, self.parallelism, operator_spawner(factory));
+        let parallelism = self.graph.borrow().nodes[id.0].parallelism;
+        Stream::new(self.graph.clone(), id, Port::Main, parallelism)
+    }
+
+    /// Writes the stream to a sink with one shard.
+    pub fn sink<S, F>(&self, name: &str, factory: F)
+    where
+        S: Sink<In = T>,
+        F: Fn(&NodeContext) -> Result<S, SinkError> + Send + Sync + 'static,
+    {
+        self.sink_sharded(name, 1, factory)
+    }
+
+    /// Writes the stream to a sink with `shards` shards.
+    pub fn sink_sharded<S, F>(&self, name: &str, shards: usize, factory: F)
+    where
+        S: Sink<In = T>,
+        F: Fn(&NodeContext) -> Result<S, SinkError> + Send + Sync + 'static,
+    {
+        let dead_letters = self.graph.borrow().nodes[self.node.0].dead_letter_path;
+        self.add_node(name, NodeKind::Sink, shards, sink_spawner(factory, dead_letters));
+    }
+
+    /// Partitions the stream by a key into `shards` shards.
+    pub fn key_by<K, F>(&self, key: F, shards: usize) -> KeyedStream<T, K>
+    where
+        K: Hash + 'static,
+        F: Fn(&T) -> K + Send + Sync + 'static,
+    {
+        let key: Arc<dyn Fn(&T) -> K + Send + Sync> = Arc::new(key);
+        let hash_key = key.clone();
+        let mut stream = self.clone();
+        stream.route = Route::Hash(Arc::new(move |t: &T| stable_hash(&hash_key(t))));
+        stream.parallelism = shards;
+        // `parallelism` now names the downstream shard count; the edge keeps the
+        // upstream's through `node`.
+        KeyedStream { stream, key }
+    }
+}
+
+impl<T: Clone + Send + Serialize + 'static> Stream<T> {
+    /// Applies `f` to every record. A panic in `f` sends the record to the dead
+    /// letters (`user_function_panic`) and the job goes on.
+    pub fn map<U, F>(&self, name: &str, f: F) -> Stream<U>
+    where
+        U: Clone + Send + 'static,
+        F: Fn(&T) -> U + Clone + Send + Sync + 'static,
+    {
+        self.flat_map_fallible(name, move |t: &T, out: &mut Vec<U>| {
+            out.push(f(t));
+            Ok(())
+        })
+    }
+
+    /// Applies a fallible `f`; an `Err` sends the record to the dead letters
+    /// (`user_function_error`, with the error text).
+    pub fn try_map<U, E, F>(&self, name: &str, f: F) -> Stream<U>
+    where
+        U: Clone + Send + 'static,
+        E: std::fmt::Display,
+        F: Fn(&T) -> Result<U, E> + Clone + Send + Sync + 'static,
+    {
+        self.flat_map_fallible(name, move |t: &T, out: &mut Vec<U>| {
+            out.push(f(t).map_err(|e| e.to_string())?);
+            Ok(())
+        })
+    }
+
+    /// Keeps the records for which `f` is true.
+    pub fn filter<F>(&self, name: &str, f: F) -> Stream<T>
+    where
+        F: Fn(&T) -> bool + Clone + Send + Sync + 'static,
+    {
+        self.flat_map_fallible(name, move |t: &T, out: &mut Vec<T>| {
+            if f(t) {
+                out.push(t.clone());
+            }
+            Ok(())
+        })
+    }
+
+    /// Maps each record to zero or more records.
+    pub fn flat_map<U, I, F>(&self, name: &str, f: F) -> Stream<U>
+    where
+        U: Clone + Send + 'static,
+        I: IntoIterator<Item = U>,
+        F: Fn(&T) -> I + Clone + Send + Sync + 'static,
+    {
+        self.flat_map_fallible(name, move |t: &T, out: &mut Vec<U>| {
+            out.extend(f(t));
+            Ok(())
+        })
+    }
+
+    fn flat_map_fallible<U, F>(&self, name: &str, f: F) -> Stream<U>
+    where
+        U: Clone + Send + 'static,
+        F: Fn(&T, &mut Vec<U>) -> Result<(), String> + Clone + Send + Sync + 'static,
+    {
+        self.operator(name, move |_: &NodeContext| FnOperator::new(f.clone()))
+    }
+
+    /// Sets each record's event time from `time` and emits watermarks that trail the
+    /// largest time seen by `max_out_of_orderness` (bounded out-of-orderness).
+    pub fn assign_timestamps<F>(&self, name: &str, time: F, max_out_of_orderness: Duration) -> Stream<T>
+    where
+        F: Fn(&T) -> EventTime + Clone + Send + Sync + 'static,
+    {
+        self.operator(name, move |_: &NodeContext| TimestampAssigner::new(time.clone(), max_out_of_orderness))
+    }
+}
+
+impl<T: Clone + Send + 'static, K: 'static> KeyedStream<T, K> {
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.stream.parallelism
+    }
+
+    /// The key function.
+    pub fn key_fn(&self) -> Arc<dyn Fn(&T) -> K + Send + Sync> {
+        self.key.clone()
+    }
+
+    /// Adds a keyed operator: one instance per shard, each seeing only its keys.
+    /// `factory` receives the key function so the operator can group by it.
+    pub fn operator<O, F>(&self, name: &str, factory: F) -> Stream<O::Out>
+    where
+        O: Operator<In = T>,
+        O::Out: Clone,
+        F: Fn(&NodeContext, Arc<dyn Fn(&T) -> K + Send + Sync>) -> O + Send + Sync + 'static,
+    {
+        let key = self.key.clone();
+        let s = &self.stream;
+        let edge = EdgeSpec { from: s.node, port: s.port, route: Arc::new(s.route.clone()), one_to_one: false };
+        let id = s.graph.borrow_mut().add(NodeSpec {
+            name: Arc::from(name),
+            kind: NodeKind::Operator,
+            parallelism: s.parallelism,
+            inputs: vec![edge],
+            spawner: operator_spawner(move |ctx: &NodeContext| factory(ctx, key.clone())),
+            source_id: SourceId(0),
+            consumed: false,
+            dead_letter_path: false,
+        });
+        let parallelism = s.graph.borrow().nodes[id.0].parallelism;
+        Stream::new(s.graph.clone(), id, Port::Main, parallelism)
+    }
+}

@@ -1,0 +1,106 @@
+//! A built job: start it, wait for it, stop it.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorRef};
+use tokio::sync::oneshot;
+
+use crate::actors::supervisor::{JobSupervisor, SupervisorArgs, SupervisorMsg};
+use crate::config::JobConfig;
+use crate::counters::{JobCounters, JobSummary};
+use crate::dead_letter::SourceCatalog;
+use crate::graph::{GraphError, JobBuilder, JobPlan};
+
+/// Why a job did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The graph is invalid.
+    #[error("invalid job graph: {0}")]
+    Graph(#[from] GraphError),
+    /// A source, operator or sink could not be created (bad path, unwritable output).
+    #[error("job could not start: {0}")]
+    Startup(String),
+    /// The pipeline failed more often than the restart policy allows.
+    #[error("job failed after {restarts} restart(s): {cause}")]
+    Failed {
+        /// The last failure.
+        cause: String,
+        /// Restarts made before giving up.
+        restarts: u32,
+    },
+    /// A bug in Tidemill itself.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// A validated job graph with its configuration.
+pub struct Job {
+    plan: Arc<JobPlan>,
+    config: Arc<JobConfig>,
+    catalog: SourceCatalog,
+}
+
+impl Job {
+    /// Starts building a job named `name` (the name also names its Kafka consumer
+    /// group and Delta transaction ids).
+    pub fn builder(name: &str) -> JobBuilder {
+        JobBuilder::new(name)
+    }
+
+    pub(crate) fn new(plan: JobPlan, config: JobConfig) -> Self {
+        Job { plan: Arc::new(plan), config: Arc::new(config), catalog: SourceCatalog::new() }
+    }
+
+    /// The catalog sources register their partitions in (for dead-letter origins).
+    pub fn catalog(&self) -> &SourceCatalog {
+        &self.catalog
+    }
+
+    /// Starts the job and returns a handle to watch or stop it.
+    pub async fn start(self) -> Result<JobHandle, JobError> {
+        let counters = Arc::new(JobCounters::default());
+        let (done_tx, done_rx) = oneshot::channel();
+        let args = SupervisorArgs {
+            plan: self.plan.clone(),
+            config: self.config.clone(),
+            counters: counters.clone(),
+            catalog: self.catalog.clone(),
+            done: done_tx,
+        };
+        let (supervisor, _) = Actor::spawn(None, JobSupervisor, args).await.map_err(|e| match e {
+            ractor::SpawnErr::StartupFailed(cause) => JobError::Startup(cause.to_string()),
+            other => JobError::Internal(other.to_string()),
+        })?;
+        Ok(JobHandle { supervisor, done: done_rx, counters })
+    }
+
+    /// Runs the job to completion (bounded inputs) and returns its summary.
+    pub async fn run(self) -> Result<JobSummary, JobError> {
+        self.start().await?.wait().await
+    }
+}
+
+/// A running job.
+pub struct JobHandle {
+    supervisor: ActorRef<SupervisorMsg>,
+    done: oneshot::Receiver<Result<JobSummary, JobError>>,
+    counters: Arc<JobCounters>,
+}
+
+impl JobHandle {
+    /// Live counters.
+    pub fn counters(&self) -> &JobCounters {
+        &self.counters
+    }
+
+    /// Asks the job to stop gracefully: sources stop reading and end their streams,
+    /// every window fires, sinks commit, and [`JobHandle::wait`] returns the summary.
+    pub fn stop(&self) {
+        let _ = self.supervisor.cast(SupervisorMsg::Stop);
+    }
+
+    /// Waits for the job to finish.
+    pub async fn wait(self) -> Result<JobSummary, JobError> {
+        self.done.await.map_err(|_| JobError::Internal("the job supervisor ended without a result".into()))?
+    }
+}
