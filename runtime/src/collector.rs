@@ -126,7 +126,6 @@ impl<T: Clone + Send + 'static> Collector<T> {
         Ok(())
     }
 
-
     /// Sends a control message to every downstream shard.
     pub(crate) async fn broadcast(&mut self, control: Control) -> Result<(), EdgeClosed> {
         for edge in &self.edges {

@@ -53,7 +53,12 @@ pub struct InputPort<T: Send + 'static> {
 pub struct EdgeClosed;
 
 impl<T: Send + 'static> InputPort<T> {
-    pub(crate) fn new(actor: ActorRef<NodeMsg<T>>, input: InputIndex, credits: Arc<Semaphore>, stats: Arc<EdgeStats>) -> Self {
+    pub(crate) fn new(
+        actor: ActorRef<NodeMsg<T>>,
+        input: InputIndex,
+        credits: Arc<Semaphore>,
+        stats: Arc<EdgeStats>,
+    ) -> Self {
         InputPort { actor, input, credits, stats }
     }
 

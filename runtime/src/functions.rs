@@ -181,7 +181,10 @@ mod tests {
         assert_eq!(times, vec![1_000, 1_500, 1_200]);
         assert_eq!(h.take_watermarks(), vec![EventTime::from_millis(1_399)]);
         let snap = h.push_barrier().unwrap();
-        let mut fresh = OperatorHarness::new(TimestampAssigner::new(|v: &i64| EventTime::from_millis(*v), Duration::from_millis(100)));
+        let mut fresh = OperatorHarness::new(TimestampAssigner::new(
+            |v: &i64| EventTime::from_millis(*v),
+            Duration::from_millis(100),
+        ));
         fresh.restore(&snap).unwrap();
         fresh.push_values([10]).unwrap();
         assert_eq!(fresh.take_watermarks(), vec![EventTime::from_millis(1_399)], "restored max survives");

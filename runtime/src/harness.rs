@@ -81,10 +81,8 @@ impl<O: Operator> OperatorHarness<O> {
 
     /// Pushes records with the given event times (milliseconds).
     pub fn push_timed(&mut self, values: impl IntoIterator<Item = (O::In, i64)>) -> Result<(), OperatorError> {
-        let batch = values
-            .into_iter()
-            .map(|(v, t)| Record::new(v, EventTime::from_millis(t), Origin::INTERNAL))
-            .collect();
+        let batch =
+            values.into_iter().map(|(v, t)| Record::new(v, EventTime::from_millis(t), Origin::INTERNAL)).collect();
         self.push(batch)
     }
 

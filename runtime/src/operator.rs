@@ -114,11 +114,7 @@ impl<T> Output<T> {
 
     /// Takes what was written, leaving the output empty.
     pub fn take(&mut self) -> (Batch<T>, Vec<DeadLetter>, Option<EventTime>) {
-        (
-            std::mem::take(&mut self.records),
-            std::mem::take(&mut self.dead_letters),
-            self.watermark.take(),
-        )
+        (std::mem::take(&mut self.records), std::mem::take(&mut self.dead_letters), self.watermark.take())
     }
 }
 

@@ -32,11 +32,7 @@ pub struct Origin {
 
 impl Origin {
     /// An origin for records made inside the job (window results, for example).
-    pub const INTERNAL: Origin = Origin {
-        source: SourceId(u16::MAX),
-        partition: PartitionId(0),
-        offset: Offset(0),
-    };
+    pub const INTERNAL: Origin = Origin { source: SourceId(u16::MAX), partition: PartitionId(0), offset: Offset(0) };
 }
 
 impl fmt::Display for Origin {

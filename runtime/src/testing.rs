@@ -27,7 +27,11 @@ impl<T: Clone + Send + Sync + 'static> VecSource<T> {
         ctx.catalog.register(
             ctx.source_id,
             partition,
-            PartitionInfo { kind: SourceKind::Other, name: format!("{}[{}]", ctx.node, ctx.shard), kafka_partition: None },
+            PartitionInfo {
+                kind: SourceKind::Other,
+                name: format!("{}[{}]", ctx.node, ctx.shard),
+                kafka_partition: None,
+            },
         );
         VecSource { values, next: 0, origin: Origin { source: ctx.source_id, partition, offset: Offset(0) } }
     }
@@ -42,7 +46,9 @@ impl<T: Clone + Send + Sync + 'static> Source for VecSource<T> {
         }
         let end = (self.next + max_records).min(self.values.len());
         let batch: Batch<T> = (self.next..end)
-            .map(|i| Record::new(self.values[i].clone(), EventTime::MIN, Origin { offset: Offset(i as u64), ..self.origin }))
+            .map(|i| {
+                Record::new(self.values[i].clone(), EventTime::MIN, Origin { offset: Offset(i as u64), ..self.origin })
+            })
             .collect();
         self.next = end;
         Ok(SourcePoll::Data(batch))

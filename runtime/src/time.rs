@@ -31,9 +31,11 @@ impl EventTime {
 
     /// This time as a UTC timestamp (saturating at chrono's representable range).
     pub fn to_utc(self) -> DateTime<Utc> {
-        Utc.timestamp_millis_opt(self.0)
-            .single()
-            .unwrap_or(if self.0 < 0 { DateTime::<Utc>::MIN_UTC } else { DateTime::<Utc>::MAX_UTC })
+        Utc.timestamp_millis_opt(self.0).single().unwrap_or(if self.0 < 0 {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            DateTime::<Utc>::MAX_UTC
+        })
     }
 
     /// This time minus `d`, saturating at [`EventTime::MIN`].

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tidemill_runtime::testing::{CollectSink, Collected};
 use tidemill_runtime::{
-    Batch, DeadLetter, Epoch, EventTime, Job, JobConfig, NodeContext, Offset, Origin, PartitionId, Record, Sink, SinkError,
-    Source, SourceError, SourcePoll, StagedOutput,
+    Batch, DeadLetter, Epoch, EventTime, Job, JobConfig, NodeContext, Offset, Origin, PartitionId, Record, Sink,
+    SinkError, Source, SourceError, SourcePoll, StagedOutput,
 };
 use tokio::sync::Notify;
 
@@ -25,7 +25,9 @@ impl Source for Endless {
     async fn poll(&mut self, max_records: usize) -> Result<SourcePoll<Self::Out>, SourceError> {
         // A distinct 1 KiB allocation per record, so records piling up would show.
         let batch: Batch<Self::Out> = (0..max_records as u64)
-            .map(|i| Record::new(vec![7u8; 1024], EventTime::MIN, Origin { offset: Offset(self.next + i), ..self.origin }))
+            .map(|i| {
+                Record::new(vec![7u8; 1024], EventTime::MIN, Origin { offset: Offset(self.next + i), ..self.origin })
+            })
             .collect();
         self.next += max_records as u64;
         self.produced.fetch_add(max_records as u64, Ordering::SeqCst);
@@ -81,14 +83,29 @@ async fn a_slow_sink_throttles_the_source_and_memory_stays_flat() {
     let max_in_flight = Arc::new(AtomicU64::new(0));
     let enough = Arc::new(Notify::new());
 
-    let job = Job::builder("backpressure").config(JobConfig { batch_size: BATCH, edge_capacity: CAPACITY, ..JobConfig::default() });
+    let job = Job::builder("backpressure").config(JobConfig {
+        batch_size: BATCH,
+        edge_capacity: CAPACITY,
+        ..JobConfig::default()
+    });
     let p = produced.clone();
     let src = job.source("endless", 1, move |ctx: &NodeContext| {
-        Ok(Endless { produced: p.clone(), next: 0, origin: Origin { source: ctx.source_id, partition: PartitionId(0), offset: Offset(0) } })
+        Ok(Endless {
+            produced: p.clone(),
+            next: 0,
+            origin: Origin { source: ctx.source_id, partition: PartitionId(0), offset: Offset(0) },
+        })
     });
     let (p, m, e) = (produced.clone(), max_in_flight.clone(), enough.clone());
     src.operator("relay", |_: &NodeContext| Relay).sink("slow", move |_| {
-        Ok(SlowSink { produced: p.clone(), consumed: 0, max_in_flight: m.clone(), batches: 0, stop_after: 150, enough: e.clone() })
+        Ok(SlowSink {
+            produced: p.clone(),
+            consumed: 0,
+            max_in_flight: m.clone(),
+            batches: 0,
+            stop_after: 150,
+            enough: e.clone(),
+        })
     });
     let dead: Arc<Mutex<Collected<DeadLetter>>> = Arc::default();
     let d = dead.clone();
@@ -120,7 +137,11 @@ impl tidemill_runtime::Operator for Relay {
     type In = Vec<u8>;
     type Out = Vec<u8>;
 
-    fn process(&mut self, batch: Batch<Self::In>, out: &mut tidemill_runtime::Output<Self::Out>) -> Result<(), tidemill_runtime::OperatorError> {
+    fn process(
+        &mut self,
+        batch: Batch<Self::In>,
+        out: &mut tidemill_runtime::Output<Self::Out>,
+    ) -> Result<(), tidemill_runtime::OperatorError> {
         out.emit_all(batch);
         Ok(())
     }

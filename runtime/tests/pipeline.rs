@@ -124,7 +124,10 @@ async fn a_panicking_user_function_sends_records_to_the_dead_letters() {
     assert_eq!(sums(&out), oracle(&kept));
     let dead = dead.lock().unwrap();
     assert_eq!(dead.committed.len(), cursed);
-    assert!(dead.committed.iter().all(|d| d.value.reason == ReasonCode::UserFunctionPanic && d.value.detail == "key 7 is cursed"));
+    assert!(dead
+        .committed
+        .iter()
+        .all(|d| d.value.reason == ReasonCode::UserFunctionPanic && d.value.detail == "key 7 is cursed"));
     assert_eq!(summary.dead_letters, cursed as u64);
     assert_eq!(summary.dead_letters_written, cursed as u64);
     assert_eq!(summary.restarts, 0);
@@ -226,23 +229,22 @@ impl Operator for Pass {
 async fn periodic_barriers_align_and_commit_in_epochs() {
     let a = input(40_000, 6);
     let b = input(40_000, 7);
-    let config = JobConfig {
-        batch_size: 64,
-        checkpoint_interval: Some(Duration::from_millis(5)),
-        ..JobConfig::default()
-    };
+    let config =
+        JobConfig { batch_size: 64, checkpoint_interval: Some(Duration::from_millis(5)), ..JobConfig::default() };
     let job = Job::builder("barriers").config(config);
     let (a2, b2) = (a.clone(), b.clone());
     let out: Arc<Mutex<Collected<(u32, i64)>>> = Arc::default();
     let o = out.clone();
-    job.source("numbers", 2, move |ctx: &NodeContext| Ok(VecSource::new(if ctx.shard == 0 { a2.clone() } else { b2.clone() }, ctx)))
-        .map("slow", |v: &(u32, i64)| {
-            std::hint::black_box((0..50).fold(0u64, |s, i| s.wrapping_add(i)));
-            *v
-        })
-        .key_by(|v: &(u32, i64)| v.0, 3)
-        .operator("pass", |_, _| Pass)
-        .sink("collect", move |_| Ok(CollectSink::new(o.clone())));
+    job.source("numbers", 2, move |ctx: &NodeContext| {
+        Ok(VecSource::new(if ctx.shard == 0 { a2.clone() } else { b2.clone() }, ctx))
+    })
+    .map("slow", |v: &(u32, i64)| {
+        std::hint::black_box((0..50).fold(0u64, |s, i| s.wrapping_add(i)));
+        *v
+    })
+    .key_by(|v: &(u32, i64)| v.0, 3)
+    .operator("pass", |_, _| Pass)
+    .sink("collect", move |_| Ok(CollectSink::new(o.clone())));
     dead_letter_sink(&job);
     job.build().unwrap().run().await.unwrap();
 

@@ -54,7 +54,11 @@ where
     type State = OperatorShard<O>;
     type Arguments = OperatorArgs<O>;
 
-    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let inputs = args.credits.len();
         Ok(OperatorShard {
             args,
@@ -66,7 +70,11 @@ where
         })
     }
 
-    async fn post_start(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn post_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         // A node nobody feeds (the dead-letter union of a job without operators)
         // has ended before it began.
         if state.live_inputs == 0 {
@@ -77,7 +85,12 @@ where
         Ok(())
     }
 
-    async fn handle(&self, _myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             NodeMsg::Input(input, message) => state.on_input(input, message).await,
             NodeMsg::CommitEpoch(_) => Ok(()),

@@ -51,20 +51,39 @@ impl<S: Sink> Actor for SinkActor<S> {
     type State = SinkShard<S>;
     type Arguments = SinkArgs<S>;
 
-    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, mut args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        mut args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
         args.sink.open().await?;
         let inputs = args.credits.len();
-        Ok(SinkShard { args, aligner: BarrierAligner::new(inputs), live_inputs: inputs, last_epoch: Epoch::ZERO, staged: BTreeMap::new() })
+        Ok(SinkShard {
+            args,
+            aligner: BarrierAligner::new(inputs),
+            live_inputs: inputs,
+            last_epoch: Epoch::ZERO,
+            staged: BTreeMap::new(),
+        })
     }
 
-    async fn post_start(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn post_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         if state.live_inputs == 0 {
             state.finish().await?;
         }
         Ok(())
     }
 
-    async fn handle(&self, _myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             NodeMsg::Input(input, message) => state.on_input(input, message).await,
             NodeMsg::CommitEpoch(epoch) => state.commit_through(epoch).await,
@@ -153,7 +172,11 @@ impl<S: Sink> SinkShard<S> {
         self.stage(last).await?;
         self.commit_through(last).await?;
         tracing::info!(sink = %self.args.name, shard = self.args.shard, epoch = %last, "sink finished");
-        let msg = SupervisorMsg::SinkFinished { generation: self.args.shared.generation, node: self.args.node, shard: self.args.shard };
+        let msg = SupervisorMsg::SinkFinished {
+            generation: self.args.shared.generation,
+            node: self.args.node,
+            shard: self.args.shard,
+        };
         let _ = self.args.shared.supervisor.cast(msg);
         Ok(())
     }

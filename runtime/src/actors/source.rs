@@ -59,12 +59,21 @@ where
     type State = SourcePartition<S>;
     type Arguments = SourceArgs<S>;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
         myself.cast(SourceMsg::Poll)?;
         Ok(SourcePartition { args, ended: false, idle_since: None, idle_announced: false })
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             SourceMsg::Poll if !state.ended => state.poll(&myself).await,
             SourceMsg::Poll => Ok(()),

@@ -91,8 +91,13 @@ impl Actor for JobSupervisor {
     type State = SupervisorState;
     type Arguments = SupervisorArgs;
 
-    async fn pre_start(&self, myself: ActorRef<Self::Msg>, args: Self::Arguments) -> Result<Self::State, ActorProcessingErr> {
-        let sinks_total = args.plan.nodes.iter().filter(|n| n.kind == crate::graph::NodeKind::Sink).map(|n| n.parallelism).sum();
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let sinks_total =
+            args.plan.nodes.iter().filter(|n| n.kind == crate::graph::NodeKind::Sink).map(|n| n.parallelism).sum();
         let mut state = SupervisorState {
             plan: args.plan,
             config: args.config,
@@ -125,7 +130,12 @@ impl Actor for JobSupervisor {
         Ok(())
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             SupervisorMsg::Ack(ack) => state.on_ack(ack),
             SupervisorMsg::SinkFinished { generation, node, shard } if generation == state.generation => {
@@ -155,10 +165,17 @@ impl Actor for JobSupervisor {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<Self::Msg>, evt: SupervisionEvent, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        evt: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         let (cell, cause) = match evt {
             SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, format!("stopped unexpectedly ({})", reason.unwrap_or_default())),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, format!("stopped unexpectedly ({})", reason.unwrap_or_default()))
+            }
             _ => return Ok(()),
         };
         // Events from actors of an earlier generation (killed on purpose) are expected.
@@ -174,25 +191,39 @@ impl SupervisorState {
     async fn spawn_pipeline(&mut self, myself: &ActorRef<SupervisorMsg>) -> Result<(), JobError> {
         self.generation += 1;
         self.in_flight = None;
-        let shared = RunShared { counters: self.counters.clone(), config: self.config.clone(), supervisor: myself.clone(), generation: self.generation };
+        let shared = RunShared {
+            counters: self.counters.clone(),
+            config: self.config.clone(),
+            supervisor: myself.clone(),
+            generation: self.generation,
+        };
         let plan = self.plan.clone();
         // ports[node][shard][slot]: the input ports each spawned shard handed back.
-        let mut ports: Vec<Vec<Vec<Option<Box<dyn std::any::Any + Send>>>>> = plan.nodes.iter().map(|_| Vec::new()).collect();
+        let mut ports: Vec<Vec<Vec<Option<Box<dyn std::any::Any + Send>>>>> =
+            plan.nodes.iter().map(|_| Vec::new()).collect();
         for n in (0..plan.nodes.len()).rev() {
             let node = NodeId(n);
             let spec = &plan.nodes[n];
             let main_consumers = plan.consumers(node, Port::Main);
             let dead_consumers = plan.consumers(node, Port::DeadLetters);
             for shard in 0..spec.parallelism {
-                let take = |consumers: &[(NodeId, usize)], ports: &mut Vec<Vec<Vec<Option<Box<dyn std::any::Any + Send>>>>>| -> Result<Vec<OutPlan>, JobError> {
+                let take = |consumers: &[(NodeId, usize)],
+                            ports: &mut Vec<Vec<Vec<Option<Box<dyn std::any::Any + Send>>>>>|
+                 -> Result<Vec<OutPlan>, JobError> {
                     let mut plans = Vec::new();
                     for &(down, edge) in consumers {
                         let e = &plan.nodes[down.0].inputs[edge];
-                        let targets: Vec<usize> = if e.one_to_one { vec![shard] } else { (0..plan.nodes[down.0].parallelism).collect() };
+                        let targets: Vec<usize> =
+                            if e.one_to_one { vec![shard] } else { (0..plan.nodes[down.0].parallelism).collect() };
                         let slot = plan.slot(down, edge, shard);
                         let mut edge_ports = Vec::with_capacity(targets.len());
                         for d in targets {
-                            let p = ports[down.0][d][slot].take().ok_or_else(|| JobError::Internal(format!("input slot {slot} of {}[{d}] taken twice", plan.nodes[down.0].name)))?;
+                            let p = ports[down.0][d][slot].take().ok_or_else(|| {
+                                JobError::Internal(format!(
+                                    "input slot {slot} of {}[{d}] taken twice",
+                                    plan.nodes[down.0].name
+                                ))
+                            })?;
                             edge_ports.push(p);
                         }
                         plans.push(OutPlan { route: e.route.clone(), ports: edge_ports });

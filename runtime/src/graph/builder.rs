@@ -65,7 +65,12 @@ impl JobBuilder {
         JobBuilder {
             name: Arc::from(name),
             config: JobConfig::default(),
-            inner: Rc::new(RefCell::new(GraphInner { nodes: Vec::new(), errors: Vec::new(), dead_letters: None, next_source: 0 })),
+            inner: Rc::new(RefCell::new(GraphInner {
+                nodes: Vec::new(),
+                errors: Vec::new(),
+                dead_letters: None,
+                next_source: 0,
+            })),
         }
     }
 

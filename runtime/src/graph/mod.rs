@@ -109,11 +109,7 @@ impl JobPlan {
 
     /// How many input slots each shard of `node` has.
     pub(crate) fn input_slots(&self, node: NodeId) -> usize {
-        self.nodes[node.0]
-            .inputs
-            .iter()
-            .map(|e| if e.one_to_one { 1 } else { self.nodes[e.from.0].parallelism })
-            .sum()
+        self.nodes[node.0].inputs.iter().map(|e| if e.one_to_one { 1 } else { self.nodes[e.from.0].parallelism }).sum()
     }
 
     /// The edges leaving `node` on `port`: (downstream node, edge index there).

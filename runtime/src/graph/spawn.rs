@@ -75,7 +75,10 @@ fn collector<T: Clone + Send + 'static>(plans: Vec<OutPlan>) -> Result<Collector
     Ok(Collector::new(edges))
 }
 
-fn input_ports<T: Send + 'static>(actor: &ractor::ActorRef<NodeMsg<T>>, credits: &[InputCredits]) -> Vec<Box<dyn Any + Send>> {
+fn input_ports<T: Send + 'static>(
+    actor: &ractor::ActorRef<NodeMsg<T>>,
+    credits: &[InputCredits],
+) -> Vec<Box<dyn Any + Send>> {
     credits
         .iter()
         .enumerate()
@@ -124,7 +127,8 @@ where
     Arc::new(move |s: ShardSpawn| {
         let factory = factory.clone();
         Box::pin(async move {
-            let credits: Vec<InputCredits> = (0..s.inputs).map(|_| InputCredits::new(s.shared.config.edge_capacity)).collect();
+            let credits: Vec<InputCredits> =
+                (0..s.inputs).map(|_| InputCredits::new(s.shared.config.edge_capacity)).collect();
             let args = OperatorArgs {
                 operator: factory(&s.ctx),
                 node: s.node,
@@ -154,7 +158,8 @@ where
     Arc::new(move |s: ShardSpawn| {
         let factory = factory.clone();
         Box::pin(async move {
-            let credits: Vec<InputCredits> = (0..s.inputs).map(|_| InputCredits::new(s.shared.config.edge_capacity)).collect();
+            let credits: Vec<InputCredits> =
+                (0..s.inputs).map(|_| InputCredits::new(s.shared.config.edge_capacity)).collect();
             let args = SinkArgs {
                 sink: factory(&s.ctx).map_err(|e| spawn_failed(&s.ctx, e))?,
                 node: s.node,

@@ -77,7 +77,13 @@ impl<T: Clone + Send + 'static> Stream<T> {
         EdgeSpec { from: self.node, port: self.port, route: Arc::new(route), one_to_one }
     }
 
-    fn add_node(&self, name: &str, kind: NodeKind, parallelism: usize, spawner: crate::graph::spawn::Spawner) -> NodeId {
+    fn add_node(
+        &self,
+        name: &str,
+        kind: NodeKind,
+        parallelism: usize,
+        spawner: crate::graph::spawn::Spawner,
+    ) -> NodeId {
         let edge = self.edge(parallelism);
         self.graph.borrow_mut().add(NodeSpec {
             name: Arc::from(name),
