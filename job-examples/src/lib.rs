@@ -1,1 +1,4 @@
-//! placeholder
+//! Example Tidemill jobs. Each job is a library module (so tests and benchmarks
+//! can build it) plus a binary in `src/bin/`.
+
+pub mod order_aggregates;

@@ -6,6 +6,9 @@
 
 pub mod decode;
 pub mod dedup;
+pub mod ext;
 pub mod sink;
 pub mod source;
 pub mod window;
+
+pub use ext::{BytesStreamExt, KeyedStreamExt};

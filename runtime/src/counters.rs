@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -15,6 +16,7 @@ pub struct JobCounters {
     records_out: AtomicU64,
     dead_letters: [AtomicU64; ReasonCode::ALL.len()],
     dead_letters_written: AtomicU64,
+    by_sink: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
 }
 
 impl JobCounters {
@@ -36,12 +38,20 @@ impl JobCounters {
         self.dead_letters_written.fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// The counter of records written by the sink node `name` (all its shards).
+    pub(crate) fn sink_counter(&self, name: &str) -> Arc<AtomicU64> {
+        let mut sinks = self.by_sink.lock().unwrap_or_else(|p| p.into_inner());
+        sinks.entry(name.to_string()).or_default().clone()
+    }
+
     /// Sets every counter back to zero (the pipeline restarted from the beginning).
     pub(crate) fn reset(&self) {
         self.records_in.store(0, Ordering::Relaxed);
         self.records_out.store(0, Ordering::Relaxed);
         self.dead_letters_written.store(0, Ordering::Relaxed);
         self.dead_letters.iter().for_each(|c| c.store(0, Ordering::Relaxed));
+        let sinks = self.by_sink.lock().unwrap_or_else(|p| p.into_inner());
+        sinks.values().for_each(|c| c.store(0, Ordering::Relaxed));
     }
 
     /// Records read by sources so far.
@@ -61,7 +71,12 @@ impl JobCounters {
             .map(|r| (r.as_str().to_string(), self.dead_letters[*r as usize].load(Ordering::Relaxed)))
             .filter(|(_, n)| *n > 0)
             .collect();
+        let written_by_sink = {
+            let sinks = self.by_sink.lock().unwrap_or_else(|p| p.into_inner());
+            sinks.iter().map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed))).collect()
+        };
         JobSummary {
+            written_by_sink,
             records_in: self.records_in(),
             records_out: self.records_out(),
             dead_letters: by_reason.values().sum(),
@@ -87,6 +102,8 @@ pub struct JobSummary {
     pub dead_letters_written: u64,
     /// Records rejected as late.
     pub late: u64,
+    /// Records written per sink node (dead-letter sinks included).
+    pub written_by_sink: BTreeMap<String, u64>,
     /// Dead letters per reason code.
     pub dead_letters_by_reason: BTreeMap<String, u64>,
     /// How many times the pipeline was restarted.

@@ -1,6 +1,7 @@
 //! The actor that runs one shard of a sink node.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -44,6 +45,7 @@ pub(crate) struct SinkShard<S: Sink> {
     live_inputs: usize,
     last_epoch: Epoch,
     staged: BTreeMap<Epoch, StagedOutput>,
+    written: Arc<AtomicU64>,
 }
 
 impl<S: Sink> Actor for SinkActor<S> {
@@ -58,7 +60,9 @@ impl<S: Sink> Actor for SinkActor<S> {
     ) -> Result<Self::State, ActorProcessingErr> {
         args.sink.open().await?;
         let inputs = args.credits.len();
+        let written = args.shared.counters.sink_counter(&args.name);
         Ok(SinkShard {
+            written,
             args,
             aligner: BarrierAligner::new(inputs),
             live_inputs: inputs,
@@ -119,6 +123,7 @@ impl<S: Sink> SinkShard<S> {
             Message::Data(batch) => {
                 let n = batch.len();
                 self.args.sink.write(batch).await?;
+                self.written.fetch_add(n as u64, Ordering::Relaxed);
                 match self.args.role {
                     SinkRole::Output => self.args.shared.counters.add_out(n),
                     SinkRole::DeadLetters => self.args.shared.counters.add_dead_letters_written(n),

@@ -1,0 +1,192 @@
+//! `order-aggregates`: the seed article's order job on a JSON-lines file, a folder
+//! of them, or generated orders, writing three Delta tables.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{ArgGroup, Parser};
+use tidemill_job_examples::order_aggregates::{self, OrderInput, OrderJobSettings, OrderTables};
+use tidemill_runtime::JobSummary;
+
+/// Counts orders per user in sliding event-time windows and writes them, the
+/// distinct valid orders and every rejected record to Delta Lake tables.
+///
+/// Settings come from, highest first: command-line options, TIDEMILL_* environment
+/// variables, the TOML file given with --config, built-in defaults (the seed's Spark
+/// job: 5-minute windows every minute, 10-minute watermark delay).
+#[derive(Debug, Parser)]
+#[command(name = "order-aggregates", version, about, long_about = None)]
+#[command(group(ArgGroup::new("source").required(true).args(["input", "generate"])))]
+struct Cli {
+    /// Read order events from this JSON-lines file, or every file in this folder in
+    /// file-name order.
+    #[arg(long, value_name = "FILE|DIR", env = "TIDEMILL_INPUT")]
+    input: Option<PathBuf>,
+
+    /// Generate this many order events (deterministic, with out-of-order, duplicate
+    /// and malformed ones; see the --seed, --jitter and --*-share options).
+    #[arg(long, value_name = "N", env = "TIDEMILL_GENERATE")]
+    generate: Option<u64>,
+
+    /// Folder for the tables: <DIR>/order_aggregates, <DIR>/orders, <DIR>/dlq.
+    #[arg(long, value_name = "DIR", env = "TIDEMILL_OUTPUT")]
+    output: PathBuf,
+
+    /// TOML file with settings (keys as in OrderJobSettings: window_size,
+    /// window_slide, watermark_delay, allowed_lateness, shards, [runtime], [generator]).
+    #[arg(long, value_name = "FILE", env = "TIDEMILL_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Window length, e.g. 5m [default: 5m].
+    #[arg(long, value_name = "DURATION", env = "TIDEMILL_WINDOW_SIZE", value_parser = humantime::parse_duration)]
+    window_size: Option<Duration>,
+
+    /// Window slide, e.g. 1m [default: 1m].
+    #[arg(long, value_name = "DURATION", env = "TIDEMILL_WINDOW_SLIDE", value_parser = humantime::parse_duration)]
+    window_slide: Option<Duration>,
+
+    /// Watermark delay: how far behind the newest event time the watermark trails
+    /// [default: 10m].
+    #[arg(long, value_name = "DURATION", env = "TIDEMILL_WATERMARK_DELAY", value_parser = humantime::parse_duration)]
+    watermark_delay: Option<Duration>,
+
+    /// How long past its end a window waits before it is emitted [default: 0s].
+    #[arg(long, value_name = "DURATION", env = "TIDEMILL_ALLOWED_LATENESS", value_parser = humantime::parse_duration)]
+    allowed_lateness: Option<Duration>,
+
+    /// Shards of the keyed operators [default: 2].
+    #[arg(long, value_name = "N", env = "TIDEMILL_SHARDS")]
+    shards: Option<usize>,
+
+    /// Records per batch between actors [default: 1024].
+    #[arg(long, value_name = "N", env = "TIDEMILL_BATCH_SIZE")]
+    batch_size: Option<usize>,
+
+    /// Batches an edge holds before its sender waits [default: 8].
+    #[arg(long, value_name = "N", env = "TIDEMILL_EDGE_CAPACITY")]
+    edge_capacity: Option<usize>,
+
+    /// Generator: random seed [default: 42].
+    #[arg(long, value_name = "N", env = "TIDEMILL_SEED")]
+    seed: Option<u64>,
+
+    /// Generator: distinct users [default: 1000].
+    #[arg(long, value_name = "N", env = "TIDEMILL_USERS")]
+    users: Option<u32>,
+
+    /// Generator: largest out-of-order jitter of event times [default: 2s].
+    #[arg(long, value_name = "DURATION", env = "TIDEMILL_JITTER", value_parser = humantime::parse_duration)]
+    jitter: Option<Duration>,
+
+    /// Generator: share of duplicated events, 0..1 [default: 0.01].
+    #[arg(long, value_name = "SHARE", env = "TIDEMILL_DUPLICATE_SHARE")]
+    duplicate_share: Option<f64>,
+
+    /// Generator: share of malformed events, 0..1 [default: 0.01].
+    #[arg(long, value_name = "SHARE", env = "TIDEMILL_MALFORMED_SHARE")]
+    malformed_share: Option<f64>,
+
+    /// Generator: most events per second of wall time [default: unlimited].
+    #[arg(long, value_name = "N", env = "TIDEMILL_RATE")]
+    rate: Option<u64>,
+
+    /// Write the job summary as JSON to this file as well.
+    #[arg(long, value_name = "FILE")]
+    summary_json: Option<PathBuf>,
+
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `tidemill_runtime=debug`.
+    #[arg(long, value_name = "FILTER", env = "RUST_LOG", default_value = "warn")]
+    log: String,
+}
+
+impl Cli {
+    fn settings(&self) -> Result<OrderJobSettings, String> {
+        let mut s = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| format!("invalid config {}: {e}", path.display()))?
+            }
+            None => OrderJobSettings::default(),
+        };
+        fn set<T: Clone>(target: &mut T, value: &Option<T>) {
+            if let Some(v) = value {
+                *target = v.clone();
+            }
+        }
+        set(&mut s.window_size, &self.window_size);
+        set(&mut s.window_slide, &self.window_slide);
+        set(&mut s.watermark_delay, &self.watermark_delay);
+        set(&mut s.allowed_lateness, &self.allowed_lateness);
+        set(&mut s.shards, &self.shards);
+        set(&mut s.runtime.batch_size, &self.batch_size);
+        set(&mut s.runtime.edge_capacity, &self.edge_capacity);
+        set(&mut s.generator.seed, &self.seed);
+        set(&mut s.generator.users, &self.users);
+        set(&mut s.generator.max_jitter, &self.jitter);
+        set(&mut s.generator.duplicate_share, &self.duplicate_share);
+        set(&mut s.generator.malformed_share, &self.malformed_share);
+        set(&mut s.generator.count, &self.generate);
+        if self.rate.is_some() {
+            s.generator.rate_limit = self.rate;
+        }
+        Ok(s)
+    }
+
+    fn input(&self, settings: &OrderJobSettings) -> OrderInput {
+        match &self.input {
+            Some(path) => OrderInput::Path(path.clone()),
+            None => OrderInput::Generate(settings.generator.clone()),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), String> {
+    let settings = cli.settings()?;
+    let input = cli.input(&settings);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let summary = runtime.block_on(async {
+        let job = order_aggregates::build(&input, &cli.output, &settings).map_err(|e| e.to_string())?;
+        job.run().await.map_err(|e| e.to_string())
+    })?;
+    if let Some(path) = &cli.summary_json {
+        let json = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
+        std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    report(&input, &OrderTables::under(&cli.output), &summary);
+    Ok(())
+}
+
+fn report(input: &OrderInput, tables: &OrderTables, s: &JobSummary) {
+    let from = match input {
+        OrderInput::Path(p) => p.display().to_string(),
+        OrderInput::Generate(g) => format!("{} generated events (seed {})", g.count, g.seed),
+    };
+    let written = |name: &str| s.written_by_sink.get(name).copied().unwrap_or(0);
+    println!("order-aggregates finished in {:.2?}", s.elapsed);
+    println!("  read            {} records from {from}", s.records_in);
+    println!("  order_aggregates {:>10} rows  -> {}", written("order_aggregates"), tables.order_aggregates.display());
+    println!("  orders           {:>10} rows  -> {}", written("orders"), tables.orders.display());
+    println!("  dlq              {:>10} rows  -> {}", written("dlq"), tables.dlq.display());
+    if !s.dead_letters_by_reason.is_empty() {
+        let reasons: Vec<String> = s.dead_letters_by_reason.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("  dead letters by reason: {}", reasons.join(", "));
+    }
+    println!("  late events: {}, restarts: {}", s.late, s.restarts);
+}

@@ -1,0 +1,90 @@
+//! Settings of the order job: window, watermark, sharding, runtime.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tidemill_operators::source::GeneratorConfig;
+use tidemill_runtime::JobConfig;
+
+/// Tunables of the order job. Defaults are the seed's Spark job: sliding windows of
+/// 5 minutes every minute, a 10-minute watermark delay. Deserialises from TOML.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrderJobSettings {
+    /// Window length.
+    #[serde(with = "humantime_serde")]
+    pub window_size: Duration,
+    /// Window slide.
+    #[serde(with = "humantime_serde")]
+    pub window_slide: Duration,
+    /// Bounded out-of-orderness of the watermark (the seed's `withWatermark`).
+    #[serde(with = "humantime_serde")]
+    pub watermark_delay: Duration,
+    /// Extra time a window waits past its end before it is emitted.
+    #[serde(with = "humantime_serde")]
+    pub allowed_lateness: Duration,
+    /// Shards of the keyed operators (windows by `user_id`, dedup by order key).
+    pub shards: usize,
+    /// How long behind the watermark the `orders` dedup remembers keys; `None`
+    /// means window size plus allowed lateness (every record the windows accept
+    /// can still be checked for duplicates).
+    #[serde(with = "humantime_serde")]
+    pub dedup_retention: Option<Duration>,
+    /// Rows per Parquet file written by the Delta sinks.
+    pub target_file_rows: usize,
+    /// Runtime settings: batch size, edge capacity, restart policy.
+    pub runtime: JobConfig,
+    /// The generator used with `--generate`.
+    pub generator: GeneratorConfig,
+}
+
+impl Default for OrderJobSettings {
+    fn default() -> Self {
+        OrderJobSettings {
+            window_size: Duration::from_secs(5 * 60),
+            window_slide: Duration::from_secs(60),
+            watermark_delay: Duration::from_secs(10 * 60),
+            allowed_lateness: Duration::ZERO,
+            shards: 2,
+            dedup_retention: None,
+            target_file_rows: 1_000_000,
+            runtime: JobConfig::default(),
+            generator: GeneratorConfig::default(),
+        }
+    }
+}
+
+impl OrderJobSettings {
+    /// The dedup retention in force.
+    pub fn effective_dedup_retention(&self) -> Duration {
+        self.dedup_retention.unwrap_or(self.window_size + self.allowed_lateness)
+    }
+}
+
+/// Where the order job reads from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OrderInput {
+    /// A JSON-lines file, or a folder of them read in file-name order.
+    Path(PathBuf),
+    /// Generated orders (see [`GeneratorConfig`]).
+    Generate(GeneratorConfig),
+}
+
+/// The three tables under the output folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderTables {
+    /// `<dir>/order_aggregates`.
+    pub order_aggregates: PathBuf,
+    /// `<dir>/orders`.
+    pub orders: PathBuf,
+    /// `<dir>/dlq`.
+    pub dlq: PathBuf,
+}
+
+impl OrderTables {
+    /// The tables under `dir`.
+    pub fn under(dir: &Path) -> Self {
+        OrderTables { order_aggregates: dir.join("order_aggregates"), orders: dir.join("orders"), dlq: dir.join("dlq") }
+    }
+}
