@@ -1,1 +1,5 @@
-//! placeholder
+//! Shared helpers for Tidemill's end-to-end tests: the independent Delta reader
+//! and batch oracles of the order job.
+
+pub mod delta_reader;
+pub mod order_oracle;

@@ -1,0 +1,112 @@
+//! Decoding raw JSON records into typed values, with schema enforcement.
+//!
+//! [`JsonDecoder<T>`] turns each record's bytes into a `T` with serde. A record that
+//! does not fit goes to the dead-letter queue with its raw bytes untouched and a
+//! reason code saying exactly what was wrong:
+//!
+//! | problem                                   | reason code      |
+//! |-------------------------------------------|------------------|
+//! | bytes are not UTF-8                       | `not_utf8`       |
+//! | text is not JSON (including empty lines)  | `not_json`       |
+//! | JSON, but not an object                   | `not_object`     |
+//! | a required field is absent                | `missing_field`  |
+//! | a required field is `null`                | `null_field`     |
+//! | wrong JSON type, number out of range      | `wrong_type`     |
+//! | a timestamp string that is not RFC 3339   | `bad_timestamp`  |
+//!
+//! Fields not in `T` are ignored (add `#[serde(deny_unknown_fields)]` to `T` to
+//! reject them as `wrong_type`). For `bad_timestamp`, timestamp fields must use the
+//! [`rfc3339`] serde helper. A field that may be null is an `Option` in `T`.
+
+mod classify;
+pub mod rfc3339;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use tidemill_runtime::{Batch, Operator, OperatorError, Output, ReasonCode, Record};
+
+/// Why one record could not be decoded: the dead-letter reason and its detail text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct DecodeError {
+    /// The machine-readable reason.
+    pub reason: ReasonCode,
+    /// What exactly was wrong, naming the field, e.g. `missing field "user_id"`.
+    pub detail: String,
+}
+
+impl DecodeError {
+    /// Builds an error.
+    pub fn new(reason: ReasonCode, detail: impl Into<String>) -> Self {
+        DecodeError { reason, detail: detail.into() }
+    }
+}
+
+/// Decodes one JSON record into `T`, classifying any failure (see the module docs).
+///
+/// Valid records cost one UTF-8 check plus serde's own work: the classification
+/// runs only when that fails.
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    // UTF-8 is checked up front because serde_json does not validate the bytes of
+    // strings it skips (fields not in `T`), and with `&str` input it need not check
+    // again.
+    let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::new(ReasonCode::NotUtf8, e.to_string()))?;
+    // Only objects take the fast path: derived struct deserializers would also
+    // accept an array of field values, which the schema does not allow.
+    if text.trim_start().starts_with('{') {
+        if let Ok(value) = serde_json::from_str::<T>(text) {
+            return Ok(value);
+        }
+    }
+    classify::decode_slow(text)
+}
+
+/// An operator that decodes raw JSON records (bytes) into `T`.
+///
+/// Output records keep the input's time and origin (event time is assigned later by
+/// a timestamp assigner). Records that fail go to the dead-letter output with their
+/// raw bytes, a [`ReasonCode`] and a detail naming the field.
+pub struct JsonDecoder<T> {
+    // `fn() -> T`: the decoder holds no `T`, so it is `Send` whatever `T` is.
+    _decodes: PhantomData<fn() -> T>,
+}
+
+impl<T> JsonDecoder<T> {
+    /// A decoder for `T`.
+    pub fn new() -> Self {
+        JsonDecoder { _decodes: PhantomData }
+    }
+}
+
+impl<T> Default for JsonDecoder<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> fmt::Debug for JsonDecoder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JsonDecoder<{}>", std::any::type_name::<T>())
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> Operator for JsonDecoder<T> {
+    type In = Vec<u8>;
+    type Out = T;
+
+    fn process(&mut self, batch: Batch<Vec<u8>>, out: &mut Output<T>) -> Result<(), OperatorError> {
+        for record in batch {
+            match decode_json::<T>(&record.value) {
+                Ok(value) => out.emit(Record::new(value, record.time, record.origin)),
+                // The raw bytes move to the dead letter as they came.
+                Err(e) => out.dead_letter(record.value, e.reason, e.detail, record.origin),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,153 @@
+//! The dead-letter queue as a Delta table: one [`DlqRow`] per rejected record.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use tidemill_runtime::{Batch, DeadLetter, Epoch, NodeContext, Sink, SinkError, SourceCatalog, SourceKind, StagedOutput};
+
+use super::config::DeltaSinkConfig;
+use super::delta_append::DeltaAppendSink;
+
+crate::delta_record! {
+    /// One row of the dead-letter table.
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct DlqRow {
+        /// The raw bytes as received (for records rejected after decoding: the
+        /// record serialised back to JSON).
+        pub payload: Vec<u8>,
+        /// Stable machine-readable reason, e.g. `missing_field` (see `ReasonCode`).
+        pub reason_code: String,
+        /// Human-readable detail, e.g. `missing field "user_id"`.
+        pub reason: String,
+        /// `file`, `generator`, `kafka` or `other` (also for unknown origins).
+        pub source_kind: String,
+        /// The file path, topic or generator name; null when the origin is unknown.
+        pub source: Option<String>,
+        /// The Kafka partition; null for other sources.
+        pub partition: Option<i32>,
+        /// Line number (files, 1-based), Kafka offset, or sequence number (generators).
+        pub offset: i64,
+        /// The operator that rejected the record.
+        pub stage: String,
+        /// The checkpoint epoch whose commit made the row visible; null if unknown.
+        pub epoch: Option<i64>,
+        /// When the record was rejected (processing time, UTC).
+        pub rejected_at: DateTime<Utc>,
+    }
+}
+
+impl DlqRow {
+    /// Builds the row for a dead letter, naming its source through `catalog`.
+    pub fn from_dead_letter(letter: &DeadLetter, catalog: &SourceCatalog, epoch: Option<Epoch>) -> Self {
+        let info = catalog.lookup(&letter.origin);
+        let (source_kind, source, partition) = match info {
+            Some(info) => (info.kind, Some(info.name), info.kafka_partition),
+            None => (SourceKind::Other, None, None),
+        };
+        DlqRow {
+            payload: letter.payload.clone(),
+            reason_code: letter.reason.as_str().to_owned(),
+            reason: letter.detail.clone(),
+            source_kind: source_kind.as_str().to_owned(),
+            source,
+            partition,
+            offset: i64::try_from(letter.origin.offset.0).unwrap_or(i64::MAX),
+            stage: letter.stage.to_string(),
+            epoch: epoch.and_then(|e| i64::try_from(e.get()).ok()),
+            rejected_at: letter.rejected_at,
+        }
+    }
+}
+
+/// Writes dead letters exactly once into a Delta table of [`DlqRow`]s, naming their
+/// sources with the catalog of the [`NodeContext`] it was built with.
+///
+/// The `epoch` column holds the checkpoint epoch the row is committed with. Epochs
+/// advance by one per checkpoint, so after its first barrier the sink knows the
+/// current epoch and streams rows to files like any Delta sink; before it (right
+/// after a start or restart) it keeps the epoch's rows in memory and labels them
+/// when the barrier comes.
+pub struct DeadLetterDeltaSink {
+    inner: DeltaAppendSink<DlqRow>,
+    catalog: SourceCatalog,
+    /// The epoch now being written, known once a barrier has been staged.
+    current: Option<Epoch>,
+    /// Dead letters that came before the first barrier (epoch unknown yet).
+    unlabelled: Vec<DlqRow>,
+}
+
+impl std::fmt::Debug for DeadLetterDeltaSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadLetterDeltaSink")
+            .field("inner", &self.inner)
+            .field("current", &self.current)
+            .field("unlabelled", &self.unlabelled.len())
+            .finish()
+    }
+}
+
+impl DeadLetterDeltaSink {
+    /// A DLQ sink for the table at `table_path` with default settings.
+    pub fn new(table_path: impl Into<PathBuf>, ctx: &NodeContext) -> Self {
+        Self::with_config(DeltaSinkConfig::new(table_path), ctx)
+    }
+
+    /// A DLQ sink with explicit settings.
+    pub fn with_config(config: DeltaSinkConfig, ctx: &NodeContext) -> Self {
+        DeadLetterDeltaSink {
+            inner: DeltaAppendSink::with_config(config, ctx),
+            catalog: ctx.catalog.clone(),
+            current: None,
+            unlabelled: Vec::new(),
+        }
+    }
+
+    /// A factory the runtime can call after every restart.
+    pub fn factory(config: DeltaSinkConfig) -> impl Fn(&NodeContext) -> Self + Clone + Send + Sync + 'static {
+        move |ctx: &NodeContext| Self::with_config(config.clone(), ctx)
+    }
+
+    /// The Delta sink underneath (app id, committed epoch, table version).
+    pub fn inner_mut(&mut self) -> &mut DeltaAppendSink<DlqRow> {
+        &mut self.inner
+    }
+}
+
+impl Sink for DeadLetterDeltaSink {
+    type In = DeadLetter;
+
+    async fn open(&mut self) -> Result<(), SinkError> {
+        self.inner.open().await
+    }
+
+    async fn write(&mut self, batch: Batch<DeadLetter>) -> Result<(), SinkError> {
+        let rows = batch.iter().map(|r| DlqRow::from_dead_letter(&r.value, &self.catalog, self.current));
+        match self.current {
+            Some(_) => {
+                let rows: Vec<DlqRow> = rows.collect();
+                self.inner.write_rows(rows).await
+            }
+            None => {
+                self.unlabelled.extend(rows);
+                Ok(())
+            }
+        }
+    }
+
+    async fn stage(&mut self, epoch: Epoch) -> Result<StagedOutput, SinkError> {
+        if let Some(expected) = self.current {
+            if expected != epoch {
+                tracing::warn!(%expected, %epoch, "dead-letter sink: barrier epoch skipped ahead; rows already written carry the expected epoch");
+            }
+        }
+        let label = i64::try_from(epoch.get()).ok();
+        let early = std::mem::take(&mut self.unlabelled);
+        self.inner.write_rows(early.into_iter().map(|row| DlqRow { epoch: label, ..row })).await?;
+        self.current = Some(epoch.next());
+        self.inner.stage(epoch).await
+    }
+
+    async fn commit(&mut self, epoch: Epoch, staged: StagedOutput) -> Result<(), SinkError> {
+        self.inner.commit(epoch, staged).await
+    }
+}

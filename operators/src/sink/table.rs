@@ -1,0 +1,178 @@
+//! The Delta table behind a Delta sink: open-or-create with a schema check, the
+//! committed `txn` version of an application id, and the idempotent append commit.
+//!
+//! deltalake (without its `datafusion` feature) is used only through `create`,
+//! [`RecordBatchWriter`](deltalake::writer::RecordBatchWriter) and
+//! [`CommitBuilder`]; scans are left to the independent reader.
+
+use std::path::{Path, PathBuf};
+
+use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, StructType, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::{DeltaTable, DeltaTableError};
+use object_store::ObjectStoreExt as _;
+use tidemill_runtime::SinkError;
+
+/// Name of the probe file written (and removed) at open to prove the folder is writable.
+const WRITE_PROBE: &str = ".tidemill-write-probe";
+
+/// Opens the Delta table at `path`, creating the folder and the table (with the
+/// schema `expected`) when there is none. An existing table must have the same
+/// columns in the same order with the same types; a nullable table column accepts a
+/// non-nullable record field, not the other way round.
+///
+/// Errors are [`SinkError::Unavailable`] naming the path: an unwritable or non-UTF-8
+/// path, a non-empty folder that is not a Delta table, or a schema mismatch.
+pub async fn open_or_create(path: &Path, expected: &SchemaRef, type_name: &str) -> Result<DeltaTable, SinkError> {
+    let shown = path.display().to_string();
+    let unavailable = |what: String| SinkError::Unavailable(format!("Delta table {shown}: {what}"));
+
+    std::fs::create_dir_all(path).map_err(|e| unavailable(format!("cannot create the table folder: {e}")))?;
+    let probe = path.join(WRITE_PROBE);
+    std::fs::write(&probe, b"tidemill").map_err(|e| unavailable(format!("folder is not writable: {e}")))?;
+    let _ = std::fs::remove_file(&probe);
+    let has_log = path.join("_delta_log").is_dir();
+    if !has_log {
+        let mut entries = std::fs::read_dir(path).map_err(|e| unavailable(format!("cannot list the folder: {e}")))?;
+        if let Some(Ok(entry)) = entries.next() {
+            return Err(unavailable(format!(
+                "the folder is not empty ({} and maybe more) but has no _delta_log: refusing to turn it into a table",
+                entry.file_name().to_string_lossy()
+            )));
+        }
+    }
+
+    let uri = path.to_str().ok_or_else(|| unavailable("the path is not valid UTF-8".to_owned()))?;
+    let url = deltalake::ensure_table_uri(uri).map_err(|e| unavailable(e.to_string()))?;
+    let table = DeltaTable::try_from_url(url.clone()).await.map_err(|e| unavailable(format!("cannot load: {e}")))?;
+    let table = if table.version().is_some() {
+        table
+    } else {
+        let columns: StructType = expected
+            .as_ref()
+            .try_into_kernel()
+            .map_err(|e| unavailable(format!("{type_name} has no Delta equivalent: {e}")))?;
+        let created = table
+            .create()
+            .with_columns(columns.fields().cloned())
+            .with_comment(format!("created by Tidemill for rows of type {type_name}"))
+            .with_save_mode(SaveMode::ErrorIfExists)
+            .await;
+        match created {
+            Ok(t) => t,
+            // Another shard of the same sink created it first: use theirs.
+            Err(e) => {
+                let t = DeltaTable::try_from_url(url).await.map_err(|e| unavailable(format!("cannot load: {e}")))?;
+                if t.version().is_none() {
+                    return Err(unavailable(format!("cannot create the table: {e}")));
+                }
+                t
+            }
+        }
+    };
+    check_schema(&table, expected, type_name).map_err(unavailable)?;
+    Ok(table)
+}
+
+/// Compares the table's schema with the record type's; `Err` says every difference.
+fn check_schema(table: &DeltaTable, expected: &SchemaRef, type_name: &str) -> Result<(), String> {
+    let actual = table.snapshot().map_err(|e| e.to_string())?.schema();
+    let wanted: StructType = expected
+        .as_ref()
+        .try_into_kernel()
+        .map_err(|e| format!("{type_name} has no Delta equivalent: {e}"))?;
+    let mut problems = Vec::new();
+    for field in wanted.fields() {
+        match actual.field(field.name()) {
+            None => problems.push(format!("column `{}` ({}) is missing from the table", field.name(), field.data_type())),
+            Some(have) if have.data_type() != field.data_type() => problems.push(format!(
+                "column `{}` is {} in the table but {} in {type_name}",
+                field.name(),
+                have.data_type(),
+                field.data_type()
+            )),
+            Some(have) if !have.is_nullable() && field.is_nullable() => problems.push(format!(
+                "column `{}` is NOT NULL in the table but nullable in {type_name}",
+                field.name()
+            )),
+            Some(_) => {}
+        }
+    }
+    for field in actual.fields() {
+        if wanted.field(field.name()).is_none() {
+            problems.push(format!("the table has column `{}` ({}) that {type_name} lacks", field.name(), field.data_type()));
+        }
+    }
+    let names = |s: &StructType| s.fields().map(|f| f.name().clone()).collect::<Vec<_>>();
+    if problems.is_empty() && names(&actual) != names(&wanted) {
+        problems.push(format!("columns are in another order: table {:?}, {type_name} {:?}", names(&actual), names(&wanted)));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("schema mismatch with the row type {type_name}: {}", problems.join("; ")))
+    }
+}
+
+/// The newest `txn` version recorded for `app_id`, after reading the log's tail.
+pub async fn committed_txn_version(table: &mut DeltaTable, app_id: &str) -> Result<Option<i64>, DeltaTableError> {
+    table.update_state().await?;
+    table.snapshot()?.transaction_version(table.log_store().as_ref(), app_id).await
+}
+
+/// What [`commit_append`] did.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// A new table version holding the files and the `txn` action.
+    Committed {
+        /// The new table version.
+        version: u64,
+    },
+    /// The table already has a `txn` version `>=` the epoch for this app id.
+    AlreadyCommitted {
+        /// The `txn` version found in the table.
+        txn_version: i64,
+    },
+}
+
+/// Commits `adds` as one blind append carrying `txn(app_id, txn_version)`, unless
+/// the table already records a `txn` version `>= txn_version` for `app_id`
+/// (delta-rs does not reject a repeated app id/version by itself). Every file must
+/// exist: committing an add whose file is gone would corrupt the table.
+pub async fn commit_append(
+    table: &mut DeltaTable,
+    adds: Vec<Add>,
+    app_id: &str,
+    txn_version: i64,
+) -> Result<CommitOutcome, DeltaTableError> {
+    if let Some(done) = committed_txn_version(table, app_id).await? {
+        if done >= txn_version {
+            return Ok(CommitOutcome::AlreadyCommitted { txn_version: done });
+        }
+    }
+    let store = table.object_store();
+    for add in &adds {
+        let location = deltalake::Path::parse(&add.path).map_err(|e| DeltaTableError::Generic(e.to_string()))?;
+        store.head(&location).await.map_err(|e| {
+            DeltaTableError::Generic(format!("staged data file {} cannot be committed: {e}", add.path))
+        })?;
+    }
+    let properties = CommitProperties::default().with_application_transaction(Transaction::new(app_id, txn_version));
+    let operation = DeltaOperation::Write { mode: SaveMode::Append, partition_by: None, predicate: None };
+    let actions = adds.into_iter().map(Action::Add).collect();
+    let finalized = CommitBuilder::from(properties)
+        .with_actions(actions)
+        .build(Some(table.snapshot()?), table.log_store(), operation)
+        .await?;
+    let version = finalized.version();
+    table.update_state().await?;
+    Ok(CommitOutcome::Committed { version })
+}
+
+/// The path a sink was configured with, canonical when it exists.
+pub fn shown_path(path: &Path) -> String {
+    std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path)).display().to_string()
+}

@@ -1,0 +1,10 @@
+//! Tests of the sinks against real Delta tables in temporary folders, read back by
+//! the independent reader `tests/python/read_delta.py` (both of its engines).
+
+mod delta_append;
+mod delta_commit;
+mod dlq;
+mod json_lines;
+mod reader;
+mod record;
+mod rows;

@@ -1,0 +1,305 @@
+//! [`JsonLinesFileSource`]: reads JSON-lines files, one record per line.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use tidemill_runtime::{
+    EventTime, NodeContext, Offset, Origin, PartitionId, PartitionInfo, Record, Source, SourceError, SourceId,
+    SourceKind, SourcePoll, StateSnapshot,
+};
+use tokio::fs::File;
+use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
+
+/// Read buffer size: large, because every refill of a tokio file is a trip to the
+/// blocking thread pool.
+const READ_BUFFER: usize = 1 << 20;
+
+/// A bounded source of raw lines from a file or a folder of files.
+///
+/// A folder is read file by file in file-name order; hidden files (names starting
+/// with `.`) and anything that is not a regular file are skipped. Each line, without
+/// its `\n` or `\r\n`, is one record, even an empty one, so that every line is
+/// accounted for (an empty line fails decoding as `not_json`); a final newline does
+/// not make an extra record. Bytes are passed on as they are, UTF-8 or not.
+///
+/// A record's origin is `{source: ctx.source_id, partition: file index, offset:
+/// 1-based line number}` and its time is ingestion time. With several shards, shard
+/// `i` reads the files whose index is `i` modulo the shard count.
+#[derive(Debug)]
+pub struct JsonLinesFileSource {
+    source: SourceId,
+    /// The files of this shard, with their index in the whole listing.
+    files: Vec<(u32, PathBuf)>,
+    /// Position into `files`.
+    next: usize,
+    /// Lines and bytes already read from the current file.
+    line: u64,
+    byte: u64,
+    reader: Option<BufReader<File>>,
+}
+
+/// The position saved at a checkpoint. The file name is kept to detect a folder
+/// whose content changed between the checkpoint and the restore.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Position {
+    next: usize,
+    file: Option<String>,
+    line: u64,
+    byte: u64,
+}
+
+fn unreadable(path: &Path, e: impl std::fmt::Display) -> SourceError {
+    SourceError::Unreadable { what: path.display().to_string(), reason: e.to_string() }
+}
+
+impl JsonLinesFileSource {
+    /// Opens a file or a folder of files, checking now that everything can be read,
+    /// so that a wrong path fails before the job starts. Registers each file in
+    /// `ctx.catalog` under its index.
+    pub fn open(path: impl AsRef<Path>, ctx: &NodeContext) -> Result<Self, SourceError> {
+        let path = path.as_ref();
+        let meta = std::fs::metadata(path).map_err(|e| unreadable(path, e))?;
+        let all = if meta.is_dir() { list_folder(path)? } else { vec![path.to_path_buf()] };
+        if all.is_empty() {
+            tracing::warn!(path = %path.display(), "file source folder has no files to read");
+        }
+        let shards = ctx.shards.max(1);
+        let mut files = Vec::new();
+        for (index, file) in all.into_iter().enumerate().filter(|(i, _)| i % shards == ctx.shard) {
+            std::fs::File::open(&file).map_err(|e| unreadable(&file, e))?;
+            let index = u32::try_from(index).map_err(|_| unreadable(path, "too many files"))?;
+            let info = PartitionInfo { kind: SourceKind::File, name: file.display().to_string(), kafka_partition: None };
+            ctx.catalog.register(ctx.source_id, PartitionId(index), info);
+            files.push((index, file));
+        }
+        Ok(JsonLinesFileSource { source: ctx.source_id, files, next: 0, line: 0, byte: 0, reader: None })
+    }
+
+    /// The files this source reads, in order.
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        self.files.iter().map(|(_, p)| p.as_path())
+    }
+
+    /// Opens the current file at the saved byte offset.
+    async fn open_current(&mut self) -> Result<(), SourceError> {
+        let path = &self.files[self.next].1;
+        let mut file = File::open(path).await.map_err(|e| unreadable(path, e))?;
+        if self.byte > 0 {
+            let len = file.metadata().await.map_err(|e| unreadable(path, e))?.len();
+            if len < self.byte {
+                let reason = format!("file is {len} bytes, shorter than the checkpointed offset {}", self.byte);
+                return Err(unreadable(path, reason));
+            }
+            file.seek(std::io::SeekFrom::Start(self.byte)).await.map_err(|e| unreadable(path, e))?;
+        }
+        self.reader = Some(BufReader::with_capacity(READ_BUFFER, file));
+        Ok(())
+    }
+}
+
+/// The regular, non-hidden files of a folder, sorted by file name.
+fn list_folder(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| unreadable(dir, e))? {
+        let entry = entry.map_err(|e| unreadable(dir, e))?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        // `metadata` follows symlinks: a link to a file counts as a file.
+        let path = entry.path();
+        if std::fs::metadata(&path).map_err(|e| unreadable(&path, e))?.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    Ok(files)
+}
+
+impl Source for JsonLinesFileSource {
+    type Out = Vec<u8>;
+
+    async fn poll(&mut self, max_records: usize) -> Result<SourcePoll<Vec<u8>>, SourceError> {
+        let now = EventTime::from(Utc::now());
+        let mut batch = Vec::with_capacity(max_records.min(4096));
+        while batch.len() < max_records && self.next < self.files.len() {
+            if self.reader.is_none() {
+                self.open_current().await?;
+            }
+            let (index, path) = &self.files[self.next];
+            let Some(reader) = self.reader.as_mut() else { continue };
+            let mut line = Vec::with_capacity(128);
+            let n = reader.read_until(b'\n', &mut line).await.map_err(|e| unreadable(path, e))?;
+            if n == 0 {
+                // End of this file: on to the next.
+                self.reader = None;
+                self.next += 1;
+                self.line = 0;
+                self.byte = 0;
+                continue;
+            }
+            self.byte += n as u64;
+            self.line += 1;
+            if line.last() == Some(&b'\n') {
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+            }
+            let origin = Origin { source: self.source, partition: PartitionId(*index), offset: Offset(self.line) };
+            batch.push(Record::new(line, now, origin));
+        }
+        if batch.is_empty() && self.next >= self.files.len() {
+            return Ok(SourcePoll::End);
+        }
+        Ok(SourcePoll::Data(batch))
+    }
+
+    fn snapshot(&self) -> Result<StateSnapshot, SourceError> {
+        let file = self.files.get(self.next).map(|(_, p)| p.display().to_string());
+        StateSnapshot::encode(&Position { next: self.next, file, line: self.line, byte: self.byte })
+            .map_err(|e| SourceError::State(e.to_string()))
+    }
+
+    fn restore(&mut self, snapshot: &StateSnapshot) -> Result<(), SourceError> {
+        let p: Position = snapshot.decode().map_err(|e| SourceError::State(e.to_string()))?;
+        let file = self.files.get(p.next).map(|(_, f)| f.display().to_string());
+        if p.next > self.files.len() || file != p.file {
+            return Err(SourceError::State(format!(
+                "checkpoint is at file {:?} (#{}), but the input now lists {:?} there",
+                p.file, p.next, file
+            )));
+        }
+        self.next = p.next;
+        self.line = p.line;
+        self.byte = p.byte;
+        self.reader = None;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::source::generator::{write_jsonl, GeneratorConfig, OrderGenerator};
+
+    async fn read_all(source: &mut JsonLinesFileSource, max: usize) -> Vec<(u32, u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        loop {
+            match source.poll(max).await.unwrap() {
+                SourcePoll::Data(batch) => {
+                    assert!(!batch.is_empty() && batch.len() <= max);
+                    out.extend(batch.into_iter().map(|r| (r.origin.partition.0, r.origin.offset.0, r.value)));
+                }
+                SourcePoll::Idle => panic!("a file source is never idle"),
+                SourcePoll::End => return out,
+            }
+        }
+    }
+
+    fn lines(records: &[(u32, u64, Vec<u8>)]) -> Vec<(u32, u64, String)> {
+        records.iter().map(|(p, o, v)| (*p, *o, String::from_utf8_lossy(v).into_owned())).collect()
+    }
+
+    #[tokio::test]
+    async fn folder_is_read_in_name_order_with_line_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("b.jsonl"), "b1\r\n\nb3").unwrap(); // CRLF, empty line, no final newline
+        fs::write(dir.path().join("a.jsonl"), "a1\na2\n").unwrap();
+        fs::write(dir.path().join(".hidden"), "h1\n").unwrap();
+        fs::write(dir.path().join("c.jsonl"), "").unwrap();
+        fs::create_dir(dir.path().join("d")).unwrap();
+        let ctx = NodeContext::for_tests("files");
+        let mut source = JsonLinesFileSource::open(dir.path(), &ctx).unwrap();
+        let names: Vec<_> = source.files().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["a.jsonl", "b.jsonl", "c.jsonl"]);
+        let records = read_all(&mut source, 2).await;
+        let expected = [(0, 1, "a1"), (0, 2, "a2"), (1, 1, "b1"), (1, 2, ""), (1, 3, "b3")];
+        assert_eq!(lines(&records), expected.map(|(p, o, s)| (p, o, s.to_string())));
+        let info = ctx.catalog.lookup(&Origin { source: ctx.source_id, partition: PartitionId(1), offset: Offset(2) });
+        let info = info.unwrap();
+        assert_eq!(info.kind, SourceKind::File);
+        assert!(info.name.ends_with("b.jsonl"), "{}", info.name);
+        // Ended sources stay ended.
+        assert!(matches!(source.poll(10).await.unwrap(), SourcePoll::End));
+    }
+
+    #[tokio::test]
+    async fn non_utf8_bytes_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.jsonl");
+        fs::write(&path, b"{\"a\":\"\xff\"}\n\xc3(\n").unwrap();
+        let mut source = JsonLinesFileSource::open(&path, &NodeContext::for_tests("f")).unwrap();
+        let records = read_all(&mut source, 100).await;
+        assert_eq!(records[0].2, b"{\"a\":\"\xff\"}".to_vec());
+        assert_eq!(records[1].2, b"\xc3(".to_vec());
+    }
+
+    #[test]
+    fn missing_path_fails_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.jsonl");
+        let err = JsonLinesFileSource::open(&missing, &NodeContext::for_tests("f")).unwrap_err();
+        match err {
+            SourceError::Unreadable { what, reason } => {
+                assert!(what.ends_with("nope.jsonl"), "{what}");
+                assert!(reason.contains("No such file"), "{reason}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn file_removed_after_open_fails_while_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone.jsonl");
+        fs::write(&path, "x\n").unwrap();
+        let mut source = JsonLinesFileSource::open(&path, &NodeContext::for_tests("f")).unwrap();
+        fs::remove_file(&path).unwrap();
+        let err = source.poll(10).await.unwrap_err();
+        assert!(matches!(err, SourceError::Unreadable { ref what, .. } if what.ends_with("gone.jsonl")), "{err}");
+    }
+
+    #[tokio::test]
+    async fn snapshot_and_restore_resume_where_they_left_off() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("1.jsonl"), "a\nb\nc\n").unwrap();
+        fs::write(dir.path().join("2.jsonl"), "d\ne\n").unwrap();
+        let ctx = NodeContext::for_tests("f");
+        let all = read_all(&mut JsonLinesFileSource::open(dir.path(), &ctx).unwrap(), 100).await;
+        // Snapshot at every position, mid-file and at file ends.
+        for taken in 0..=all.len() {
+            let mut source = JsonLinesFileSource::open(dir.path(), &ctx).unwrap();
+            let mut head = Vec::new();
+            while head.len() < taken {
+                let SourcePoll::Data(batch) = source.poll(taken - head.len()).await.unwrap() else { panic!() };
+                head.extend(batch.into_iter().map(|r| (r.origin.partition.0, r.origin.offset.0, r.value)));
+            }
+            let snapshot = source.snapshot().unwrap();
+            let mut restored = JsonLinesFileSource::open(dir.path(), &ctx).unwrap();
+            restored.restore(&snapshot).unwrap();
+            head.extend(read_all(&mut restored, 100).await);
+            assert_eq!(head, all, "restored after {taken} records");
+        }
+        // A folder that changed under the checkpoint is refused.
+        let mut source = JsonLinesFileSource::open(dir.path(), &ctx).unwrap();
+        source.poll(4).await.unwrap();
+        let snapshot = source.snapshot().unwrap();
+        fs::rename(dir.path().join("2.jsonl"), dir.path().join("3.jsonl")).unwrap();
+        let mut changed = JsonLinesFileSource::open(dir.path(), &ctx).unwrap();
+        assert!(matches!(changed.restore(&snapshot), Err(SourceError::State(_))));
+    }
+
+    #[tokio::test]
+    async fn reads_back_what_the_generator_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orders.jsonl");
+        let config = GeneratorConfig { count: 5_000, duplicate_share: 0.05, malformed_share: 0.2, ..Default::default() };
+        assert_eq!(write_jsonl(&config, &path).unwrap(), 5_000);
+        let records = read_all(&mut JsonLinesFileSource::open(&path, &NodeContext::for_tests("f")).unwrap(), 1024).await;
+        let expected: Vec<_> = OrderGenerator::events(&config).map(|e| (0, e.seq + 1, e.bytes)).collect();
+        assert_eq!(records, expected);
+    }
+}
