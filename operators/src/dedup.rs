@@ -7,8 +7,9 @@
 //! a record too old to be checked goes to the dead-letter queue as `late_event`
 //! instead of being let through or dropped.
 
+use crate::hashing::FastHashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,7 +52,7 @@ pub struct DedupByKey<T, K> {
     bucket_ms: i64,
     watermark: EventTime,
     /// Each remembered key and the newest record time seen for it.
-    seen: HashMap<K, EventTime>,
+    seen: FastHashMap<K, EventTime>,
     /// Keys by time bucket, so eviction touches only expired keys. A key whose time
     /// moved to a later bucket is listed in both; eviction checks `seen` first.
     buckets: BTreeMap<i64, Vec<K>>,
@@ -90,7 +91,7 @@ where
             retention,
             bucket_ms,
             watermark: EventTime::MIN,
-            seen: HashMap::new(),
+            seen: FastHashMap::default(),
             buckets: BTreeMap::new(),
             duplicates: 0,
             late: 0,
@@ -131,8 +132,11 @@ where
                 break;
             }
             for key in entry.remove() {
-                if self.seen.get(&key).is_some_and(|t| *t < horizon) {
-                    self.seen.remove(&key);
+                // One lookup: the key may have moved to a later bucket since.
+                if let Entry::Occupied(seen) = self.seen.entry(key) {
+                    if *seen.get() < horizon {
+                        seen.remove();
+                    }
                 }
             }
         }

@@ -48,9 +48,9 @@ where
     {
         let spec = spec.into();
         // Validate once so that the per-shard factory below cannot fail.
-        WindowOperator::new(spec.clone(), self.key_fn(), aggregate.clone(), allowed_lateness)?;
+        WindowOperator::new(spec, self.key_fn(), aggregate.clone(), allowed_lateness)?;
         Ok(self.operator(name, move |_: &NodeContext, key| {
-            match WindowOperator::new(spec.clone(), key, aggregate.clone(), allowed_lateness) {
+            match WindowOperator::new(spec, key, aggregate.clone(), allowed_lateness) {
                 Ok(op) => op,
                 Err(e) => unreachable!("window spec validated when the graph was built: {e}"),
             }

@@ -7,6 +7,7 @@
 pub mod decode;
 pub mod dedup;
 pub mod ext;
+mod hashing;
 pub mod sink;
 pub mod source;
 pub mod window;

@@ -117,3 +117,33 @@ impl<T: Send + 'static> Sink for CollectSink<T> {
         Ok(())
     }
 }
+
+/// A sink that counts and drops what it is given (for benchmarks).
+pub struct DiscardSink<T> {
+    written: Arc<std::sync::atomic::AtomicU64>,
+    _type: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T> DiscardSink<T> {
+    /// A sink adding the number of records it drops to `written`.
+    pub fn new(written: Arc<std::sync::atomic::AtomicU64>) -> Self {
+        DiscardSink { written, _type: std::marker::PhantomData }
+    }
+}
+
+impl<T: Send + 'static> Sink for DiscardSink<T> {
+    type In = T;
+
+    async fn write(&mut self, batch: Batch<T>) -> Result<(), SinkError> {
+        self.written.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn stage(&mut self, _epoch: Epoch) -> Result<StagedOutput, SinkError> {
+        Ok(StagedOutput::default())
+    }
+
+    async fn commit(&mut self, _epoch: Epoch, _staged: StagedOutput) -> Result<(), SinkError> {
+        Ok(())
+    }
+}

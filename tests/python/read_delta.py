@@ -350,4 +350,11 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    status = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter finalisation: with deltalake (Rust threads) and pyarrow (C++
+    # thread pools) both loaded, their teardown at exit occasionally aborts with
+    # "terminate called without an active exception" (delta-rs issue #2184) after
+    # all output was written. Everything is flushed above, so exit right away.
+    os._exit(status)

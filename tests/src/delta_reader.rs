@@ -38,12 +38,7 @@ fn run(table: &Path, args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("run read_delta.py");
-    assert!(
-        out.status.success(),
-        "read_delta.py {} failed: {}",
-        table.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "read_delta.py {} failed: {}", table.display(), String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 

@@ -52,6 +52,11 @@ impl OrderOracle {
             *self.windows.entry((rfc3339_micros(s), rfc3339_micros(e), order.user_id.clone())).or_default() += 1;
             start -= slide_ms;
         }
-        self.orders.insert((order.order_id.clone(), order.user_id.clone(), order.amount, rfc3339_micros(order.event_time)));
+        self.orders.insert((
+            order.order_id.clone(),
+            order.user_id.clone(),
+            order.amount,
+            rfc3339_micros(order.event_time),
+        ));
     }
 }

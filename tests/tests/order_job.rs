@@ -145,7 +145,8 @@ async fn a_folder_is_read_in_file_name_order_and_dead_letters_name_file_and_line
         std::fs::write(folder.join(format!("part-{i}.jsonl")), part.join(&b'\n')).unwrap();
     }
     let output = dir.path().join("out");
-    let job = order_aggregates::build(&OrderInput::Path(folder.clone()), &output, &OrderJobSettings::default()).unwrap();
+    let job =
+        order_aggregates::build(&OrderInput::Path(folder.clone()), &output, &OrderJobSettings::default()).unwrap();
     job.run().await.unwrap();
 
     let oracle = OrderOracle::compute(OrderGenerator::events(&config), 300_000, 60_000);

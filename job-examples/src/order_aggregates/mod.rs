@@ -21,7 +21,7 @@ use tidemill_operators::ext::{BytesStreamExt, KeyedStreamExt};
 use tidemill_operators::sink::{DeadLetterDeltaSink, DeltaAppendSink, DeltaSinkConfig};
 use tidemill_operators::source::{GeneratorSource, JsonLinesFileSource, OrderEvent};
 use tidemill_operators::window::{Count, SlidingWindow, WindowError, WindowResult};
-use tidemill_runtime::{Job, JobBuilder, NodeContext, SourceError, Stream};
+use tidemill_runtime::{DeadLetter, Job, JobBuilder, NodeContext, SourceError, Stream};
 
 pub use rows::{OrderAggregateRow, OrderRow};
 pub use settings::{OrderInput, OrderJobSettings, OrderTables};
@@ -54,6 +54,51 @@ pub enum OrderJobError {
 /// The job's name: it names Delta transaction ids (and, on Kafka, the consumer group).
 pub const JOB_NAME: &str = "order-aggregates";
 
+/// Where the order job's three outputs go.
+pub trait OrderSinks {
+    /// Attaches the sink of the windowed counts.
+    fn order_aggregates(&self, rows: Stream<OrderAggregateRow>);
+    /// Attaches the sink of the distinct orders.
+    fn orders(&self, rows: Stream<OrderRow>);
+    /// Attaches the sink of the dead letters.
+    fn dead_letters(&self, letters: Stream<DeadLetter>);
+}
+
+/// The three Delta tables under one folder (see [`OrderTables`]).
+#[derive(Clone, Debug)]
+pub struct DeltaOrderSinks {
+    tables: OrderTables,
+    target_file_rows: usize,
+}
+
+impl DeltaOrderSinks {
+    /// Tables under `output`, with Parquet files of about `target_file_rows` rows.
+    pub fn new(output: &Path, target_file_rows: usize) -> Self {
+        DeltaOrderSinks { tables: OrderTables::under(output), target_file_rows }
+    }
+
+    fn config(&self, path: &Path) -> DeltaSinkConfig {
+        DeltaSinkConfig::new(path).with_target_file_rows(self.target_file_rows)
+    }
+}
+
+impl OrderSinks for DeltaOrderSinks {
+    fn order_aggregates(&self, rows: Stream<OrderAggregateRow>) {
+        let config = self.config(&self.tables.order_aggregates);
+        rows.sink("order_aggregates", move |ctx: &NodeContext| Ok(DeltaAppendSink::with_config(config.clone(), ctx)));
+    }
+
+    fn orders(&self, rows: Stream<OrderRow>) {
+        let config = self.config(&self.tables.orders);
+        rows.sink("orders", move |ctx: &NodeContext| Ok(DeltaAppendSink::with_config(config.clone(), ctx)));
+    }
+
+    fn dead_letters(&self, letters: Stream<DeadLetter>) {
+        let config = self.config(&self.tables.dlq);
+        letters.sink("dlq", move |ctx: &NodeContext| Ok(DeadLetterDeltaSink::with_config(config.clone(), ctx)));
+    }
+}
+
 /// Builds the order job reading `input` and writing the three tables under `output`.
 ///
 /// Checks up front what can be checked (the input path exists and is readable, the
@@ -63,38 +108,39 @@ pub fn build(input: &OrderInput, output: &Path, settings: &OrderJobSettings) -> 
     prepare_output(output)?;
     let job = Job::builder(JOB_NAME).config(settings.runtime.clone());
     let raw = source(&job, input)?;
+    assemble(&job, &raw, settings, &DeltaOrderSinks::new(output, settings.target_file_rows))?;
+    Ok(job.build()?)
+}
+
+/// Adds the order job's operators to `job`, reading raw JSON records from `raw`
+/// and writing to `sinks`. [`build`] uses it with a file or generator source and
+/// Delta sinks; benchmarks use it with in-memory sources and discarding sinks.
+pub fn assemble(
+    job: &JobBuilder,
+    raw: &Stream<Vec<u8>>,
+    settings: &OrderJobSettings,
+    sinks: &dyn OrderSinks,
+) -> Result<(), OrderJobError> {
     let orders = raw.decode_json::<OrderEvent>("decode").assign_timestamps(
         "event_time",
         OrderEvent::time,
         settings.watermark_delay,
     );
-    let tables = OrderTables::under(output);
-    let rows = settings.target_file_rows;
-
     let windows = SlidingWindow::of(settings.window_size, settings.window_slide)?;
-    orders
-        .key_by(|o: &OrderEvent| o.user_id.clone(), settings.shards)
-        .window("windows", windows, Count, settings.allowed_lateness)?
-        .map("aggregate_rows", |r: &WindowResult<String, u64>| OrderAggregateRow::from_result(r))
-        .sink("order_aggregates", delta_sink(&tables.order_aggregates, rows));
-
-    orders
-        .key_by(|o: &OrderEvent| (o.order_id.clone(), o.event_time), settings.shards)
-        .dedup("dedup", settings.effective_dedup_retention())
-        .map("order_rows", |o: &OrderEvent| OrderRow::from(o))
-        .sink("orders", delta_sink(&tables.orders, rows));
-
-    let dlq = DeltaSinkConfig::new(&tables.dlq).with_target_file_rows(rows);
-    job.dead_letters().sink("dlq", move |ctx: &NodeContext| Ok(DeadLetterDeltaSink::with_config(dlq.clone(), ctx)));
-    Ok(job.build()?)
-}
-
-fn delta_sink<R: tidemill_operators::sink::DeltaRecord + Send + Sync + 'static>(
-    path: &Path,
-    rows: usize,
-) -> impl Fn(&NodeContext) -> Result<DeltaAppendSink<R>, tidemill_runtime::SinkError> + Send + Sync + 'static {
-    let config = DeltaSinkConfig::new(path).with_target_file_rows(rows);
-    move |ctx: &NodeContext| Ok(DeltaAppendSink::with_config(config.clone(), ctx))
+    sinks.order_aggregates(
+        orders
+            .key_by(|o: &OrderEvent| o.user_id.clone(), settings.shards)
+            .window("windows", windows, Count, settings.allowed_lateness)?
+            .map("aggregate_rows", |r: &WindowResult<String, u64>| OrderAggregateRow::from_result(r)),
+    );
+    sinks.orders(
+        orders
+            .key_by(|o: &OrderEvent| (o.order_id.clone(), o.event_time), settings.shards)
+            .dedup("dedup", settings.effective_dedup_retention())
+            .map("order_rows", |o: &OrderEvent| OrderRow::from(o)),
+    );
+    sinks.dead_letters(job.dead_letters());
+    Ok(())
 }
 
 fn source(job: &JobBuilder, input: &OrderInput) -> Result<Stream<Vec<u8>>, OrderJobError> {

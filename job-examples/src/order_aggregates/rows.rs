@@ -49,6 +49,11 @@ delta_record! {
 
 impl From<&OrderEvent> for OrderRow {
     fn from(o: &OrderEvent) -> Self {
-        OrderRow { order_id: o.order_id.clone(), user_id: o.user_id.clone(), amount: o.amount, event_time: o.event_time }
+        OrderRow {
+            order_id: o.order_id.clone(),
+            user_id: o.user_id.clone(),
+            amount: o.amount,
+            event_time: o.event_time,
+        }
     }
 }

@@ -42,9 +42,7 @@ pub fn parse(s: &str) -> Result<DateTime<Utc>, TimestampError> {
     if let Some(t) = parse_canonical(s.as_bytes()) {
         return Ok(t);
     }
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| TimestampError(s.to_owned()))
+    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|_| TimestampError(s.to_owned()))
 }
 
 /// The canonical form `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z`; `None` for anything else

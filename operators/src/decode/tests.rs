@@ -1,5 +1,5 @@
 use serde::Deserialize;
-use tidemill_runtime::{EventTime, Offset, Origin, OperatorHarness, PartitionId, Record, ReasonCode, SourceId};
+use tidemill_runtime::{EventTime, Offset, OperatorHarness, Origin, PartitionId, ReasonCode, Record, SourceId};
 
 use super::*;
 use crate::source::generator::{EventKind, GeneratorConfig, OrderGenerator};
@@ -29,7 +29,8 @@ fn valid_record_decodes() {
     assert_eq!((o.order_id.as_str(), o.user_id.as_str(), o.amount), ("o-1", "u-7", 1250));
     assert_eq!(o.time(), EventTime::from_millis(1_767_225_601_500));
     // Whitespace and an offset are fine.
-    let spaced = r#"  { "order_id" : "o-1", "user_id":"u-7", "amount": 1250, "event_time": "2026-01-01T01:00:01.5+01:00" } "#;
+    let spaced =
+        r#"  { "order_id" : "o-1", "user_id":"u-7", "amount": 1250, "event_time": "2026-01-01T01:00:01.5+01:00" } "#;
     assert_eq!(decode_json::<OrderEvent>(spaced.as_bytes()).unwrap(), o);
 }
 
@@ -62,7 +63,9 @@ fn not_json() {
 #[test]
 fn not_object() {
     let array = r#"["o-1","u-7",1250,"2026-01-01T00:00:01.500Z"]"#;
-    for (text, kind) in [(array, "an array"), (r#""o-1""#, "a string"), ("42", "a number"), ("null", "null"), ("true", "a boolean")] {
+    for (text, kind) in
+        [(array, "an array"), (r#""o-1""#, "a string"), ("42", "a number"), ("null", "null"), ("true", "a boolean")]
+    {
         let e = reject(text.as_bytes());
         assert_eq!(e.reason, ReasonCode::NotObject, "{text}");
         assert_eq!(e.detail, format!("expected a JSON object, found {kind}"));
@@ -156,12 +159,8 @@ fn operator_keeps_time_origin_and_raw_bytes() {
 /// Every generated event decodes exactly as its tag says.
 #[test]
 fn generated_events_decode_as_tagged() {
-    let config = GeneratorConfig {
-        count: 20_000,
-        duplicate_share: 0.1,
-        malformed_share: 0.3,
-        ..GeneratorConfig::default()
-    };
+    let config =
+        GeneratorConfig { count: 20_000, duplicate_share: 0.1, malformed_share: 0.3, ..GeneratorConfig::default() };
     let mut reasons = std::collections::HashSet::new();
     for event in OrderGenerator::events(&config) {
         let decoded = decode_json::<OrderEvent>(&event.bytes);

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use tidemill_runtime::{Batch, DeadLetter, Epoch, NodeContext, Sink, SinkError, SourceCatalog, SourceKind, StagedOutput};
+use tidemill_runtime::{
+    Batch, DeadLetter, Epoch, NodeContext, Sink, SinkError, SourceCatalog, SourceKind, StagedOutput,
+};
 
 use super::config::DeltaSinkConfig;
 use super::delta_append::DeltaAppendSink;

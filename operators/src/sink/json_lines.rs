@@ -64,7 +64,8 @@ impl<T: Serialize + Send + Sync + 'static> Sink for JsonLinesSink<T> {
     type In = T;
 
     async fn open(&mut self) -> Result<(), SinkError> {
-        let unavailable = |e: std::io::Error| SinkError::Unavailable(format!("JSON-lines file {}: {e}", self.path.display()));
+        let unavailable =
+            |e: std::io::Error| SinkError::Unavailable(format!("JSON-lines file {}: {e}", self.path.display()));
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(parent).await.map_err(unavailable)?;
         }

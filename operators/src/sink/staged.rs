@@ -37,7 +37,13 @@ pub struct StagedDelta {
 impl StagedDelta {
     /// Staged files for `epoch`.
     pub fn new(table: impl Into<String>, app_id: impl Into<String>, epoch: Epoch, adds: Vec<Add>) -> Self {
-        StagedDelta { format: STAGED_FORMAT.to_owned(), table: table.into(), app_id: app_id.into(), epoch: epoch.get(), adds }
+        StagedDelta {
+            format: STAGED_FORMAT.to_owned(),
+            table: table.into(),
+            app_id: app_id.into(),
+            epoch: epoch.get(),
+            adds,
+        }
     }
 
     /// Serialises into the opaque checkpoint payload.
@@ -91,7 +97,8 @@ mod tests {
 
     #[test]
     fn staged_delta_round_trips_through_staged_output() {
-        let staged = StagedDelta::new("/t", "tidemill-job-sink", Epoch::new(4), vec![add("part-1 x.parquet", 3), add("b", 4)]);
+        let staged =
+            StagedDelta::new("/t", "tidemill-job-sink", Epoch::new(4), vec![add("part-1 x.parquet", 3), add("b", 4)]);
         let out = staged.to_output().unwrap();
         let text = std::str::from_utf8(&out.0).unwrap();
         assert!(text.contains(r#""format":"tidemill.delta-staged.v1""#), "{text}");

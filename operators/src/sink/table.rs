@@ -80,35 +80,42 @@ pub async fn open_or_create(path: &Path, expected: &SchemaRef, type_name: &str) 
 /// Compares the table's schema with the record type's; `Err` says every difference.
 fn check_schema(table: &DeltaTable, expected: &SchemaRef, type_name: &str) -> Result<(), String> {
     let actual = table.snapshot().map_err(|e| e.to_string())?.schema();
-    let wanted: StructType = expected
-        .as_ref()
-        .try_into_kernel()
-        .map_err(|e| format!("{type_name} has no Delta equivalent: {e}"))?;
+    let wanted: StructType =
+        expected.as_ref().try_into_kernel().map_err(|e| format!("{type_name} has no Delta equivalent: {e}"))?;
     let mut problems = Vec::new();
     for field in wanted.fields() {
         match actual.field(field.name()) {
-            None => problems.push(format!("column `{}` ({}) is missing from the table", field.name(), field.data_type())),
+            None => {
+                problems.push(format!("column `{}` ({}) is missing from the table", field.name(), field.data_type()))
+            }
             Some(have) if have.data_type() != field.data_type() => problems.push(format!(
                 "column `{}` is {} in the table but {} in {type_name}",
                 field.name(),
                 have.data_type(),
                 field.data_type()
             )),
-            Some(have) if !have.is_nullable() && field.is_nullable() => problems.push(format!(
-                "column `{}` is NOT NULL in the table but nullable in {type_name}",
-                field.name()
-            )),
+            Some(have) if !have.is_nullable() && field.is_nullable() => {
+                problems.push(format!("column `{}` is NOT NULL in the table but nullable in {type_name}", field.name()))
+            }
             Some(_) => {}
         }
     }
     for field in actual.fields() {
         if wanted.field(field.name()).is_none() {
-            problems.push(format!("the table has column `{}` ({}) that {type_name} lacks", field.name(), field.data_type()));
+            problems.push(format!(
+                "the table has column `{}` ({}) that {type_name} lacks",
+                field.name(),
+                field.data_type()
+            ));
         }
     }
     let names = |s: &StructType| s.fields().map(|f| f.name().clone()).collect::<Vec<_>>();
     if problems.is_empty() && names(&actual) != names(&wanted) {
-        problems.push(format!("columns are in another order: table {:?}, {type_name} {:?}", names(&actual), names(&wanted)));
+        problems.push(format!(
+            "columns are in another order: table {:?}, {type_name} {:?}",
+            names(&actual),
+            names(&wanted)
+        ));
     }
     if problems.is_empty() {
         Ok(())
@@ -156,9 +163,10 @@ pub async fn commit_append(
     let store = table.object_store();
     for add in &adds {
         let location = deltalake::Path::parse(&add.path).map_err(|e| DeltaTableError::Generic(e.to_string()))?;
-        store.head(&location).await.map_err(|e| {
-            DeltaTableError::Generic(format!("staged data file {} cannot be committed: {e}", add.path))
-        })?;
+        store
+            .head(&location)
+            .await
+            .map_err(|e| DeltaTableError::Generic(format!("staged data file {} cannot be committed: {e}", add.path)))?;
     }
     let properties = CommitProperties::default().with_application_transaction(Transaction::new(app_id, txn_version));
     let operation = DeltaOperation::Write { mode: SaveMode::Append, partition_by: None, predicate: None };

@@ -69,7 +69,8 @@ impl JsonLinesFileSource {
         for (index, file) in all.into_iter().enumerate().filter(|(i, _)| i % shards == ctx.shard) {
             std::fs::File::open(&file).map_err(|e| unreadable(&file, e))?;
             let index = u32::try_from(index).map_err(|_| unreadable(path, "too many files"))?;
-            let info = PartitionInfo { kind: SourceKind::File, name: file.display().to_string(), kafka_partition: None };
+            let info =
+                PartitionInfo { kind: SourceKind::File, name: file.display().to_string(), kafka_partition: None };
             ctx.catalog.register(ctx.source_id, PartitionId(index), info);
             files.push((index, file));
         }
@@ -296,9 +297,11 @@ mod tests {
     async fn reads_back_what_the_generator_wrote() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("orders.jsonl");
-        let config = GeneratorConfig { count: 5_000, duplicate_share: 0.05, malformed_share: 0.2, ..Default::default() };
+        let config =
+            GeneratorConfig { count: 5_000, duplicate_share: 0.05, malformed_share: 0.2, ..Default::default() };
         assert_eq!(write_jsonl(&config, &path).unwrap(), 5_000);
-        let records = read_all(&mut JsonLinesFileSource::open(&path, &NodeContext::for_tests("f")).unwrap(), 1024).await;
+        let records =
+            read_all(&mut JsonLinesFileSource::open(&path, &NodeContext::for_tests("f")).unwrap(), 1024).await;
         let expected: Vec<_> = OrderGenerator::events(&config).map(|e| (0, e.seq + 1, e.bytes)).collect();
         assert_eq!(records, expected);
     }

@@ -14,7 +14,8 @@
 //! # Windows
 //!
 //! All times are event times in milliseconds; windows are half-open `[start, end)`
-//! and aligned to the Unix epoch (offset 0).
+//! and aligned to the Unix epoch (offset 0). Window bounds saturate at the ends of
+//! the `i64` range (records stamped `EventTime::MIN` land in the first window).
 //!
 //! * **Tumbling** windows of `size`: `[n*size, (n+1)*size)`.
 //! * **Sliding** windows of `size` every `slide`: `[n*slide, n*slide + size)`.
@@ -53,11 +54,11 @@
 //!
 //! * **Tumbling/sliding:** a record at `t` is late iff the *earliest* window
 //!   containing it has already fired (or, if it was empty, closed), that is
-//!   `W >= e_min - 1 + allowed_lateness` with `e_min = floor((t - size)/slide)*slide
-//!   + slide + size`. For sliding windows this rejects the record entirely as soon
-//!   as one of its windows has fired, rather than counting it in only some of them,
-//!   so every emitted window is exactly the aggregate over the accepted records it
-//!   contains.
+//!   `W >= e_min - 1 + allowed_lateness` with
+//!   `e_min = floor((t - size) / slide) * slide + slide + size`. For sliding windows
+//!   this rejects the record entirely as soon as one of its windows has fired,
+//!   rather than counting it in only some of them, so every emitted window is
+//!   exactly the aggregate over the accepted records it contains.
 //! * **Sessions:** a record at `t` of key `k` is late iff
 //!   1. a session holding only this record, `[t, t+gap)`, would already have fired:
 //!      `t + gap - 1 + allowed_lateness <= W`; or

@@ -6,8 +6,9 @@
 //! `m = slide / pane` and `k = size / pane`, and its result is the merge of those
 //! panes. A tumbling window is the case `slide == size` (one pane per window).
 
+use crate::hashing::FastHashMap;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -36,8 +37,8 @@ pub struct PaneWindowOperator<T, K, A: Aggregate<T>> {
     lateness: i64,
     key_fn: KeyFn<T, K>,
     aggregate: A,
-    panes: BTreeMap<i64, HashMap<K, A::Acc>>,
-    spare: Vec<HashMap<K, A::Acc>>,
+    panes: BTreeMap<i64, FastHashMap<K, A::Acc>>,
+    spare: Vec<FastHashMap<K, A::Acc>>,
     scratch: Vec<(K, A::Acc)>,
     /// The last watermark received; `None` before the first.
     watermark: Option<EventTime>,
@@ -113,7 +114,7 @@ impl<T, K: WindowKey, A: Aggregate<T>> PaneWindowOperator<T, K, A> {
 
     /// The number of accumulators held: one per (pane, key) with data.
     pub fn state_size(&self) -> usize {
-        self.panes.values().map(HashMap::len).sum()
+        self.panes.values().map(FastHashMap::len).sum()
     }
 
     /// The last watermark the operator received.
@@ -153,7 +154,7 @@ impl<T, K: WindowKey, A: Aggregate<T>> PaneWindowOperator<T, K, A> {
     fn late_detail(&self, t: i64) -> String {
         let (start, end) = self.window_bounds(self.earliest_window_of_pane(t.div_euclid(self.pane)));
         format!(
-            "record time {t} ms is late for {}: its earliest window [{start}, {end}) ms already fired \
+            "record time {t} ms is late for {}: its earliest window [{start}, {end}) ms is already closed \
              (watermark {} ms, allowed lateness {} ms)",
             self.spec,
             self.watermark.map_or(i64::MIN, EventTime::as_millis),
@@ -196,9 +197,11 @@ impl<T, K: WindowKey, A: Aggregate<T>> PaneWindowOperator<T, K, A> {
             }
         }
         // The rest of the window's panes are shared with later windows: copy them.
-        if k > m && keep_from <= i64::MAX as i128 {
-            let lo = keep_from as i64;
-            let hi = (window_end_pane - 1).min(i64::MAX as i128) as i64;
+        let pane_range = i64::MIN as i128..=i64::MAX as i128;
+        let (lo, hi) = (keep_from, window_end_pane - 1);
+        if lo <= hi && hi >= *pane_range.start() && lo <= *pane_range.end() {
+            let lo = lo.clamp(*pane_range.start(), *pane_range.end()) as i64;
+            let hi = hi.clamp(*pane_range.start(), *pane_range.end()) as i64;
             for map in self.panes.range(lo..=hi).map(|(_, map)| map) {
                 entries.extend(map.iter().map(|(key, acc)| (key.clone(), acc.clone())));
             }

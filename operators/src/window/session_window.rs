@@ -7,8 +7,9 @@
 //! its next deadline; stale heap entries are skipped when popped. A key costs one
 //! clone per new session, not per record.
 
+use crate::hashing::FastHashMap;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -85,7 +86,7 @@ pub struct SessionWindowOperator<T, K, A: Aggregate<T>> {
     lateness: i64,
     key_fn: KeyFn<T, K>,
     aggregate: A,
-    keys: HashMap<K, KeyState<A::Acc>>,
+    keys: FastHashMap<K, KeyState<A::Acc>>,
     timers: BinaryHeap<Reverse<(i64, K)>>,
     fired: Vec<(i64, K, i64, A::Acc)>,
     watermark: Option<EventTime>,
@@ -110,7 +111,7 @@ impl<T, K: WindowKey, A: Aggregate<T>> SessionWindowOperator<T, K, A> {
             lateness,
             key_fn,
             aggregate,
-            keys: HashMap::new(),
+            keys: FastHashMap::default(),
             timers: BinaryHeap::new(),
             fired: Vec::new(),
             watermark: None,
@@ -271,13 +272,16 @@ struct SessionStateRef<'a, K, Acc> {
     keys: Vec<KeyRef<'a, K, Acc>>,
 }
 
+/// Checkpointed state of one key (owned, for decoding).
+type KeyOwned<K, Acc> = (K, Vec<Session<Acc>>, Vec<(i64, i64)>);
+
 /// The checkpointed state (owned, for decoding).
 #[derive(Deserialize)]
 struct SessionState<K, Acc> {
     header: SnapshotHeader,
     watermark: Option<EventTime>,
     late_records: u64,
-    keys: Vec<(K, Vec<Session<Acc>>, Vec<(i64, i64)>)>,
+    keys: Vec<KeyOwned<K, Acc>>,
 }
 
 impl<T, K, A> Operator for SessionWindowOperator<T, K, A>

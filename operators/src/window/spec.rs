@@ -32,7 +32,9 @@ pub enum WindowError {
         got: Duration,
     },
     /// A sliding window whose slide is longer than its size would skip records.
-    #[error("sliding window slide {slide:?} is longer than its size {size:?}: records between windows would belong to none")]
+    #[error(
+        "sliding window slide {slide:?} is longer than its size {size:?}: records between windows would belong to none"
+    )]
     SlideLargerThanSize {
         /// The window size.
         size: Duration,
@@ -44,7 +46,7 @@ pub enum WindowError {
 /// Converts a duration to whole milliseconds, rejecting fractions, overflow and
 /// (unless `allow_zero`) zero.
 pub(crate) fn whole_millis(what: &'static str, d: Duration, allow_zero: bool) -> Result<i64, WindowError> {
-    if d.subsec_nanos() % 1_000_000 != 0 {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
         return Err(WindowError::SubMillisecond { what, got: d });
     }
     let ms = i64::try_from(d.as_millis()).map_err(|_| WindowError::TooLarge { what, got: d })?;

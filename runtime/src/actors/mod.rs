@@ -2,6 +2,7 @@
 //! sink shard, all linked to one job supervisor.
 
 pub(crate) mod operator;
+pub(crate) mod pipeline;
 pub(crate) mod sink;
 pub(crate) mod source;
 pub(crate) mod supervisor;

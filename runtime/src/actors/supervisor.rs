@@ -7,21 +7,20 @@
 //! pipeline and builds it again after a backoff: a partial restart could not
 //! guarantee that in-flight records are neither lost nor duplicated.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::oneshot;
 
+use crate::actors::pipeline::Pipeline;
 use crate::actors::source::SourceMsg;
 use crate::actors::{CheckpointAck, NodeId, RunShared};
 use crate::config::JobConfig;
-use crate::context::NodeContext;
 use crate::counters::{JobCounters, JobSummary};
 use crate::dead_letter::SourceCatalog;
-use crate::graph::spawn::{OutPlan, ShardControl, ShardSpawn};
-use crate::graph::{JobPlan, Port};
+use crate::graph::JobPlan;
 use crate::job::JobError;
 use crate::time::Epoch;
 
@@ -57,16 +56,6 @@ pub(crate) struct SupervisorArgs {
     pub(crate) counters: Arc<JobCounters>,
     pub(crate) catalog: SourceCatalog,
     pub(crate) done: oneshot::Sender<Result<JobSummary, JobError>>,
-}
-
-/// The actors of one generation of the pipeline.
-#[derive(Default)]
-struct Pipeline {
-    cells: Vec<ActorCell>,
-    names: HashMap<ActorId, String>,
-    sources: Vec<ActorRef<SourceMsg>>,
-    sink_commits: Vec<Box<dyn Fn(Epoch) + Send + Sync>>,
-    sinks_finished: HashSet<(NodeId, usize)>,
 }
 
 pub(crate) struct SupervisorState {
@@ -116,10 +105,7 @@ impl Actor for JobSupervisor {
         };
         // A failure to build the first pipeline is a configuration problem (a
         // missing input, an unwritable output): report it instead of retrying.
-        if let Err(e) = state.spawn_pipeline(&myself).await {
-            state.kill_pipeline();
-            return Err(Box::new(e));
-        }
+        state.spawn_pipeline(&myself).await.map_err(Box::new)?;
         Ok(state)
     }
 
@@ -197,78 +183,13 @@ impl SupervisorState {
             supervisor: myself.clone(),
             generation: self.generation,
         };
-        let plan = self.plan.clone();
-        // ports[node][shard][slot]: the input ports each spawned shard handed back.
-        let mut ports: Vec<Vec<Vec<Option<Box<dyn std::any::Any + Send>>>>> =
-            plan.nodes.iter().map(|_| Vec::new()).collect();
-        for n in (0..plan.nodes.len()).rev() {
-            let node = NodeId(n);
-            let spec = &plan.nodes[n];
-            let main_consumers = plan.consumers(node, Port::Main);
-            let dead_consumers = plan.consumers(node, Port::DeadLetters);
-            for shard in 0..spec.parallelism {
-                let take = |consumers: &[(NodeId, usize)],
-                            ports: &mut Vec<Vec<Vec<Option<Box<dyn std::any::Any + Send>>>>>|
-                 -> Result<Vec<OutPlan>, JobError> {
-                    let mut plans = Vec::new();
-                    for &(down, edge) in consumers {
-                        let e = &plan.nodes[down.0].inputs[edge];
-                        let targets: Vec<usize> =
-                            if e.one_to_one { vec![shard] } else { (0..plan.nodes[down.0].parallelism).collect() };
-                        let slot = plan.slot(down, edge, shard);
-                        let mut edge_ports = Vec::with_capacity(targets.len());
-                        for d in targets {
-                            let p = ports[down.0][d][slot].take().ok_or_else(|| {
-                                JobError::Internal(format!(
-                                    "input slot {slot} of {}[{d}] taken twice",
-                                    plan.nodes[down.0].name
-                                ))
-                            })?;
-                            edge_ports.push(p);
-                        }
-                        plans.push(OutPlan { route: e.route.clone(), ports: edge_ports });
-                    }
-                    Ok(plans)
-                };
-                let main = take(&main_consumers, &mut ports)?;
-                let dead_letters = take(&dead_consumers, &mut ports)?;
-                let ctx = NodeContext {
-                    job: plan.name.clone(),
-                    node: spec.name.clone(),
-                    shard,
-                    shards: spec.parallelism,
-                    catalog: self.catalog.clone(),
-                    source_id: spec.source_id,
-                };
-                let spawn = ShardSpawn {
-                    ctx,
-                    node,
-                    inputs: plan.input_slots(node),
-                    main,
-                    dead_letters,
-                    shared: shared.clone(),
-                    supervisor: myself.get_cell(),
-                };
-                let spawned = (spec.spawner)(spawn).await?;
-                self.pipeline.names.insert(spawned.cell.get_id(), format!("{}[{shard}]", spec.name));
-                self.pipeline.cells.push(spawned.cell);
-                match spawned.control {
-                    ShardControl::Source(r) => self.pipeline.sources.push(r),
-                    ShardControl::Sink(commit) => self.pipeline.sink_commits.push(commit),
-                    ShardControl::Operator => {}
-                }
-                ports[n].push(spawned.ports.into_iter().map(Some).collect());
-            }
-        }
-        tracing::info!(job = %plan.name, generation = self.generation, actors = self.pipeline.cells.len(), "pipeline started");
+        self.pipeline = Pipeline::spawn(&self.plan, &self.catalog, shared, myself.get_cell()).await?;
+        tracing::info!(job = %self.plan.name, generation = self.generation, actors = self.pipeline.cells.len(), "pipeline started");
         Ok(())
     }
 
     fn kill_pipeline(&mut self) {
-        let pipeline = std::mem::take(&mut self.pipeline);
-        for cell in pipeline.cells {
-            cell.kill();
-        }
+        std::mem::take(&mut self.pipeline).kill();
     }
 
     fn on_failure(&mut self, myself: &ActorRef<SupervisorMsg>, cause: String) {

@@ -145,7 +145,11 @@ async fn schema_mismatch_is_a_clear_error() {
     assert!(message.contains("column `id` is long in the table but string"), "{message}");
     assert!(message.contains("column `extra` (long) is missing from the table"), "{message}");
     assert!(message.contains("the table has column `name`"), "{message}");
-    assert!(message.contains(&table.canonicalize().unwrap().display().to_string()) || message.contains(&table.display().to_string()), "{message}");
+    assert!(
+        message.contains(&table.canonicalize().unwrap().display().to_string())
+            || message.contains(&table.display().to_string()),
+        "{message}"
+    );
 }
 
 #[tokio::test]

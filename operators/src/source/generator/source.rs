@@ -91,8 +91,8 @@ impl Source for GeneratorSource {
     fn restore(&mut self, snapshot: &StateSnapshot) -> Result<(), SourceError> {
         let position: Position = snapshot.decode().map_err(|e| SourceError::State(e.to_string()))?;
         // The config was valid when this source was built, so this cannot fail.
-        let mut generator = OrderGenerator::new(self.generator.config().clone())
-            .map_err(|e| SourceError::State(e.to_string()))?;
+        let mut generator =
+            OrderGenerator::new(self.generator.config().clone()).map_err(|e| SourceError::State(e.to_string()))?;
         generator.skip_to(position.next_seq);
         self.generator = generator;
         Ok(())

@@ -203,7 +203,7 @@ impl EventWriter {
                 // bytes before the closing `}` (24-byte timestamp, quote, brace).
                 let ts = buf.len() - 26;
                 match v {
-                    0 => buf[ts + 5..ts + 7].copy_from_slice(b"13"), // month 13
+                    0 => buf[ts + 5..ts + 7].copy_from_slice(b"13"),   // month 13
                     1 => buf[ts + 11..ts + 13].copy_from_slice(b"25"), // hour 25
                     2 => {
                         buf.truncate(ts);

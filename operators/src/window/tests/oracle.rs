@@ -246,8 +246,7 @@ pub fn session_oracle(steps: &[Step], gap: i64, lateness: i64) -> Expected {
             for (ev, t) in batch {
                 let end = t + gap;
                 let singleton_fired = w.is_some_and(|w| end - 1 + lateness <= w);
-                let overlaps_fired =
-                    fired.get(&ev.key).is_some_and(|f| f.iter().any(|(s, e, _)| *t < *e && *s < end));
+                let overlaps_fired = fired.get(&ev.key).is_some_and(|f| f.iter().any(|(s, e, _)| *t < *e && *s < end));
                 if singleton_fired || overlaps_fired {
                     late_ids.push(ev.id);
                 } else {
@@ -285,7 +284,10 @@ pub fn session_oracle(steps: &[Step], gap: i64, lateness: i64) -> Expected {
     for (key, done) in &fired {
         let finals = sessions_of(&accepted[key], gap);
         for session in done {
-            assert!(finals.contains(session), "oracle self-check: fired session {session:?} of key {key} changed later");
+            assert!(
+                finals.contains(session),
+                "oracle self-check: fired session {session:?} of key {key} changed later"
+            );
         }
     }
     Expected { per_step, late_ids }

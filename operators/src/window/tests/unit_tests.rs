@@ -35,8 +35,15 @@ fn summary<V: Clone>(results: &[WindowResult<String, V>]) -> Vec<(i64, i64, Stri
 
 #[test]
 fn window_builtin_aggregates_are_correct() {
-    let agg = (Count, Sum::new(|p: &Pair| p.1), Min::new(|p: &Pair| p.1), Max::new(|p: &Pair| p.1), Avg::new(|p: &Pair| p.1 as f64));
-    let op = WindowOperator::new(TumblingWindow::of(ms(10)).unwrap(), Arc::new(|p: &Pair| p.0.clone()), agg, ms(0)).unwrap();
+    let agg = (
+        Count,
+        Sum::new(|p: &Pair| p.1),
+        Min::new(|p: &Pair| p.1),
+        Max::new(|p: &Pair| p.1),
+        Avg::new(|p: &Pair| p.1 as f64),
+    );
+    let op =
+        WindowOperator::new(TumblingWindow::of(ms(10)).unwrap(), Arc::new(|p: &Pair| p.0.clone()), agg, ms(0)).unwrap();
     let mut h = OperatorHarness::new(op);
     h.push_timed([rec("a", 4, 1), rec("a", -3, 9), rec("a", 8, 5), rec("b", 7, 2), rec("a", 100, 10)]).unwrap();
     h.push_end().unwrap();
@@ -78,14 +85,8 @@ fn window_invalid_specs_are_rejected() {
     assert!(matches!(TumblingWindow::of(ms(0)), Err(WindowError::Zero { what: "size", .. })));
     assert!(matches!(SessionWindow::with_gap(ms(0)), Err(WindowError::Zero { what: "gap", .. })));
     assert!(matches!(SlidingWindow::of(ms(10), ms(0)), Err(WindowError::Zero { what: "slide", .. })));
-    assert!(matches!(
-        SlidingWindow::of(ms(10), ms(11)),
-        Err(WindowError::SlideLargerThanSize { .. })
-    ));
-    assert!(matches!(
-        TumblingWindow::of(Duration::from_micros(1_500)),
-        Err(WindowError::SubMillisecond { .. })
-    ));
+    assert!(matches!(SlidingWindow::of(ms(10), ms(11)), Err(WindowError::SlideLargerThanSize { .. })));
+    assert!(matches!(TumblingWindow::of(Duration::from_micros(1_500)), Err(WindowError::SubMillisecond { .. })));
     let err = SlidingWindow::of(ms(10), ms(11)).unwrap_err().to_string();
     assert!(err.contains("slide") && err.contains("size"), "{err}");
     let lateness = WindowOperator::new(
@@ -188,10 +189,7 @@ fn window_sliding_record_is_rejected_when_any_of_its_windows_fired() {
     h.push_timed([rec("a", 0, 15), rec("a", 0, 21)]).unwrap();
     assert_eq!(h.take_dead_letters().len(), 1);
     h.push_end().unwrap();
-    assert_eq!(
-        summary(&h.take_values()),
-        vec![(10, 30, "a".to_string(), 1), (20, 40, "a".to_string(), 1)]
-    );
+    assert_eq!(summary(&h.take_values()), vec![(10, 30, "a".to_string(), 1), (20, 40, "a".to_string(), 1)]);
 }
 
 #[test]
@@ -322,4 +320,31 @@ fn window_avg_checkpoint_keeps_nan_and_infinity() {
     let got = restored.take_values();
     assert!(got[0].value.is_nan());
     assert_eq!(got[1].value, f64::INFINITY);
+}
+
+#[test]
+fn window_extreme_times_do_not_overflow() {
+    for spec in [
+        WindowSpec::from(TumblingWindow::of(ms(1_000)).unwrap()),
+        WindowSpec::from(SlidingWindow::of(ms(1_000), ms(300)).unwrap()),
+        WindowSpec::from(SessionWindow::with_gap(ms(1_000)).unwrap()),
+    ] {
+        let mut h = OperatorHarness::new(count_op(spec, 60_000));
+        // push_values stamps records with EventTime::MIN.
+        h.push_values([("a".to_string(), 0), ("b".to_string(), 0)]).unwrap();
+        h.push_timed([rec("a", 0, i64::MAX - 2), rec("a", 0, i64::MAX - 1)]).unwrap();
+        h.push_watermark(0).unwrap();
+        let early = h.take_values();
+        assert!(early.iter().all(|r| r.window_start == EventTime::MIN || r.window_start.as_millis() < 0), "{spec}");
+        assert!(!early.is_empty(), "{spec}: windows at -inf fire at watermark 0");
+        h.push_end().unwrap();
+        let late = h.take_values();
+        assert!(!late.is_empty(), "{spec}");
+        assert!(late.iter().all(|r| r.window_end == EventTime::MAX && r.key == "a"), "{spec}: {late:?}");
+        let counted: u64 =
+            early.iter().chain(&late).filter(|r| r.window_end == EventTime::MAX).map(|r| r.value).max().unwrap();
+        assert_eq!(counted, 2, "{spec}: both records near +inf counted");
+        assert_eq!(h.operator().state_size(), 0, "{spec}");
+        assert!(h.take_dead_letters().is_empty(), "{spec}");
+    }
 }

@@ -1,0 +1,118 @@
+//! One generation of a job's actors: spawning them from the plan and keeping the
+//! handles the supervisor needs.
+
+use std::any::Any;
+use std::collections::{HashMap, HashSet};
+
+use ractor::{ActorCell, ActorId, ActorRef};
+
+use crate::actors::source::SourceMsg;
+use crate::actors::{NodeId, RunShared};
+use crate::context::NodeContext;
+use crate::dead_letter::SourceCatalog;
+use crate::graph::spawn::{OutPlan, ShardControl, ShardSpawn};
+use crate::graph::{JobPlan, Port};
+use crate::job::JobError;
+use crate::time::Epoch;
+
+/// A type-erased `InputPort<T>` of one input slot.
+type ErasedPort = Box<dyn Any + Send>;
+
+/// `ports[node][shard][slot]`: the input ports every spawned shard handed back,
+/// taken (once each) by the upstream shard that sends into that slot.
+struct PortTable(Vec<Vec<Vec<Option<ErasedPort>>>>);
+
+impl PortTable {
+    /// The out-plans of `shard` of a node whose consumers on one port are `consumers`.
+    fn take(&mut self, plan: &JobPlan, consumers: &[(NodeId, usize)], shard: usize) -> Result<Vec<OutPlan>, JobError> {
+        let mut plans = Vec::with_capacity(consumers.len());
+        for &(down, edge) in consumers {
+            let e = &plan.nodes[down.0].inputs[edge];
+            let targets = if e.one_to_one { shard..shard + 1 } else { 0..plan.nodes[down.0].parallelism };
+            let slot = plan.slot(down, edge, shard);
+            let mut ports = Vec::with_capacity(targets.len());
+            for d in targets {
+                let port = self.0[down.0][d][slot].take().ok_or_else(|| {
+                    JobError::Internal(format!("input slot {slot} of {}[{d}] taken twice", plan.nodes[down.0].name))
+                })?;
+                ports.push(port);
+            }
+            plans.push(OutPlan { route: e.route.clone(), ports });
+        }
+        Ok(plans)
+    }
+}
+
+/// The actors of one generation of the pipeline.
+#[derive(Default)]
+pub(crate) struct Pipeline {
+    pub(crate) cells: Vec<ActorCell>,
+    pub(crate) names: HashMap<ActorId, String>,
+    pub(crate) sources: Vec<ActorRef<SourceMsg>>,
+    pub(crate) sink_commits: Vec<Box<dyn Fn(Epoch) + Send + Sync>>,
+    pub(crate) sinks_finished: HashSet<(NodeId, usize)>,
+}
+
+impl Pipeline {
+    /// Spawns every shard of `plan`, linked to `supervisor`, from the sinks back to
+    /// the sources (a shard needs the input ports of the shards it sends to).
+    pub(crate) async fn spawn(
+        plan: &JobPlan,
+        catalog: &SourceCatalog,
+        shared: RunShared,
+        supervisor: ActorCell,
+    ) -> Result<Pipeline, JobError> {
+        let mut pipeline = Pipeline::default();
+        let mut ports = PortTable(plan.nodes.iter().map(|_| Vec::new()).collect());
+        for n in (0..plan.nodes.len()).rev() {
+            let node = NodeId(n);
+            let spec = &plan.nodes[n];
+            let main_consumers = plan.consumers(node, Port::Main);
+            let dead_consumers = plan.consumers(node, Port::DeadLetters);
+            for shard in 0..spec.parallelism {
+                let spawn = ShardSpawn {
+                    ctx: NodeContext {
+                        job: plan.name.clone(),
+                        node: spec.name.clone(),
+                        shard,
+                        shards: spec.parallelism,
+                        catalog: catalog.clone(),
+                        source_id: spec.source_id,
+                    },
+                    node,
+                    inputs: plan.input_slots(node),
+                    main: ports.take(plan, &main_consumers, shard)?,
+                    dead_letters: ports.take(plan, &dead_consumers, shard)?,
+                    shared: shared.clone(),
+                    supervisor: supervisor.clone(),
+                };
+                let spawned = match (spec.spawner)(spawn).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        pipeline.kill();
+                        return Err(e);
+                    }
+                };
+                pipeline.names.insert(spawned.cell.get_id(), format!("{}[{shard}]", spec.name));
+                pipeline.cells.push(spawned.cell);
+                match spawned.control {
+                    ShardControl::Source(r) => pipeline.sources.push(r),
+                    ShardControl::Sink(commit) => pipeline.sink_commits.push(commit),
+                    ShardControl::Operator => {}
+                }
+                ports.0[n].push(spawned.ports.into_iter().map(Some).collect());
+            }
+        }
+        Ok(pipeline)
+    }
+
+    /// Kills every actor of this generation.
+    pub(crate) fn kill(&mut self) {
+        for cell in self.cells.drain(..) {
+            cell.kill();
+        }
+        self.names.clear();
+        self.sources.clear();
+        self.sink_commits.clear();
+    }
+}
