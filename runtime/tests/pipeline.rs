@@ -55,6 +55,9 @@ fn oracle(values: &[(u32, i64)]) -> BTreeMap<u32, i64> {
     m
 }
 
+/// Where a test's collecting sink commits.
+type Out = Arc<Mutex<Collected<(u32, i64)>>>;
+
 fn sums(out: &Mutex<Collected<(u32, i64)>>) -> BTreeMap<u32, i64> {
     let out = out.lock().unwrap();
     let mut m = BTreeMap::new();
@@ -82,7 +85,7 @@ async fn keyed_pipeline_over_two_partitions_equals_the_oracle() {
     let src = job.source("numbers", 2, move |ctx: &NodeContext| {
         Ok(VecSource::new(if ctx.shard == 0 { a2.clone() } else { b2.clone() }, ctx))
     });
-    let out: Arc<Mutex<Collected<(u32, i64)>>> = Arc::default();
+    let out: Out = Arc::default();
     let o = out.clone();
     src.map("identity", |v: &(u32, i64)| *v)
         .key_by(|v: &(u32, i64)| v.0, 4)
@@ -103,7 +106,7 @@ async fn a_panicking_user_function_sends_records_to_the_dead_letters() {
     let values = input(5_000, 3);
     let job = Job::builder("panics");
     let v = values.clone();
-    let out: Arc<Mutex<Collected<(u32, i64)>>> = Arc::default();
+    let out: Out = Arc::default();
     let o = out.clone();
     job.source("numbers", 1, move |ctx: &NodeContext| Ok(VecSource::new(v.clone(), ctx)))
         .map("explode_on_7", |v: &(u32, i64)| {
@@ -168,7 +171,7 @@ async fn a_failed_pipeline_restarts_and_still_equals_the_oracle() {
     let armed = Arc::new(AtomicBool::new(true));
     let job = Job::builder("restart").config(fast_restarts(3));
     let v = values.clone();
-    let out: Arc<Mutex<Collected<(u32, i64)>>> = Arc::default();
+    let out: Out = Arc::default();
     let o = out.clone();
     let a = armed.clone();
     job.source("numbers", 1, move |ctx: &NodeContext| Ok(VecSource::new(v.clone(), ctx)))
@@ -233,7 +236,7 @@ async fn periodic_barriers_align_and_commit_in_epochs() {
         JobConfig { batch_size: 64, checkpoint_interval: Some(Duration::from_millis(5)), ..JobConfig::default() };
     let job = Job::builder("barriers").config(config);
     let (a2, b2) = (a.clone(), b.clone());
-    let out: Arc<Mutex<Collected<(u32, i64)>>> = Arc::default();
+    let out: Out = Arc::default();
     let o = out.clone();
     job.source("numbers", 2, move |ctx: &NodeContext| {
         Ok(VecSource::new(if ctx.shard == 0 { a2.clone() } else { b2.clone() }, ctx))
@@ -308,7 +311,7 @@ async fn fan_out_gives_every_consumer_every_record() {
     let job = Job::builder("fanout");
     let v = values.clone();
     let s = job.source("numbers", 1, move |ctx: &NodeContext| Ok(VecSource::new(v.clone(), ctx)));
-    let (o1, o2): (Arc<Mutex<Collected<(u32, i64)>>>, Arc<Mutex<Collected<(u32, i64)>>>) = Default::default();
+    let (o1, o2): (Out, Out) = Default::default();
     let (c1, c2) = (o1.clone(), o2.clone());
     s.sink("one", move |_| Ok(CollectSink::new(c1.clone())));
     s.filter("positive", |v: &(u32, i64)| v.1 > 0).sink("two", move |_| Ok(CollectSink::new(c2.clone())));
