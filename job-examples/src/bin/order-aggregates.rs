@@ -6,13 +6,16 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
 use tidemill_job_examples::order_aggregates::{self, OrderInput, OrderJobSettings, OrderTables};
-use tidemill_runtime::JobSummary;
+
+/// Rows of each table shown after a run.
+const PREVIEW_ROWS: usize = 3;
 
 /// Counts orders per user in sliding event-time windows and writes them, the
 /// distinct valid orders and every rejected record to Delta Lake tables.
@@ -21,7 +24,7 @@ use tidemill_runtime::JobSummary;
 /// variables, the TOML file given with --config, built-in defaults (the seed's Spark
 /// job: 5-minute windows every minute, 10-minute watermark delay).
 #[derive(Debug, Parser)]
-#[command(name = "order-aggregates", version, about, long_about = None)]
+#[command(name = "order-aggregates", version)]
 #[command(group(ArgGroup::new("source").required(true).args(["input", "generate"])))]
 struct Cli {
     /// Read order events from this JSON-lines file, or every file in this folder in
@@ -101,7 +104,7 @@ struct Cli {
     summary_json: Option<PathBuf>,
 
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `tidemill_runtime=debug`.
-    #[arg(long, value_name = "FILTER", env = "RUST_LOG", default_value = "warn")]
+    #[arg(long, value_name = "FILTER", env = "RUST_LOG", default_value = "warn,deltalake_core::writer::stats=error")]
     log: String,
 }
 
@@ -175,24 +178,8 @@ fn run(cli: &Cli) -> Result<(), String> {
         let json = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
         std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    report(&input, &OrderTables::under(&cli.output), &summary);
-    Ok(())
-}
-
-fn report(input: &OrderInput, tables: &OrderTables, s: &JobSummary) {
-    let from = match input {
-        OrderInput::Path(p) => p.display().to_string(),
-        OrderInput::Generate(g) => format!("{} generated events (seed {})", g.count, g.seed),
-    };
-    let written = |name: &str| s.written_by_sink.get(name).copied().unwrap_or(0);
-    println!("order-aggregates finished in {:.2?}", s.elapsed);
-    println!("  read            {} records from {from}", s.records_in);
-    println!("  order_aggregates {:>10} rows  -> {}", written("order_aggregates"), tables.order_aggregates.display());
-    println!("  orders           {:>10} rows  -> {}", written("orders"), tables.orders.display());
-    println!("  dlq              {:>10} rows  -> {}", written("dlq"), tables.dlq.display());
-    if !s.dead_letters_by_reason.is_empty() {
-        let reasons: Vec<String> = s.dead_letters_by_reason.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!("  dead letters by reason: {}", reasons.join(", "));
-    }
-    println!("  late events: {}, restarts: {}", s.late, s.restarts);
+    let tables = OrderTables::under(&cli.output);
+    let report = runtime.block_on(order_aggregates::render_report(&input, &tables, &summary, PREVIEW_ROWS));
+    // Not print!: that panics when stdout is a closed pipe.
+    std::io::stdout().write_all(report.as_bytes()).map_err(|e| format!("cannot write the report: {e}"))
 }

@@ -12,6 +12,8 @@
 //! "10 minutes")`, `window(event_time, "5 minutes", "1 minute")`,
 //! `count(order_id)`, append mode) and its MERGE on `(order_id, event_time)`.
 
+mod preview;
+mod report;
 mod rows;
 mod settings;
 
@@ -23,6 +25,8 @@ use tidemill_operators::source::{GeneratorSource, JsonLinesFileSource, OrderEven
 use tidemill_operators::window::{Count, SlidingWindow, WindowError, WindowResult};
 use tidemill_runtime::{DeadLetter, Job, JobBuilder, NodeContext, SourceError, Stream};
 
+pub use preview::{preview_table, PreviewError, TablePreview};
+pub use report::render_report;
 pub use rows::{OrderAggregateRow, OrderRow};
 pub use settings::{OrderInput, OrderJobSettings, OrderTables};
 
@@ -103,12 +107,13 @@ impl OrderSinks for DeltaOrderSinks {
 ///
 /// Checks up front what can be checked (the input path exists and is readable, the
 /// output folder can be created, the window settings are valid), so that a bad
-/// command line fails fast with a clear error.
+/// command line fails fast with a clear error. The output folder is touched last: a
+/// bad input or bad settings leave it as it was.
 pub fn build(input: &OrderInput, output: &Path, settings: &OrderJobSettings) -> Result<Job, OrderJobError> {
-    prepare_output(output)?;
     let job = Job::builder(JOB_NAME).config(settings.runtime.clone());
     let raw = source(&job, input)?;
     assemble(&job, &raw, settings, &DeltaOrderSinks::new(output, settings.target_file_rows))?;
+    prepare_output(output)?;
     Ok(job.build()?)
 }
 

@@ -47,7 +47,15 @@ pub async fn open_or_create(path: &Path, expected: &SchemaRef, type_name: &str) 
 
     let uri = path.to_str().ok_or_else(|| unavailable("the path is not valid UTF-8".to_owned()))?;
     let url = deltalake::ensure_table_uri(uri).map_err(|e| unavailable(e.to_string()))?;
-    let table = DeltaTable::try_from_url(url.clone()).await.map_err(|e| unavailable(format!("cannot load: {e}")))?;
+    // Loading a folder without a log makes delta-kernel log an ERROR ("No files in
+    // log segment") on every first start; a new table needs no load.
+    let table = if path.join("_delta_log").exists() {
+        DeltaTable::try_from_url(url.clone()).await.map_err(|e| unavailable(format!("cannot load: {e}")))?
+    } else {
+        deltalake::DeltaTableBuilder::from_url(url.clone())
+            .and_then(|b| b.build())
+            .map_err(|e| unavailable(format!("cannot open: {e}")))?
+    };
     let table = if table.version().is_some() {
         table
     } else {

@@ -1,0 +1,269 @@
+//! A quick look into a Delta table: its version, its file count and its first rows,
+//! read straight from the committed Parquet files (deltalake without `datafusion`
+//! has no scan), formatted as text.
+
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use deltalake::arrow::array::{Array, AsArray};
+use deltalake::arrow::datatypes::DataType;
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use deltalake::{DeltaTable, DeltaTableError};
+
+/// Bytes of a binary cell shown before the ellipsis.
+const BINARY_PREFIX: usize = 60;
+/// Characters of a cell shown by [`TablePreview`]'s `Display` before the ellipsis.
+const DISPLAY_CELL_CHARS: usize = 40;
+/// Most rows read from Parquet per batch.
+const MAX_BATCH_ROWS: usize = 8192;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A table could not be previewed.
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    /// The folder has no `_delta_log`.
+    #[error("{} is not a Delta table (no _delta_log folder)", path.display())]
+    NotATable {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// deltalake takes table locations as UTF-8 strings.
+    #[error("{}: the path is not valid UTF-8", path.display())]
+    NonUtf8Path {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// The Delta log cannot be loaded.
+    #[error("cannot open Delta table {}: {source}", path.display())]
+    Open {
+        /// The folder.
+        path: PathBuf,
+        /// What deltalake said.
+        #[source]
+        source: DeltaTableError,
+    },
+    /// A data file listed by the log cannot be read.
+    #[error("cannot read data file {}: {source}", file.display())]
+    Read {
+        /// The Parquet file (or the table folder, for an add path that is not a file).
+        file: PathBuf,
+        /// The I/O, Parquet or Arrow error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// The first rows of a Delta table, as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TablePreview {
+    /// The table version read.
+    pub version: u64,
+    /// Data files in that version.
+    pub files: usize,
+    /// Column names, in table order.
+    pub columns: Vec<String>,
+    /// Up to the requested number of rows, in file order (not sorted), one string per
+    /// column: `null` for nulls, binary as lossy UTF-8 of its first 60 bytes, control
+    /// characters escaped.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Opens the Delta table in the folder `path` and reads its first `rows` rows (in the
+/// order of the log's file list), reading no more Parquet than needed for them.
+///
+/// Never creates anything: a missing folder or one without `_delta_log` is
+/// [`PreviewError::NotATable`].
+pub async fn preview_table(path: &Path, rows: usize) -> Result<TablePreview, PreviewError> {
+    if !path.join("_delta_log").is_dir() {
+        return Err(PreviewError::NotATable { path: path.to_path_buf() });
+    }
+    let open = |source| PreviewError::Open { path: path.to_path_buf(), source };
+    let uri = path.to_str().ok_or_else(|| PreviewError::NonUtf8Path { path: path.to_path_buf() })?;
+    let url = deltalake::ensure_table_uri(uri).map_err(open)?;
+    let table = DeltaTable::try_from_url(url).await.map_err(open)?;
+    let snapshot = table.snapshot().map_err(open)?;
+    let columns: Vec<String> = snapshot.schema().fields().map(|f| f.name().clone()).collect();
+    // `path()` is the log's relative add path, percent-decoded (unlike `get_file_uris`).
+    let mut files = Vec::new();
+    for file in snapshot.log_data().iter() {
+        let relative = file.path();
+        if relative.contains("://") {
+            let reason = format!("absolute data file URIs are not supported: {relative}");
+            return Err(PreviewError::Read { file: path.to_path_buf(), source: reason.into() });
+        }
+        files.push(path.join(relative.as_ref()));
+    }
+    let preview_columns = columns.clone();
+    let file_list = files.clone();
+    let read = tokio::task::spawn_blocking(move || read_rows(&file_list, &preview_columns, rows));
+    let rows = read.await.map_err(|e| PreviewError::Read { file: path.to_path_buf(), source: e.into() })??;
+    Ok(TablePreview { version: snapshot.version(), files: files.len(), columns, rows })
+}
+
+/// Reads up to `limit` rows of `columns` from `files`, in order.
+fn read_rows(files: &[PathBuf], columns: &[String], limit: usize) -> Result<Vec<Vec<String>>, PreviewError> {
+    let mut rows = Vec::new();
+    for file in files {
+        let remaining = limit - rows.len();
+        if remaining == 0 {
+            break;
+        }
+        let fail = |source: BoxError| PreviewError::Read { file: file.clone(), source };
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(file).map_err(|e| fail(e.into()))?)
+            .map_err(|e| fail(e.into()))?
+            .with_batch_size(remaining.min(MAX_BATCH_ROWS))
+            .with_limit(remaining)
+            .build()
+            .map_err(|e| fail(e.into()))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| fail(e.into()))?;
+            format_batch(&batch, columns, &mut rows).map_err(fail)?;
+        }
+    }
+    rows.truncate(limit);
+    Ok(rows)
+}
+
+/// Appends `batch`'s rows as strings, in the order of `columns`; a column the file
+/// lacks (an older schema) shows as `null`.
+fn format_batch(batch: &RecordBatch, columns: &[String], out: &mut Vec<Vec<String>>) -> Result<(), BoxError> {
+    let options = FormatOptions::default().with_null("null");
+    let arrays: Vec<Option<&dyn Array>> =
+        columns.iter().map(|name| batch.schema_ref().index_of(name).ok().map(|i| batch.column(i).as_ref())).collect();
+    let formatters = arrays
+        .iter()
+        .map(|a| a.filter(|a| !is_binary(a.data_type())).map(|a| ArrayFormatter::try_new(a, &options)).transpose())
+        .collect::<Result<Vec<_>, _>>()?;
+    for row in 0..batch.num_rows() {
+        let cells = arrays.iter().zip(&formatters).map(|(array, formatter)| match (array, formatter) {
+            (Some(a), _) if a.is_null(row) => "null".to_owned(),
+            (Some(_), Some(f)) => escape_controls(&f.value(row).to_string()),
+            (Some(a), None) => binary_cell(*a, row),
+            (None, _) => "null".to_owned(),
+        });
+        out.push(cells.collect());
+    }
+    Ok(())
+}
+
+fn is_binary(t: &DataType) -> bool {
+    matches!(t, DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_))
+}
+
+/// The first [`BINARY_PREFIX`] bytes of a binary value as lossy, escaped UTF-8, with
+/// an ellipsis when there is more.
+fn binary_cell(array: &dyn Array, row: usize) -> String {
+    let bytes = match array.data_type() {
+        DataType::Binary => array.as_binary::<i32>().value(row),
+        DataType::LargeBinary => array.as_binary::<i64>().value(row),
+        DataType::BinaryView => array.as_binary_view().value(row),
+        DataType::FixedSizeBinary(_) => array.as_fixed_size_binary().value(row),
+        _ => return String::new(),
+    };
+    let mut shown = escape_controls(&String::from_utf8_lossy(&bytes[..bytes.len().min(BINARY_PREFIX)]));
+    if bytes.len() > BINARY_PREFIX {
+        shown.push('…');
+    }
+    shown
+}
+
+/// `s` with control characters (newlines, tabs, escape...) written as Rust escapes,
+/// so that every cell stays on one line.
+fn escape_controls(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars().fold(String::with_capacity(s.len() + 8), |mut out, c| {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+        out
+    })
+}
+
+/// `s` cut to `max` characters, the last one an ellipsis when cut.
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        s.chars().take(max.saturating_sub(1)).chain(std::iter::once('…')).collect()
+    }
+}
+
+impl fmt::Display for TablePreview {
+    /// An aligned text table, one line per row, cells cut to 40 characters;
+    /// `(no rows)` under the header when there are none.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header: Vec<String> = self.columns.iter().map(|c| truncate(c, DISPLAY_CELL_CHARS)).collect();
+        let body: Vec<Vec<String>> =
+            self.rows.iter().map(|r| r.iter().map(|c| truncate(c, DISPLAY_CELL_CHARS)).collect()).collect();
+        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+        for row in &body {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let line = |f: &mut fmt::Formatter<'_>, cells: &[String]| {
+            let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+            writeln!(f, "{}", padded.join(" | ").trim_end())
+        };
+        line(f, &header)?;
+        writeln!(f, "{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-"))?;
+        if body.is_empty() {
+            writeln!(f, "(no rows)")?;
+        }
+        for row in &body {
+            line(f, row)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_aligns_and_truncates() {
+        let preview = TablePreview {
+            version: 1,
+            files: 1,
+            columns: vec!["id".into(), "text".into()],
+            rows: vec![vec!["1".into(), "x".repeat(50)], vec!["22".into(), "short".into()]],
+        };
+        let shown = preview.to_string();
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines[0], "id | text");
+        assert_eq!(lines[1], format!("---+-{}", "-".repeat(40)));
+        assert_eq!(lines[2], format!("1  | {}…", "x".repeat(39)));
+        assert_eq!(lines[3], "22 | short");
+    }
+
+    #[test]
+    fn display_says_when_there_are_no_rows() {
+        let preview = TablePreview { version: 0, files: 0, columns: vec!["a".into()], rows: vec![] };
+        assert_eq!(preview.to_string(), "a\n-\n(no rows)\n");
+    }
+
+    #[test]
+    fn binary_cells_are_short_and_escaped() {
+        let long = deltalake::arrow::array::BinaryArray::from(vec![&b"line\nnext\xff"[..], &[b'a'; 100][..]]);
+        assert_eq!(binary_cell(&long, 0), "line\\nnext\u{fffd}");
+        assert_eq!(binary_cell(&long, 1), format!("{}…", "a".repeat(60)));
+    }
+
+    #[tokio::test]
+    async fn a_folder_without_a_log_is_not_a_table_and_is_not_created() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("nothing");
+        let err = preview_table(&missing, 3).await.expect_err("no table");
+        assert!(matches!(err, PreviewError::NotATable { .. }), "{err}");
+        assert!(!missing.exists());
+    }
+}

@@ -1,0 +1,203 @@
+//! The `order-aggregates` command line: help, usage and input/output errors, a full
+//! run with its report and summary, and the precedence of settings.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use chrono::{DateTime, TimeDelta};
+use serde_json::Value;
+use tidemill_job_examples::order_aggregates::{preview_table, OrderTables};
+
+/// Every long option the CLI defines, besides `--help` and `--version`.
+const LONG_OPTIONS: [&str; 19] = [
+    "input",
+    "generate",
+    "output",
+    "config",
+    "window-size",
+    "window-slide",
+    "watermark-delay",
+    "allowed-lateness",
+    "shards",
+    "batch-size",
+    "edge-capacity",
+    "seed",
+    "users",
+    "jitter",
+    "duplicate-share",
+    "malformed-share",
+    "rate",
+    "summary-json",
+    "log",
+];
+
+/// The binary, with no `TIDEMILL_*` or `RUST_LOG` from the environment running the tests.
+fn order_aggregates() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_order-aggregates"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("TIDEMILL_") {
+            command.env_remove(key);
+        }
+    }
+    command.env_remove("RUST_LOG");
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("the order-aggregates binary runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_no_tables(output: &Path) {
+    let tables = OrderTables::under(output);
+    for table in [&tables.order_aggregates, &tables.orders, &tables.dlq] {
+        assert!(!table.exists(), "{} was created", table.display());
+    }
+}
+
+/// The long option names defined in a help text: the first `--name` of each line that
+/// starts (after indentation) with `-`.
+fn defined_long_options(help: &str) -> BTreeSet<String> {
+    help.lines()
+        .map(str::trim_start)
+        .filter(|line| line.starts_with('-'))
+        .filter_map(|line| {
+            let start = line.find("--")? + 2;
+            let name: String = line[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+            Some(name)
+        })
+        .collect()
+}
+
+#[test]
+fn help_succeeds_and_lists_every_long_option() {
+    let out = run(order_aggregates().arg("--help"));
+    assert!(out.status.success(), "--help failed: {}", stderr(&out));
+    let help = stdout(&out);
+    let mut expected: BTreeSet<String> = LONG_OPTIONS.iter().map(|s| s.to_string()).collect();
+    expected.extend(["help".to_owned(), "version".to_owned()]);
+    assert_eq!(defined_long_options(&help), expected, "help text:\n{help}");
+    assert!(help.contains("Counts orders per user"), "help lacks the job description:\n{help}");
+}
+
+#[test]
+fn missing_input_fails_naming_the_path_and_creates_no_tables() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("no-such-orders.jsonl");
+    let output = dir.path().join("out");
+    let out = run(order_aggregates().arg("--input").arg(&input).arg("--output").arg(&output));
+    assert!(!out.status.success(), "a missing input succeeded: {}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("error:"), "stderr: {err}");
+    assert!(err.contains(&input.display().to_string()), "stderr does not name the input: {err}");
+    assert_no_tables(&output);
+    assert!(!output.exists(), "the output folder was created although the input is missing");
+}
+
+#[test]
+fn output_under_a_regular_file_fails_naming_the_path() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, b"not a folder").expect("write file");
+    let output = file.join("out");
+    let out = run(order_aggregates().args(["--generate", "100", "--output"]).arg(&output));
+    assert!(!out.status.success(), "an unwritable output succeeded: {}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("error: output folder"), "stderr: {err}");
+    assert!(err.contains(&output.display().to_string()), "stderr does not name the output: {err}");
+}
+
+#[test]
+fn neither_input_nor_generate_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = run(order_aggregates().arg("--output").arg(dir.path()));
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("--input") && err.contains("--generate"), "stderr: {err}");
+    assert_no_tables(dir.path());
+}
+
+#[test]
+fn generated_run_reports_tables_previews_and_summary() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = dir.path().join("out");
+    let summary_path = dir.path().join("summary.json");
+    let out = run(order_aggregates()
+        .args(["--generate", "5000", "--output"])
+        .arg(&output)
+        .arg("--summary-json")
+        .arg(&summary_path));
+    assert!(out.status.success(), "run failed: {}", stderr(&out));
+
+    let report = stdout(&out);
+    let tables = OrderTables::under(&output);
+    for (name, table) in
+        [("order_aggregates", &tables.order_aggregates), ("orders", &tables.orders), ("dlq", &tables.dlq)]
+    {
+        assert!(report.contains(&table.display().to_string()), "report does not name {}:\n{report}", table.display());
+        assert!(report.contains(&format!("{name} (version ")), "report has no preview of {name}:\n{report}");
+    }
+    assert!(report.contains("user_id"), "report has no user_id header:\n{report}");
+    assert!(report.contains("u-"), "report shows no user:\n{report}");
+    assert!(!report.contains("cannot preview"), "{report}");
+
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).expect("summary written")).expect("summary JSON");
+    assert_eq!(summary["records_in"], 5000, "{summary}");
+    let by_reason = summary["dead_letters_by_reason"].as_object().expect("dead_letters_by_reason is an object");
+    let sum: u64 = by_reason.values().map(|v| v.as_u64().expect("a count")).sum();
+    assert_eq!(Some(sum), summary["dead_letters"].as_u64(), "{summary}");
+}
+
+#[test]
+fn environment_overrides_config_file_and_windows_follow() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("job.toml");
+    std::fs::write(&config, "window_size = \"10m\"\nwindow_slide = \"5m\"\n").expect("write config");
+    let output = dir.path().join("out");
+    let out = run(order_aggregates()
+        .env("TIDEMILL_WINDOW_SLIDE", "10m")
+        .args(["--generate", "3000", "--config"])
+        .arg(&config)
+        .arg("--output")
+        .arg(&output));
+    assert!(out.status.success(), "run failed: {}", stderr(&out));
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let table = OrderTables::under(&output).order_aggregates;
+    let preview = runtime.block_on(preview_table(&table, usize::MAX)).expect("preview order_aggregates");
+    assert!(!preview.rows.is_empty(), "no windows were written");
+    let column = |name: &str| preview.columns.iter().position(|c| c == name).expect("column present");
+    let (start, end) = (column("window_start"), column("window_end"));
+    let time = |s: &str| DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("timestamp {s}: {e}"));
+    for row in &preview.rows {
+        let (window_start, window_end) = (time(&row[start]), time(&row[end]));
+        assert_eq!(window_end - window_start, TimeDelta::minutes(10), "window size of {row:?}");
+        assert_eq!(window_start.timestamp() % 600, 0, "window start not on a 10-minute slide: {row:?}");
+    }
+}
+
+#[test]
+fn malformed_or_unknown_config_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (text, expected) in [("window_size = \n", "invalid config"), ("window_sise = \"5m\"\n", "unknown field")] {
+        let config = dir.path().join("job.toml");
+        std::fs::write(&config, text).expect("write config");
+        let output = dir.path().join("out");
+        let out =
+            run(order_aggregates().args(["--generate", "100", "--config"]).arg(&config).arg("--output").arg(&output));
+        assert!(!out.status.success(), "config {text:?} was accepted");
+        let err = stderr(&out);
+        assert!(err.contains("error:") && err.contains(expected), "config {text:?}, stderr: {err}");
+        assert!(err.contains(&config.display().to_string()), "stderr does not name the config: {err}");
+        assert_no_tables(&output);
+    }
+}
