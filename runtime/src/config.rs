@@ -71,6 +71,8 @@ pub struct JobConfig {
     pub checkpoint_interval: Option<Duration>,
     /// Restart behaviour after failures.
     pub restart: RestartPolicy,
+    /// Manifests kept in the checkpoint store (older ones are pruned).
+    pub checkpoints_to_keep: usize,
 }
 
 impl Default for JobConfig {
@@ -82,6 +84,7 @@ impl Default for JobConfig {
             idle_poll_interval: Duration::from_millis(10),
             checkpoint_interval: None,
             restart: RestartPolicy::default(),
+            checkpoints_to_keep: 3,
         }
     }
 }

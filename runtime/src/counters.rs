@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dead_letter::{DeadLetter, ReasonCode};
 
@@ -86,6 +86,81 @@ impl JobCounters {
             restarts,
             elapsed,
         }
+    }
+}
+
+/// One shard's cumulative counts. They travel with its checkpoint acknowledgement,
+/// so that after a restore the job's totals are exactly those at the barrier plus
+/// what happens afterwards: replayed records are not counted twice.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardCounts {
+    /// Records a source shard emitted.
+    pub records_in: u64,
+    /// Records an output sink shard wrote.
+    pub records_out: u64,
+    /// Dead letters an operator shard emitted, by reason code.
+    pub dead_letters: BTreeMap<String, u64>,
+    /// Dead letters a dead-letter sink shard wrote.
+    pub dead_letters_written: u64,
+}
+
+/// The counters one actor updates: its own [`ShardCounts`] plus the job's live
+/// totals (and, for sinks, the per-sink total).
+pub(crate) struct ShardCounter {
+    job: Arc<JobCounters>,
+    own: ShardCounts,
+    sink: Option<Arc<AtomicU64>>,
+}
+
+impl ShardCounter {
+    pub(crate) fn new(job: Arc<JobCounters>, sink: Option<&str>) -> Self {
+        let sink = sink.map(|name| job.sink_counter(name));
+        ShardCounter { job, own: ShardCounts::default(), sink }
+    }
+
+    /// Starts from counts restored from a checkpoint, adding them to the totals.
+    pub(crate) fn restore(&mut self, counts: ShardCounts) {
+        self.job.add_in(counts.records_in as usize);
+        self.job.add_out(counts.records_out as usize);
+        self.job.add_dead_letters_written(counts.dead_letters_written as usize);
+        for (reason, n) in &counts.dead_letters {
+            if let Some(code) = ReasonCode::ALL.iter().find(|c| c.as_str() == reason) {
+                self.job.dead_letters[*code as usize].fetch_add(*n, Ordering::Relaxed);
+            }
+        }
+        if let Some(sink) = &self.sink {
+            sink.fetch_add(counts.records_out + counts.dead_letters_written, Ordering::Relaxed);
+        }
+        self.own = counts;
+    }
+
+    pub(crate) fn snapshot(&self) -> ShardCounts {
+        self.own.clone()
+    }
+
+    pub(crate) fn add_in(&mut self, n: usize) {
+        self.own.records_in += n as u64;
+        self.job.add_in(n);
+    }
+
+    pub(crate) fn add_written(&mut self, n: usize, dead_letters: bool) {
+        if dead_letters {
+            self.own.dead_letters_written += n as u64;
+            self.job.add_dead_letters_written(n);
+        } else {
+            self.own.records_out += n as u64;
+            self.job.add_out(n);
+        }
+        if let Some(sink) = &self.sink {
+            sink.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn add_dead_letters(&mut self, letters: &[DeadLetter]) {
+        for d in letters {
+            *self.own.dead_letters.entry(d.reason.as_str().to_string()).or_default() += 1;
+        }
+        self.job.add_dead_letters(letters);
     }
 }
 

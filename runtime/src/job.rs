@@ -6,6 +6,7 @@ use ractor::{Actor, ActorRef};
 use tokio::sync::oneshot;
 
 use crate::actors::supervisor::{JobSupervisor, SupervisorArgs, SupervisorMsg};
+use crate::checkpoint::CheckpointStore;
 use crate::config::JobConfig;
 use crate::counters::{JobCounters, JobSummary};
 use crate::dead_letter::SourceCatalog;
@@ -28,6 +29,9 @@ pub enum JobError {
         /// Restarts made before giving up.
         restarts: u32,
     },
+    /// The job was aborted with [`JobHandle::abort`].
+    #[error("job aborted")]
+    Aborted,
     /// A bug in Tidemill itself.
     #[error("internal error: {0}")]
     Internal(String),
@@ -38,6 +42,7 @@ pub struct Job {
     plan: Arc<JobPlan>,
     config: Arc<JobConfig>,
     catalog: SourceCatalog,
+    store: Option<Arc<dyn CheckpointStore>>,
 }
 
 impl Job {
@@ -47,8 +52,8 @@ impl Job {
         JobBuilder::new(name)
     }
 
-    pub(crate) fn new(plan: JobPlan, config: JobConfig) -> Self {
-        Job { plan: Arc::new(plan), config: Arc::new(config), catalog: SourceCatalog::new() }
+    pub(crate) fn new(plan: JobPlan, config: JobConfig, store: Option<Arc<dyn CheckpointStore>>) -> Self {
+        Job { plan: Arc::new(plan), config: Arc::new(config), catalog: SourceCatalog::new(), store }
     }
 
     /// The catalog sources register their partitions in (for dead-letter origins).
@@ -65,6 +70,7 @@ impl Job {
             config: self.config.clone(),
             counters: counters.clone(),
             catalog: self.catalog.clone(),
+            store: self.store.clone(),
             done: done_tx,
         };
         let (supervisor, _) = Actor::spawn(None, JobSupervisor, args).await.map_err(|e| match e {
@@ -97,6 +103,14 @@ impl JobHandle {
     /// every window fires, sinks commit, and [`JobHandle::wait`] returns the summary.
     pub fn stop(&self) {
         let _ = self.supervisor.cast(SupervisorMsg::Stop);
+    }
+
+    /// Ends the job at once, as a crash would: no final checkpoint, no commit.
+    /// What was checkpointed stays in the checkpoint store; a job started again with
+    /// the same store resumes from there. For tests and failure drills.
+    pub async fn abort(self) {
+        let _ = self.supervisor.cast(SupervisorMsg::Abort);
+        let _ = self.done.await;
     }
 
     /// Waits for the job to finish.

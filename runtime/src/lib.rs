@@ -8,6 +8,7 @@
 
 mod actors;
 mod alignment;
+pub mod checkpoint;
 mod collector;
 mod config;
 mod context;
@@ -34,7 +35,7 @@ pub use actors::NodeId;
 pub use collector::stable_hash;
 pub use config::{JobConfig, RestartPolicy};
 pub use context::NodeContext;
-pub use counters::{JobCounters, JobSummary};
+pub use counters::{JobCounters, JobSummary, ShardCounts};
 pub use dead_letter::{DeadLetter, PartitionInfo, ReasonCode, SourceCatalog, SourceKind};
 pub use edge::{EdgeClosed, EdgeStats, InputIndex, InputPort, NodeMsg};
 pub use graph::{GraphError, JobBuilder, KeyedStream, Stream};

@@ -4,6 +4,7 @@ use std::future::Future;
 
 use crate::operator::StateSnapshot;
 use crate::record::Batch;
+use crate::time::Epoch;
 
 /// A source failed and the pipeline must restart.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,14 @@ pub trait Source: Send + 'static {
     /// The source's position at a barrier (offsets).
     fn snapshot(&self) -> Result<StateSnapshot, SourceError> {
         Ok(StateSnapshot::empty())
+    }
+
+    /// The checkpoint whose snapshot included this source's position is durable.
+    /// A Kafka source commits that position to its consumer group here (for lag
+    /// tooling: the truth is the checkpoint).
+    fn checkpoint_complete(&mut self, epoch: Epoch) -> impl Future<Output = Result<(), SourceError>> + Send {
+        let _ = epoch;
+        async { Ok(()) }
     }
 
     /// Seeks to a position taken by `snapshot`.

@@ -64,35 +64,46 @@ impl<T: Clone + Send + Sync + 'static> Source for VecSource<T> {
     }
 }
 
-/// What a [`CollectSink`] committed, shared with the test that reads it.
+/// What [`CollectSink`]s staged and committed, shared with the test that reads it.
+/// It outlives the pipeline (and its restarts), like a real sink's storage.
 #[derive(Debug)]
 pub struct Collected<T> {
     /// Records committed, in commit order.
     pub committed: Vec<Record<T>>,
     /// Epochs committed, in order.
     pub commits: Vec<Epoch>,
+    /// Records staged per epoch and not yet committed (durable staging).
+    staged: BTreeMap<Epoch, Vec<Record<T>>>,
+    /// Woken after every commit.
+    pub committed_notify: Arc<tokio::sync::Notify>,
 }
 
 impl<T> Default for Collected<T> {
     fn default() -> Self {
-        Collected { committed: Vec::new(), commits: Vec::new() }
+        Collected {
+            committed: Vec::new(),
+            commits: Vec::new(),
+            staged: BTreeMap::new(),
+            committed_notify: Arc::new(tokio::sync::Notify::new()),
+        }
     }
 }
 
 /// A sink that keeps what it is given in memory, with transactional visibility:
-/// records written before barrier N become visible in [`Collected::committed`]
-/// when epoch N commits. A restarted pipeline builds a new sink and its uncommitted
-/// records are gone, as a real transactional sink's would be.
+/// records written before barrier N are staged in [`Collected`] at the barrier and
+/// become visible in [`Collected::committed`] when epoch N commits. Commits are
+/// idempotent (an epoch commits once), so a restored pipeline may repeat one.
+/// Records written after the last barrier are lost with the sink instance, as a
+/// real transactional sink's would be.
 pub struct CollectSink<T> {
     out: Arc<Mutex<Collected<T>>>,
     pending: Vec<Record<T>>,
-    staged: BTreeMap<Epoch, Vec<Record<T>>>,
 }
 
 impl<T> CollectSink<T> {
     /// A sink committing into `out`.
     pub fn new(out: Arc<Mutex<Collected<T>>>) -> Self {
-        CollectSink { out, pending: Vec::new(), staged: BTreeMap::new() }
+        CollectSink { out, pending: Vec::new() }
     }
 }
 
@@ -105,15 +116,19 @@ impl<T: Send + 'static> Sink for CollectSink<T> {
     }
 
     async fn stage(&mut self, epoch: Epoch) -> Result<StagedOutput, SinkError> {
-        self.staged.insert(epoch, std::mem::take(&mut self.pending));
+        let records = std::mem::take(&mut self.pending);
+        self.out.lock().map_err(|e| SinkError::Write(e.to_string()))?.staged.insert(epoch, records);
         Ok(StagedOutput::default())
     }
 
     async fn commit(&mut self, epoch: Epoch, _staged: StagedOutput) -> Result<(), SinkError> {
-        let records = self.staged.remove(&epoch).unwrap_or_default();
         let mut out = self.out.lock().map_err(|e| SinkError::Commit(e.to_string()))?;
-        out.committed.extend(records);
-        out.commits.push(epoch);
+        if !out.commits.contains(&epoch) {
+            let records = out.staged.remove(&epoch).unwrap_or_default();
+            out.committed.extend(records);
+            out.commits.push(epoch);
+        }
+        out.committed_notify.notify_waiters();
         Ok(())
     }
 }

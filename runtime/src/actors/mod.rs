@@ -12,7 +12,7 @@ use std::sync::Arc;
 use ractor::ActorRef;
 
 use crate::config::JobConfig;
-use crate::counters::JobCounters;
+use crate::counters::{JobCounters, ShardCounts};
 use crate::operator::StateSnapshot;
 use crate::sink::StagedOutput;
 use crate::time::Epoch;
@@ -30,9 +30,17 @@ pub(crate) struct RunShared {
     pub(crate) generation: u64,
 }
 
+/// What a shard starts from after a restore: the epoch of the checkpoint, its
+/// state (source position, operator state, or a sink's staged output) and counts.
+#[derive(Clone, Debug)]
+pub(crate) struct Restore {
+    pub(crate) epoch: Epoch,
+    pub(crate) state: Vec<u8>,
+    pub(crate) counts: ShardCounts,
+}
+
 /// What an actor reports when it has passed a checkpoint barrier.
 #[derive(Debug)]
-#[allow(dead_code, reason = "the payloads are what the checkpoint store will persist; only counted for now")]
 pub(crate) enum AckPayload {
     /// Source offsets or operator state.
     State(StateSnapshot),
@@ -42,18 +50,18 @@ pub(crate) enum AckPayload {
 
 /// An actor passed barrier `epoch`.
 #[derive(Debug)]
-#[allow(dead_code, reason = "node, shard and payload go into the checkpoint manifest; only counted for now")]
 pub(crate) struct CheckpointAck {
     pub(crate) generation: u64,
     pub(crate) epoch: Epoch,
     pub(crate) node: NodeId,
     pub(crate) shard: usize,
     pub(crate) payload: AckPayload,
+    pub(crate) counts: ShardCounts,
 }
 
 impl RunShared {
-    pub(crate) fn ack(&self, epoch: Epoch, node: NodeId, shard: usize, payload: AckPayload) {
-        let ack = CheckpointAck { generation: self.generation, epoch, node, shard, payload };
+    pub(crate) fn ack(&self, epoch: Epoch, node: NodeId, shard: usize, payload: AckPayload, counts: ShardCounts) {
+        let ack = CheckpointAck { generation: self.generation, epoch, node, shard, payload, counts };
         // The supervisor being gone means the job is ending; nothing to report to.
         let _ = self.supervisor.cast(supervisor::SupervisorMsg::Ack(ack));
     }

@@ -4,15 +4,16 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::actors::{AckPayload, NodeId, RunShared};
+use crate::actors::{AckPayload, NodeId, Restore, RunShared};
 use crate::alignment::BarrierAligner;
 use crate::collector::{Collector, Control};
+use crate::counters::ShardCounter;
 use crate::dead_letter::DeadLetter;
 use crate::edge::{InputCredits, InputIndex, NodeMsg};
 use crate::message::Message;
-use crate::operator::{Operator, Output};
+use crate::operator::{Operator, Output, StateSnapshot};
 use crate::record::Record;
-use crate::time::{EventTime, Watermark};
+use crate::time::{Epoch, EventTime, Watermark};
 use crate::watermark::WatermarkTracker;
 
 /// Runs one operator shard. Config lives here; everything mutable in the state.
@@ -33,6 +34,7 @@ pub(crate) struct OperatorArgs<O: Operator> {
     pub(crate) out: Collector<O::Out>,
     pub(crate) dead_letters: Collector<DeadLetter>,
     pub(crate) shared: RunShared,
+    pub(crate) restore: Option<Restore>,
 }
 
 pub(crate) struct OperatorShard<O: Operator> {
@@ -42,12 +44,13 @@ pub(crate) struct OperatorShard<O: Operator> {
     forwarded: EventTime,
     idle_forwarded: bool,
     live_inputs: usize,
+    last_epoch: Epoch,
+    counter: ShardCounter,
 }
 
 impl<O> Actor for OperatorActor<O>
 where
     O: Operator,
-    O::In: Send,
     O::Out: Clone,
 {
     type Msg = NodeMsg<O::In>;
@@ -57,9 +60,16 @@ where
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        args: Self::Arguments,
+        mut args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let inputs = args.credits.len();
+        let mut counter = ShardCounter::new(args.shared.counters.clone(), None);
+        let mut last_epoch = Epoch::ZERO;
+        if let Some(restore) = args.restore.take() {
+            args.operator.restore(&StateSnapshot(restore.state))?;
+            counter.restore(restore.counts);
+            last_epoch = restore.epoch;
+        }
         Ok(OperatorShard {
             args,
             watermarks: WatermarkTracker::new(inputs),
@@ -67,6 +77,8 @@ where
             forwarded: EventTime::MIN,
             idle_forwarded: false,
             live_inputs: inputs,
+            last_epoch,
+            counter,
         })
     }
 
@@ -78,9 +90,7 @@ where
         // A node nobody feeds (the dead-letter union of a job without operators)
         // has ended before it began.
         if state.live_inputs == 0 {
-            state.advance(EventTime::MAX).await?;
-            state.args.out.broadcast(Control::End).await?;
-            state.args.dead_letters.broadcast(Control::End).await?;
+            state.finish().await?;
         }
         Ok(())
     }
@@ -108,17 +118,16 @@ where
             self.aligner.hold(input, message);
             return Ok(());
         }
-        self.handle_message(input, message).await?;
+        let aligned = self.dispatch(input, message).await?;
         self.args.credits[input.0].release();
+        if aligned {
+            self.replay_held().await?;
+        }
         Ok(())
     }
 
-    /// Handles one message; after an aligned barrier, also the messages it released.
-    async fn handle_message(&mut self, input: InputIndex, message: Message<O::In>) -> Result<(), ActorProcessingErr> {
-        let aligned = self.dispatch(input, message).await?;
-        if !aligned {
-            return Ok(());
-        }
+    /// After an aligned barrier: handles the messages held back during alignment.
+    async fn replay_held(&mut self) -> Result<(), ActorProcessingErr> {
         let mut released = self.aligner.release();
         while let Some((i, m)) = released.pop_front() {
             if self.aligner.is_held(i) {
@@ -158,8 +167,7 @@ where
                     self.checkpoint(epoch).await?;
                 }
                 if self.live_inputs == 0 {
-                    self.args.out.broadcast(Control::End).await?;
-                    self.args.dead_letters.broadcast(Control::End).await?;
+                    self.finish().await?;
                 }
                 return Ok(aligned.is_some());
             }
@@ -198,11 +206,30 @@ where
         self.flush(out).await
     }
 
-    async fn checkpoint(&mut self, epoch: crate::time::Epoch) -> Result<(), ActorProcessingErr> {
-        let snapshot = self.args.operator.snapshot()?;
-        self.args.shared.ack(epoch, self.args.node, self.args.shard, AckPayload::State(snapshot));
+    async fn checkpoint(&mut self, epoch: Epoch) -> Result<(), ActorProcessingErr> {
+        self.acknowledge(epoch)?;
         self.args.out.broadcast(Control::Barrier(epoch)).await?;
         self.args.dead_letters.broadcast(Control::Barrier(epoch)).await?;
+        Ok(())
+    }
+
+    fn acknowledge(&mut self, epoch: Epoch) -> Result<(), ActorProcessingErr> {
+        let snapshot = self.args.operator.snapshot()?;
+        self.last_epoch = epoch;
+        let counts = self.counter.snapshot();
+        self.args.shared.ack(epoch, self.args.node, self.args.shard, AckPayload::State(snapshot), counts);
+        Ok(())
+    }
+
+    /// Every input has ended: fire what is open, acknowledge the final epoch (the
+    /// end of the stream stands for its barrier), and end the outputs.
+    async fn finish(&mut self) -> Result<(), ActorProcessingErr> {
+        if self.forwarded != EventTime::MAX {
+            self.advance(EventTime::MAX).await?;
+        }
+        self.acknowledge(self.last_epoch.next())?;
+        self.args.out.broadcast(Control::End).await?;
+        self.args.dead_letters.broadcast(Control::End).await?;
         Ok(())
     }
 
@@ -210,7 +237,7 @@ where
         let (records, dead, watermark) = out.take();
         self.args.out.send_batch(records).await?;
         if !dead.is_empty() {
-            self.args.shared.counters.add_dead_letters(&dead);
+            self.counter.add_dead_letters(&dead);
             if self.args.dead_letters.is_empty() {
                 // Only nodes downstream of the dead-letter stream itself have nowhere
                 // to send theirs; say so loudly rather than drop them quietly.

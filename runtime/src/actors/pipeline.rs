@@ -2,12 +2,13 @@
 //! handles the supervisor needs.
 
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use ractor::{ActorCell, ActorId, ActorRef};
 
 use crate::actors::source::SourceMsg;
-use crate::actors::{NodeId, RunShared};
+use crate::actors::{NodeId, Restore, RunShared};
+use crate::checkpoint::Manifest;
 use crate::context::NodeContext;
 use crate::dead_letter::SourceCatalog;
 use crate::graph::spawn::{OutPlan, ShardControl, ShardSpawn};
@@ -50,7 +51,6 @@ pub(crate) struct Pipeline {
     pub(crate) names: HashMap<ActorId, String>,
     pub(crate) sources: Vec<ActorRef<SourceMsg>>,
     pub(crate) sink_commits: Vec<Box<dyn Fn(Epoch) + Send + Sync>>,
-    pub(crate) sinks_finished: HashSet<(NodeId, usize)>,
 }
 
 impl Pipeline {
@@ -59,6 +59,7 @@ impl Pipeline {
     pub(crate) async fn spawn(
         plan: &JobPlan,
         catalog: &SourceCatalog,
+        restored: Option<&Manifest>,
         shared: RunShared,
         supervisor: ActorCell,
     ) -> Result<Pipeline, JobError> {
@@ -70,7 +71,12 @@ impl Pipeline {
             let main_consumers = plan.consumers(node, Port::Main);
             let dead_consumers = plan.consumers(node, Port::DeadLetters);
             for shard in 0..spec.parallelism {
+                let restore = match restored {
+                    None => None,
+                    Some(m) => Some(restore_of(m, &spec.name, shard, spec.parallelism)?),
+                };
                 let spawn = ShardSpawn {
+                    restore,
                     ctx: NodeContext {
                         job: plan.name.clone(),
                         node: spec.name.clone(),
@@ -115,4 +121,21 @@ impl Pipeline {
         self.sources.clear();
         self.sink_commits.clear();
     }
+}
+
+/// What shard `shard` of `node` restores from `manifest`.
+fn restore_of(manifest: &Manifest, node: &str, shard: usize, shards: usize) -> Result<Restore, JobError> {
+    let entry = manifest.shard(node, shard).ok_or_else(|| {
+        JobError::Startup(format!(
+            "checkpoint {} has no state for {node}[{shard}]: the job graph changed",
+            manifest.epoch
+        ))
+    })?;
+    if entry.shards != shards {
+        return Err(JobError::Startup(format!(
+            "checkpoint {} has {} shards of {node}, the job has {shards}: changing parallelism needs a fresh start",
+            manifest.epoch, entry.shards
+        )));
+    }
+    Ok(Restore { epoch: manifest.epoch, state: entry.state.clone(), counts: entry.counts.clone() })
 }

@@ -1,14 +1,14 @@
 //! The actor that runs one shard of a sink node.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::actors::supervisor::SupervisorMsg;
-use crate::actors::{AckPayload, NodeId, RunShared};
+use crate::actors::{AckPayload, NodeId, Restore, RunShared};
 use crate::alignment::BarrierAligner;
+use crate::counters::ShardCounter;
 use crate::edge::{InputCredits, InputIndex, NodeMsg};
 use crate::message::Message;
 use crate::sink::{Sink, StagedOutput};
@@ -37,6 +37,7 @@ pub(crate) struct SinkArgs<S: Sink> {
     pub(crate) role: SinkRole,
     pub(crate) credits: Vec<InputCredits>,
     pub(crate) shared: RunShared,
+    pub(crate) restore: Option<Restore>,
 }
 
 pub(crate) struct SinkShard<S: Sink> {
@@ -45,7 +46,7 @@ pub(crate) struct SinkShard<S: Sink> {
     live_inputs: usize,
     last_epoch: Epoch,
     staged: BTreeMap<Epoch, StagedOutput>,
-    written: Arc<AtomicU64>,
+    counter: ShardCounter,
 }
 
 impl<S: Sink> Actor for SinkActor<S> {
@@ -60,14 +61,23 @@ impl<S: Sink> Actor for SinkActor<S> {
     ) -> Result<Self::State, ActorProcessingErr> {
         args.sink.open().await?;
         let inputs = args.credits.len();
-        let written = args.shared.counters.sink_counter(&args.name);
+        let mut counter = ShardCounter::new(args.shared.counters.clone(), Some(&args.name));
+        let mut last_epoch = Epoch::ZERO;
+        if let Some(restore) = args.restore.take() {
+            // Recovery: the checkpoint is durable, so what this shard staged for it
+            // must become visible. The commit is idempotent: if it already happened
+            // before the crash, the sink sees its transaction and skips it.
+            args.sink.commit(restore.epoch, StagedOutput(restore.state)).await?;
+            counter.restore(restore.counts);
+            last_epoch = restore.epoch;
+        }
         Ok(SinkShard {
-            written,
             args,
             aligner: BarrierAligner::new(inputs),
             live_inputs: inputs,
-            last_epoch: Epoch::ZERO,
+            last_epoch,
             staged: BTreeMap::new(),
+            counter,
         })
     }
 
@@ -77,7 +87,7 @@ impl<S: Sink> Actor for SinkActor<S> {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         if state.live_inputs == 0 {
-            state.finish().await?;
+            state.stage(state.last_epoch.next()).await?;
         }
         Ok(())
     }
@@ -123,11 +133,7 @@ impl<S: Sink> SinkShard<S> {
             Message::Data(batch) => {
                 let n = batch.len();
                 self.args.sink.write(batch).await?;
-                self.written.fetch_add(n as u64, Ordering::Relaxed);
-                match self.args.role {
-                    SinkRole::Output => self.args.shared.counters.add_out(n),
-                    SinkRole::DeadLetters => self.args.shared.counters.add_dead_letters_written(n),
-                }
+                self.counter.add_written(n, self.args.role == SinkRole::DeadLetters);
             }
             Message::Watermark(_) => {}
             Message::Barrier(epoch) => {
@@ -143,7 +149,8 @@ impl<S: Sink> SinkShard<S> {
                     self.stage(epoch).await?;
                 }
                 if self.live_inputs == 0 {
-                    self.finish().await?;
+                    // The end of the stream stands for the final epoch's barrier.
+                    self.stage(self.last_epoch.next()).await?;
                 }
                 return Ok(aligned.is_some());
             }
@@ -151,11 +158,14 @@ impl<S: Sink> SinkShard<S> {
         Ok(false)
     }
 
+    /// Makes this epoch's output durable but invisible and acknowledges it; the
+    /// commit waits until the checkpoint is complete.
     async fn stage(&mut self, epoch: Epoch) -> Result<(), ActorProcessingErr> {
         let staged = self.args.sink.stage(epoch).await?;
-        self.last_epoch = self.last_epoch.max(epoch);
+        self.last_epoch = epoch;
         self.staged.insert(epoch, staged.clone());
-        self.args.shared.ack(epoch, self.args.node, self.args.shard, AckPayload::Staged(staged));
+        let counts = self.counter.snapshot();
+        self.args.shared.ack(epoch, self.args.node, self.args.shard, AckPayload::Staged(staged), counts);
         Ok(())
     }
 
@@ -168,19 +178,11 @@ impl<S: Sink> SinkShard<S> {
             self.args.sink.commit(e, staged).await?;
             tracing::debug!(sink = %self.args.name, epoch = %e, "committed");
         }
-        Ok(())
-    }
-
-    /// The input is exhausted: stage and commit a final epoch, then report.
-    async fn finish(&mut self) -> Result<(), ActorProcessingErr> {
-        let last = self.last_epoch.next();
-        self.stage(last).await?;
-        self.commit_through(last).await?;
-        tracing::info!(sink = %self.args.name, shard = self.args.shard, epoch = %last, "sink finished");
-        let msg = SupervisorMsg::SinkFinished {
+        let msg = SupervisorMsg::SinkCommitted {
             generation: self.args.shared.generation,
             node: self.args.node,
             shard: self.args.shard,
+            epoch,
         };
         let _ = self.args.shared.supervisor.cast(msg);
         Ok(())

@@ -4,14 +4,22 @@
 //! barrier injection and stop requests, which arrive as messages, interleave with
 //! reading. Sending a batch waits for edge credit: that wait is where backpressure
 //! reaches the source.
+//!
+//! A source whose input is exhausted (or that was asked to stop) stops reading and
+//! tells the supervisor, but keeps passing barriers; it ends its stream only when
+//! the supervisor sends `Finish`, after the last periodic checkpoint, so that the
+//! end of the stream can stand for the final checkpoint's barrier everywhere.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::actors::{AckPayload, NodeId, RunShared};
+use crate::actors::supervisor::SupervisorMsg;
+use crate::actors::{AckPayload, NodeId, Restore, RunShared};
 use crate::collector::{Collector, Control};
+use crate::counters::ShardCounter;
+use crate::operator::StateSnapshot;
 use crate::source::{Source, SourcePoll};
 use crate::time::{Epoch, Watermark};
 
@@ -22,8 +30,12 @@ pub enum SourceMsg {
     Poll,
     /// Inject checkpoint barrier `epoch` after what was sent so far.
     Barrier(Epoch),
-    /// Stop reading and end the stream (graceful stop).
+    /// Checkpoint `epoch` is durable and its output committed.
+    CheckpointComplete(Epoch),
+    /// Stop reading (graceful stop); the stream ends with `Finish`.
     Stop,
+    /// Acknowledge the final epoch and end the stream.
+    Finish(Epoch),
 }
 
 pub(crate) struct SourceActor<S>(std::marker::PhantomData<fn() -> S>);
@@ -41,13 +53,16 @@ pub(crate) struct SourceArgs<S: Source> {
     pub(crate) shard: usize,
     pub(crate) out: Collector<S::Out>,
     pub(crate) shared: RunShared,
+    pub(crate) restore: Option<Restore>,
 }
 
 pub(crate) struct SourcePartition<S: Source> {
     args: SourceArgs<S>,
+    exhausted: bool,
     ended: bool,
     idle_since: Option<Instant>,
     idle_announced: bool,
+    counter: ShardCounter,
 }
 
 impl<S> Actor for SourceActor<S>
@@ -62,10 +77,15 @@ where
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        args: Self::Arguments,
+        mut args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
+        let mut counter = ShardCounter::new(args.shared.counters.clone(), None);
+        if let Some(restore) = args.restore.take() {
+            args.source.restore(&StateSnapshot(restore.state))?;
+            counter.restore(restore.counts);
+        }
         myself.cast(SourceMsg::Poll)?;
-        Ok(SourcePartition { args, ended: false, idle_since: None, idle_announced: false })
+        Ok(SourcePartition { args, exhausted: false, ended: false, idle_since: None, idle_announced: false, counter })
     }
 
     async fn handle(
@@ -75,16 +95,27 @@ where
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SourceMsg::Poll if !state.ended => state.poll(&myself).await,
+            SourceMsg::Poll if !state.exhausted => state.poll(&myself).await,
             SourceMsg::Poll => Ok(()),
             SourceMsg::Barrier(epoch) if !state.ended => {
-                let snapshot = state.args.source.snapshot()?;
-                state.args.shared.ack(epoch, state.args.node, state.args.shard, AckPayload::State(snapshot));
+                state.acknowledge(epoch)?;
                 state.args.out.broadcast(Control::Barrier(epoch)).await?;
                 Ok(())
             }
             SourceMsg::Barrier(_) => Ok(()),
-            SourceMsg::Stop => state.end().await,
+            SourceMsg::CheckpointComplete(epoch) => {
+                state.args.source.checkpoint_complete(epoch).await?;
+                Ok(())
+            }
+            SourceMsg::Stop => state.exhaust().await,
+            SourceMsg::Finish(epoch) if !state.ended => {
+                state.ended = true;
+                state.acknowledge(epoch)?;
+                tracing::info!(source = %state.args.name, partition = state.args.shard, "source ended");
+                state.args.out.broadcast(Control::End).await?;
+                Ok(())
+            }
+            SourceMsg::Finish(_) => Ok(()),
         }
     }
 }
@@ -100,7 +131,7 @@ where
             SourcePoll::Data(batch) => {
                 self.idle_since = None;
                 self.idle_announced = false;
-                self.args.shared.counters.add_in(batch.len());
+                self.counter.add_in(batch.len());
                 self.args.out.send_batch(batch).await?;
                 myself.cast(SourceMsg::Poll)?;
             }
@@ -113,17 +144,37 @@ where
                 }
                 myself.send_after(config.idle_poll_interval, || SourceMsg::Poll);
             }
-            SourcePoll::End => self.end().await?,
+            SourcePoll::End => self.exhaust().await?,
         }
         Ok(())
     }
 
-    async fn end(&mut self) -> Result<(), ActorProcessingErr> {
-        if !self.ended {
-            self.ended = true;
-            tracing::info!(source = %self.args.name, partition = self.args.shard, "source ended");
-            self.args.out.broadcast(Control::End).await?;
+    fn acknowledge(&mut self, epoch: Epoch) -> Result<(), ActorProcessingErr> {
+        let snapshot = self.args.source.snapshot()?;
+        let counts = self.counter.snapshot();
+        self.args.shared.ack(epoch, self.args.node, self.args.shard, AckPayload::State(snapshot), counts);
+        Ok(())
+    }
+
+    /// Stops reading. The partition says it is idle, so that the other partitions'
+    /// event time moves on, and tells the supervisor, which ends every stream once
+    /// all sources are exhausted.
+    async fn exhaust(&mut self) -> Result<(), ActorProcessingErr> {
+        if self.exhausted {
+            return Ok(());
         }
+        self.exhausted = true;
+        tracing::info!(source = %self.args.name, partition = self.args.shard, "source exhausted");
+        if !self.idle_announced {
+            self.idle_announced = true;
+            self.args.out.broadcast(Control::Watermark(Watermark::Idle)).await?;
+        }
+        let msg = SupervisorMsg::SourceExhausted {
+            generation: self.args.shared.generation,
+            node: self.args.node,
+            shard: self.args.shard,
+        };
+        let _ = self.args.shared.supervisor.cast(msg);
         Ok(())
     }
 }

@@ -1,13 +1,18 @@
-//! The job supervisor: spawns the pipeline, coordinates barriers, restarts on
+//! The job supervisor: spawns the pipeline, coordinates checkpoints, restarts on
 //! failure and reports the end of the job.
 //!
 //! Every source, operator and sink actor is spawned linked to this actor, so a
 //! failure anywhere (an `Err` from a handler or a panic outside user functions)
 //! arrives here as a supervision event. The supervisor then kills the whole local
-//! pipeline and builds it again after a backoff: a partial restart could not
-//! guarantee that in-flight records are neither lost nor duplicated.
+//! pipeline and builds it again from the newest checkpoint after a backoff: a
+//! partial restart could not say which in-flight records were lost.
+//!
+//! Checkpoint N: barriers are injected at the sources, every actor acknowledges
+//! (with its state, or a sink's staged output), the manifest is written to the
+//! store, the sinks commit epoch N, and once they all have, the sources hear that
+//! N is complete (a Kafka source then commits its offsets to the group).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,10 +22,11 @@ use tokio::sync::oneshot;
 use crate::actors::pipeline::Pipeline;
 use crate::actors::source::SourceMsg;
 use crate::actors::{CheckpointAck, NodeId, RunShared};
+use crate::checkpoint::{CheckpointStore, Completed, Coordinator, Manifest};
 use crate::config::JobConfig;
 use crate::counters::{JobCounters, JobSummary};
 use crate::dead_letter::SourceCatalog;
-use crate::graph::JobPlan;
+use crate::graph::{JobPlan, NodeKind};
 use crate::job::JobError;
 use crate::time::Epoch;
 
@@ -30,15 +36,27 @@ pub enum SupervisorMsg {
     /// An actor passed a checkpoint barrier.
     #[allow(private_interfaces)]
     Ack(CheckpointAck),
-    /// A sink shard committed its final epoch.
+    /// A source shard has read all it will read.
     #[allow(private_interfaces)]
-    SinkFinished {
+    SourceExhausted {
+        /// Pipeline generation of the sender.
+        generation: u64,
+        /// The source node.
+        node: NodeId,
+        /// The shard.
+        shard: usize,
+    },
+    /// A sink shard committed everything up to an epoch.
+    #[allow(private_interfaces)]
+    SinkCommitted {
         /// Pipeline generation of the sender.
         generation: u64,
         /// The sink node.
         node: NodeId,
         /// The shard.
         shard: usize,
+        /// The epoch.
+        epoch: Epoch,
     },
     /// Build the pipeline again after a failure.
     Restart,
@@ -46,6 +64,8 @@ pub enum SupervisorMsg {
     TriggerCheckpoint,
     /// Stop gracefully.
     Stop,
+    /// End at once, without a final checkpoint (a simulated crash).
+    Abort,
 }
 
 pub(crate) struct JobSupervisor;
@@ -55,6 +75,7 @@ pub(crate) struct SupervisorArgs {
     pub(crate) config: Arc<JobConfig>,
     pub(crate) counters: Arc<JobCounters>,
     pub(crate) catalog: SourceCatalog,
+    pub(crate) store: Option<Arc<dyn CheckpointStore>>,
     pub(crate) done: oneshot::Sender<Result<JobSummary, JobError>>,
 }
 
@@ -63,16 +84,24 @@ pub(crate) struct SupervisorState {
     config: Arc<JobConfig>,
     counters: Arc<JobCounters>,
     catalog: SourceCatalog,
+    store: Option<Arc<dyn CheckpointStore>>,
     done: Option<oneshot::Sender<Result<JobSummary, JobError>>>,
     generation: u64,
     pipeline: Pipeline,
-    sinks_total: usize,
     restarts: u32,
     failures: VecDeque<Instant>,
     started: Instant,
     stopping: bool,
-    epoch: Epoch,
-    in_flight: Option<(Epoch, usize, Instant)>,
+    coordinator: Coordinator,
+    /// The newest durable checkpoint: where a restart starts from.
+    restored: Option<Manifest>,
+    /// The final epoch, once every source is exhausted.
+    final_epoch: Option<Epoch>,
+    exhausted: HashSet<(NodeId, usize)>,
+    /// Sink shards that committed each epoch.
+    committed: HashMap<Epoch, usize>,
+    sink_shards: usize,
+    source_shards: usize,
 }
 
 impl Actor for JobSupervisor {
@@ -85,23 +114,41 @@ impl Actor for JobSupervisor {
         myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let sinks_total =
-            args.plan.nodes.iter().filter(|n| n.kind == crate::graph::NodeKind::Sink).map(|n| n.parallelism).sum();
+        let count = |kind: NodeKind| args.plan.nodes.iter().filter(|n| n.kind == kind).map(|n| n.parallelism).sum();
+        let restored = match &args.store {
+            Some(store) => store.latest().await.map_err(|e| JobError::Startup(e.to_string()))?,
+            None => None,
+        };
+        if let Some(m) = &restored {
+            if m.job != *args.plan.name {
+                return Err(Box::new(JobError::Startup(format!(
+                    "the checkpoint store holds job `{}`, not `{}`",
+                    m.job, args.plan.name
+                ))));
+            }
+            tracing::info!(job = %args.plan.name, epoch = %m.epoch, finished = m.finished, "restoring from checkpoint");
+        }
+        let last = restored.as_ref().map_or(Epoch::ZERO, |m| m.epoch);
         let mut state = SupervisorState {
+            sink_shards: count(NodeKind::Sink),
+            source_shards: count(NodeKind::Source),
             plan: args.plan,
             config: args.config,
             counters: args.counters,
             catalog: args.catalog,
+            store: args.store,
             done: Some(args.done),
             generation: 0,
             pipeline: Pipeline::default(),
-            sinks_total,
             restarts: 0,
             failures: VecDeque::new(),
             started: Instant::now(),
             stopping: false,
-            epoch: Epoch::ZERO,
-            in_flight: None,
+            coordinator: Coordinator::new(last),
+            restored,
+            final_epoch: None,
+            exhausted: HashSet::new(),
+            committed: HashMap::new(),
         };
         // A failure to build the first pipeline is a configuration problem (a
         // missing input, an unwritable output): report it instead of retrying.
@@ -123,29 +170,38 @@ impl Actor for JobSupervisor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SupervisorMsg::Ack(ack) => state.on_ack(ack),
-            SupervisorMsg::SinkFinished { generation, node, shard } if generation == state.generation => {
-                state.pipeline.sinks_finished.insert((node, shard));
-                if state.pipeline.sinks_finished.len() == state.sinks_total {
-                    let summary = state.counters.summary(state.restarts, state.started.elapsed());
-                    tracing::info!(job = %state.plan.name, records_in = summary.records_in, records_out = summary.records_out,
-                        dead_letters = summary.dead_letters, late = summary.late, "job finished");
-                    state.finish(&myself, Ok(summary));
+            SupervisorMsg::Ack(ack) if ack.generation == state.generation => {
+                if let Some(completed) = state.coordinator.on_ack(ack, &state.plan) {
+                    state.on_complete(&myself, completed).await;
                 }
             }
-            SupervisorMsg::SinkFinished { .. } => {}
+            SupervisorMsg::SourceExhausted { generation, node, shard } if generation == state.generation => {
+                state.exhausted.insert((node, shard));
+                state.maybe_finish();
+            }
+            SupervisorMsg::SinkCommitted { generation, epoch, .. } if generation == state.generation => {
+                state.on_sink_committed(&myself, epoch);
+            }
+            SupervisorMsg::Ack(_) | SupervisorMsg::SourceExhausted { .. } | SupervisorMsg::SinkCommitted { .. } => {}
             SupervisorMsg::Restart => {
-                state.counters.reset();
                 if let Err(e) = state.spawn_pipeline(&myself).await {
                     state.on_failure(&myself, e.to_string());
                 }
             }
-            SupervisorMsg::TriggerCheckpoint => state.trigger_checkpoint(),
+            SupervisorMsg::TriggerCheckpoint => {
+                if state.final_epoch.is_none() && !state.stopping {
+                    if let Some(epoch) = state.coordinator.trigger(false) {
+                        state.pipeline.sources.iter().for_each(|s| drop(s.cast(SourceMsg::Barrier(epoch))));
+                    }
+                }
+            }
+            SupervisorMsg::Abort => {
+                tracing::warn!(job = %state.plan.name, "job aborted");
+                state.finish(&myself, Err(JobError::Aborted));
+            }
             SupervisorMsg::Stop => {
                 state.stopping = true;
-                for s in &state.pipeline.sources {
-                    let _ = s.cast(SourceMsg::Stop);
-                }
+                state.pipeline.sources.iter().for_each(|s| drop(s.cast(SourceMsg::Stop)));
             }
         }
         Ok(())
@@ -176,16 +232,79 @@ impl Actor for JobSupervisor {
 impl SupervisorState {
     async fn spawn_pipeline(&mut self, myself: &ActorRef<SupervisorMsg>) -> Result<(), JobError> {
         self.generation += 1;
-        self.in_flight = None;
+        // Epochs restart after the restored checkpoint: a number whose checkpoint was
+        // never completed was never committed anywhere, so it can be used again.
+        self.coordinator = Coordinator::new(self.restored.as_ref().map_or(Epoch::ZERO, |m| m.epoch));
+        self.final_epoch = None;
+        self.exhausted.clear();
+        self.committed.clear();
+        // Totals restart from the checkpoint's counts, which the actors restore.
+        self.counters.reset();
         let shared = RunShared {
             counters: self.counters.clone(),
             config: self.config.clone(),
             supervisor: myself.clone(),
             generation: self.generation,
         };
-        self.pipeline = Pipeline::spawn(&self.plan, &self.catalog, shared, myself.get_cell()).await?;
+        self.pipeline =
+            Pipeline::spawn(&self.plan, &self.catalog, self.restored.as_ref(), shared, myself.get_cell()).await?;
         tracing::info!(job = %self.plan.name, generation = self.generation, actors = self.pipeline.cells.len(), "pipeline started");
+        if self.stopping {
+            self.pipeline.sources.iter().for_each(|s| drop(s.cast(SourceMsg::Stop)));
+        }
         Ok(())
+    }
+
+    /// Every source is exhausted and no checkpoint is in flight: start the final one.
+    fn maybe_finish(&mut self) {
+        if self.final_epoch.is_some() || self.exhausted.len() < self.source_shards || self.coordinator.in_flight() {
+            return;
+        }
+        if let Some(epoch) = self.coordinator.trigger(true) {
+            self.final_epoch = Some(epoch);
+            tracing::info!(job = %self.plan.name, %epoch, "all sources exhausted: final checkpoint");
+            self.pipeline.sources.iter().for_each(|s| drop(s.cast(SourceMsg::Finish(epoch))));
+        }
+    }
+
+    async fn on_complete(&mut self, myself: &ActorRef<SupervisorMsg>, completed: Completed) {
+        let epoch = completed.manifest.epoch;
+        if let Some(store) = &self.store {
+            // The manifest must be durable before any sink makes the epoch visible;
+            // without it a crash could not tell what was committed.
+            if let Err(e) = store.save(&completed.manifest).await {
+                self.on_failure(myself, format!("checkpoint {epoch} could not be written: {e}"));
+                return;
+            }
+            if let Err(e) = store.prune(self.config.checkpoints_to_keep).await {
+                tracing::warn!(job = %self.plan.name, error = %e, "old checkpoints could not be pruned");
+            }
+        }
+        tracing::info!(job = %self.plan.name, %epoch, duration_ms = completed.duration.as_millis() as u64,
+            finished = completed.manifest.finished, "checkpoint complete");
+        self.restored = Some(completed.manifest);
+        for commit in &self.pipeline.sink_commits {
+            commit(epoch);
+        }
+        self.maybe_finish();
+    }
+
+    fn on_sink_committed(&mut self, myself: &ActorRef<SupervisorMsg>, epoch: Epoch) {
+        let n = self.committed.entry(epoch).or_default();
+        *n += 1;
+        if *n < self.sink_shards {
+            return;
+        }
+        self.committed.remove(&epoch);
+        for s in &self.pipeline.sources {
+            let _ = s.cast(SourceMsg::CheckpointComplete(epoch));
+        }
+        if self.final_epoch == Some(epoch) {
+            let summary = self.counters.summary(self.restarts, self.started.elapsed());
+            tracing::info!(job = %self.plan.name, records_in = summary.records_in, records_out = summary.records_out,
+                dead_letters = summary.dead_letters, late = summary.late, "job finished");
+            self.finish(myself, Ok(summary));
+        }
     }
 
     fn kill_pipeline(&mut self) {
@@ -195,6 +314,8 @@ impl SupervisorState {
     fn on_failure(&mut self, myself: &ActorRef<SupervisorMsg>, cause: String) {
         tracing::error!(job = %self.plan.name, generation = self.generation, %cause, "pipeline failed");
         self.kill_pipeline();
+        // Acknowledgements and commits of the dead generation are ignored from now on.
+        self.generation += 1;
         let now = Instant::now();
         let policy = &self.config.restart;
         self.failures.push_back(now);
@@ -210,33 +331,6 @@ impl SupervisorState {
         let delay = policy.backoff(self.restarts);
         tracing::warn!(job = %self.plan.name, restart = self.restarts, delay_ms = delay.as_millis() as u64, "restarting pipeline");
         myself.send_after(delay, || SupervisorMsg::Restart);
-    }
-
-    fn trigger_checkpoint(&mut self) {
-        if self.in_flight.is_some() || self.stopping || self.pipeline.sources.is_empty() {
-            return;
-        }
-        self.epoch = self.epoch.next();
-        self.in_flight = Some((self.epoch, 0, Instant::now()));
-        for s in &self.pipeline.sources {
-            let _ = s.cast(SourceMsg::Barrier(self.epoch));
-        }
-    }
-
-    fn on_ack(&mut self, ack: CheckpointAck) {
-        let Some((epoch, acks, started)) = self.in_flight.as_mut() else { return };
-        if ack.generation != self.generation || ack.epoch != *epoch {
-            return;
-        }
-        *acks += 1;
-        if *acks == self.plan.actor_count() {
-            let (epoch, started) = (*epoch, *started);
-            self.in_flight = None;
-            for commit in &self.pipeline.sink_commits {
-                commit(epoch);
-            }
-            tracing::info!(job = %self.plan.name, %epoch, duration_ms = started.elapsed().as_millis() as u64, "checkpoint complete");
-        }
     }
 
     fn finish(&mut self, myself: &ActorRef<SupervisorMsg>, result: Result<JobSummary, JobError>) {

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::actors::NodeId;
+use crate::checkpoint::CheckpointStore;
 use crate::collector::Route;
 use crate::config::JobConfig;
 use crate::context::NodeContext;
@@ -57,6 +58,7 @@ impl GraphInner {
 pub struct JobBuilder {
     name: Arc<str>,
     config: JobConfig,
+    store: Option<Arc<dyn CheckpointStore>>,
     inner: Rc<RefCell<GraphInner>>,
 }
 
@@ -65,6 +67,7 @@ impl JobBuilder {
         JobBuilder {
             name: Arc::from(name),
             config: JobConfig::default(),
+            store: None,
             inner: Rc::new(RefCell::new(GraphInner {
                 nodes: Vec::new(),
                 errors: Vec::new(),
@@ -77,6 +80,14 @@ impl JobBuilder {
     /// Replaces the runtime configuration.
     pub fn config(mut self, config: JobConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Keeps checkpoints in `store`: a job started again with the same store
+    /// resumes from its newest checkpoint. Without a store, checkpoints live in
+    /// memory and only restarts inside the process resume from them.
+    pub fn checkpoint_store(mut self, store: impl CheckpointStore) -> Self {
+        self.store = Some(Arc::new(store));
         self
     }
 
@@ -163,6 +174,6 @@ impl JobBuilder {
         let names: HashSet<&str> = g.nodes.iter().map(|n| &*n.name).collect();
         debug_assert_eq!(names.len(), g.nodes.len());
         let nodes = std::mem::take(&mut g.nodes);
-        Ok(Job::new(JobPlan { name: self.name.clone(), nodes }, self.config.clone()))
+        Ok(Job::new(JobPlan { name: self.name.clone(), nodes }, self.config.clone(), self.store.clone()))
     }
 }

@@ -14,7 +14,7 @@ use ractor::{Actor, ActorCell};
 use crate::actors::operator::{OperatorActor, OperatorArgs};
 use crate::actors::sink::{SinkActor, SinkArgs, SinkRole};
 use crate::actors::source::{SourceActor, SourceArgs, SourceMsg};
-use crate::actors::{NodeId, RunShared};
+use crate::actors::{NodeId, Restore, RunShared};
 use crate::collector::{Collector, OutEdge, Route};
 use crate::context::NodeContext;
 use crate::edge::{InputCredits, InputIndex, InputPort, NodeMsg};
@@ -32,6 +32,7 @@ pub(crate) struct OutPlan {
 
 /// Everything needed to spawn one shard.
 pub(crate) struct ShardSpawn {
+    pub(crate) restore: Option<Restore>,
     pub(crate) ctx: NodeContext,
     pub(crate) node: NodeId,
     pub(crate) inputs: usize,
@@ -108,6 +109,7 @@ where
                 shard: s.ctx.shard,
                 out: collector(s.main)?,
                 shared: s.shared,
+                restore: s.restore,
             };
             let (actor, _) = Actor::spawn_linked(None, SourceActor::<S>::new(), args, s.supervisor)
                 .await
@@ -138,6 +140,7 @@ where
                 out: collector(s.main)?,
                 dead_letters: collector(s.dead_letters)?,
                 shared: s.shared,
+                restore: s.restore,
             };
             let (actor, _) = Actor::spawn_linked(None, OperatorActor::<O>::new(), args, s.supervisor)
                 .await
@@ -168,6 +171,7 @@ where
                 role,
                 credits: credits.clone(),
                 shared: s.shared,
+                restore: s.restore,
             };
             let (actor, _) = Actor::spawn_linked(None, SinkActor::<S>::new(), args, s.supervisor)
                 .await
