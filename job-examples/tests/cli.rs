@@ -10,7 +10,7 @@ use serde_json::Value;
 use tidemill_job_examples::order_aggregates::{preview_table, OrderTables};
 
 /// Every long option the CLI defines, besides `--help` and `--version`.
-const LONG_OPTIONS: [&str; 19] = [
+const LONG_OPTIONS: [&str; 21] = [
     "input",
     "generate",
     "output",
@@ -28,6 +28,8 @@ const LONG_OPTIONS: [&str; 19] = [
     "duplicate-share",
     "malformed-share",
     "rate",
+    "checkpoint-dir",
+    "checkpoint-interval",
     "summary-json",
     "log",
 ];

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use ractor::{Actor, ActorRef};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::actors::supervisor::{JobSupervisor, SupervisorArgs, SupervisorMsg};
 use crate::checkpoint::CheckpointStore;
@@ -11,6 +11,7 @@ use crate::config::JobConfig;
 use crate::counters::{JobCounters, JobSummary};
 use crate::dead_letter::SourceCatalog;
 use crate::graph::{GraphError, JobBuilder, JobPlan};
+use crate::time::Epoch;
 
 /// Why a job did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +66,7 @@ impl Job {
     pub async fn start(self) -> Result<JobHandle, JobError> {
         let counters = Arc::new(JobCounters::default());
         let (done_tx, done_rx) = oneshot::channel();
+        let (committed_tx, committed_rx) = watch::channel(None);
         let args = SupervisorArgs {
             plan: self.plan.clone(),
             config: self.config.clone(),
@@ -72,12 +74,13 @@ impl Job {
             catalog: self.catalog.clone(),
             store: self.store.clone(),
             done: done_tx,
+            committed: committed_tx,
         };
         let (supervisor, _) = Actor::spawn(None, JobSupervisor, args).await.map_err(|e| match e {
             ractor::SpawnErr::StartupFailed(cause) => JobError::Startup(cause.to_string()),
             other => JobError::Internal(other.to_string()),
         })?;
-        Ok(JobHandle { supervisor, done: done_rx, counters })
+        Ok(JobHandle { supervisor, done: done_rx, counters, committed: committed_rx })
     }
 
     /// Runs the job to completion (bounded inputs) and returns its summary.
@@ -91,12 +94,18 @@ pub struct JobHandle {
     supervisor: ActorRef<SupervisorMsg>,
     done: oneshot::Receiver<Result<JobSummary, JobError>>,
     counters: Arc<JobCounters>,
+    committed: watch::Receiver<Option<Epoch>>,
 }
 
 impl JobHandle {
     /// Live counters.
     pub fn counters(&self) -> &JobCounters {
         &self.counters
+    }
+
+    /// The newest checkpoint whose output every sink has committed, as it changes.
+    pub fn committed_checkpoints(&self) -> watch::Receiver<Option<Epoch>> {
+        self.committed.clone()
     }
 
     /// Asks the job to stop gracefully: sources stop reading and end their streams,

@@ -3,3 +3,4 @@
 
 pub mod delta_reader;
 pub mod order_oracle;
+pub mod order_tables;

@@ -2,16 +2,15 @@
 //! out-of-order events -> the job -> Delta tables, read back by an independent
 //! reader and compared with a batch recomputation of the same input.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde_json::Value;
 use tidemill_job_examples::order_aggregates::{self, OrderInput, OrderJobSettings, OrderTables};
 use tidemill_operators::source::{write_jsonl, GeneratorConfig, OrderGenerator};
 use tidemill_tests::delta_reader::{read_rows, summary, Engine};
 use tidemill_tests::order_oracle::OrderOracle;
+use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_rows};
 
 fn generator(count: u64, seed: u64) -> GeneratorConfig {
     GeneratorConfig {
@@ -25,57 +24,6 @@ fn generator(count: u64, seed: u64) -> GeneratorConfig {
         malformed_share: 0.03,
         ..GeneratorConfig::default()
     }
-}
-
-fn str_field<'a>(row: &'a Value, name: &str) -> &'a str {
-    row[name].as_str().unwrap_or_else(|| panic!("{name} is not a string in {row}"))
-}
-
-fn assert_windows_equal(table: &Path, oracle: &OrderOracle) {
-    let mut got = BTreeMap::new();
-    for row in read_rows(table, Engine::DeltaRs) {
-        let key = (
-            str_field(&row, "window_start").to_string(),
-            str_field(&row, "window_end").to_string(),
-            str_field(&row, "user_id").to_string(),
-        );
-        let count = row["order_count"].as_i64().expect("order_count");
-        assert!(got.insert(key.clone(), count).is_none(), "window {key:?} written twice");
-    }
-    assert_eq!(got.len(), oracle.windows.len(), "number of windows");
-    assert_eq!(got, oracle.windows, "every window equal to the oracle");
-}
-
-fn assert_orders_equal(table: &Path, oracle: &OrderOracle) {
-    let rows = read_rows(table, Engine::DeltaRs);
-    let got: BTreeSet<(String, String, i64, String)> = rows
-        .iter()
-        .map(|r| {
-            (
-                str_field(r, "order_id").to_string(),
-                str_field(r, "user_id").to_string(),
-                r["amount"].as_i64().expect("amount"),
-                str_field(r, "event_time").to_string(),
-            )
-        })
-        .collect();
-    assert_eq!(rows.len(), got.len(), "orders are distinct");
-    assert_eq!(got, oracle.orders);
-}
-
-/// DLQ rows keyed by (source, line): reason code and raw payload.
-fn dead_letter_rows(table: &Path) -> BTreeMap<(String, i64), (String, Vec<u8>)> {
-    let mut out = BTreeMap::new();
-    for row in read_rows(table, Engine::DeltaRs) {
-        assert_eq!(str_field(&row, "source_kind"), "file");
-        assert_eq!(str_field(&row, "stage"), "decode");
-        assert!(!str_field(&row, "reason").is_empty(), "every dead letter says why");
-        let payload = base64::engine::general_purpose::STANDARD.decode(str_field(&row, "payload")).expect("base64");
-        let key = (str_field(&row, "source").to_string(), row["offset"].as_i64().expect("offset"));
-        let value = (str_field(&row, "reason_code").to_string(), payload);
-        assert!(out.insert(key.clone(), value).is_none(), "dead letter {key:?} written twice");
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -99,6 +99,16 @@ struct Cli {
     #[arg(long, value_name = "N", env = "TIDEMILL_RATE")]
     rate: Option<u64>,
 
+    /// Keep checkpoints in this folder; started again with the same folder the job
+    /// resumes from its newest checkpoint (exactly once into the tables).
+    #[arg(long, value_name = "DIR", env = "TIDEMILL_CHECKPOINT_DIR")]
+    checkpoint_dir: Option<PathBuf>,
+
+    /// Time between checkpoints, e.g. 30s, 1s, 100ms [default: 30s with
+    /// --checkpoint-dir; without it the tables are committed once, at the end].
+    #[arg(long, value_name = "DURATION", env = "TIDEMILL_CHECKPOINT_INTERVAL", value_parser = humantime::parse_duration)]
+    checkpoint_interval: Option<Duration>,
+
     /// Write the job summary as JSON to this file as well.
     #[arg(long, value_name = "FILE")]
     summary_json: Option<PathBuf>,
@@ -130,6 +140,12 @@ impl Cli {
         set(&mut s.shards, &self.shards);
         set(&mut s.runtime.batch_size, &self.batch_size);
         set(&mut s.runtime.edge_capacity, &self.edge_capacity);
+        if self.checkpoint_dir.is_some() {
+            s.checkpoint_dir = self.checkpoint_dir.clone();
+        }
+        if self.checkpoint_interval.is_some() {
+            s.runtime.checkpoint_interval = self.checkpoint_interval;
+        }
         set(&mut s.generator.seed, &self.seed);
         set(&mut s.generator.users, &self.users);
         set(&mut s.generator.max_jitter, &self.jitter);

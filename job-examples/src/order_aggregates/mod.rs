@@ -23,6 +23,7 @@ use tidemill_operators::ext::{BytesStreamExt, KeyedStreamExt};
 use tidemill_operators::sink::{DeadLetterDeltaSink, DeltaAppendSink, DeltaSinkConfig};
 use tidemill_operators::source::{GeneratorSource, JsonLinesFileSource, OrderEvent};
 use tidemill_operators::window::{Count, SlidingWindow, WindowError, WindowResult};
+use tidemill_runtime::checkpoint::LocalCheckpointStore;
 use tidemill_runtime::{DeadLetter, Job, JobBuilder, NodeContext, SourceError, Stream};
 
 pub use preview::{preview_table, PreviewError, TablePreview};
@@ -110,7 +111,14 @@ impl OrderSinks for DeltaOrderSinks {
 /// command line fails fast with a clear error. The output folder is touched last: a
 /// bad input or bad settings leave it as it was.
 pub fn build(input: &OrderInput, output: &Path, settings: &OrderJobSettings) -> Result<Job, OrderJobError> {
-    let job = Job::builder(JOB_NAME).config(settings.runtime.clone());
+    let mut runtime = settings.runtime.clone();
+    let mut job = Job::builder(JOB_NAME);
+    if let Some(dir) = &settings.checkpoint_dir {
+        // The seed's Spark trigger: a micro-batch (here: a checkpoint) every 30 s.
+        runtime.checkpoint_interval.get_or_insert(std::time::Duration::from_secs(30));
+        job = job.checkpoint_store(LocalCheckpointStore::new(dir));
+    }
+    let job = job.config(runtime);
     let raw = source(&job, input)?;
     assemble(&job, &raw, settings, &DeltaOrderSinks::new(output, settings.target_file_rows))?;
     prepare_output(output)?;

@@ -33,8 +33,14 @@ pub struct OrderJobSettings {
     pub dedup_retention: Option<Duration>,
     /// Rows per Parquet file written by the Delta sinks.
     pub target_file_rows: usize,
-    /// Runtime settings: batch size, edge capacity, restart policy.
+    /// Runtime settings: batch size, edge capacity, restart policy, checkpoint
+    /// interval.
     pub runtime: JobConfig,
+    /// Where checkpoints are kept. With a folder, the job checkpoints every
+    /// `runtime.checkpoint_interval` (default 30 s) and, started again with the same
+    /// folder, resumes from its newest checkpoint; without one, the job commits its
+    /// tables once, at the end of its input.
+    pub checkpoint_dir: Option<PathBuf>,
     /// The generator used with `--generate`.
     pub generator: GeneratorConfig,
 }
@@ -50,6 +56,7 @@ impl Default for OrderJobSettings {
             dedup_retention: None,
             target_file_rows: 1_000_000,
             runtime: JobConfig::default(),
+            checkpoint_dir: None,
             generator: GeneratorConfig::default(),
         }
     }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::actors::pipeline::Pipeline;
 use crate::actors::source::SourceMsg;
@@ -77,6 +77,7 @@ pub(crate) struct SupervisorArgs {
     pub(crate) catalog: SourceCatalog,
     pub(crate) store: Option<Arc<dyn CheckpointStore>>,
     pub(crate) done: oneshot::Sender<Result<JobSummary, JobError>>,
+    pub(crate) committed: watch::Sender<Option<Epoch>>,
 }
 
 pub(crate) struct SupervisorState {
@@ -86,6 +87,7 @@ pub(crate) struct SupervisorState {
     catalog: SourceCatalog,
     store: Option<Arc<dyn CheckpointStore>>,
     done: Option<oneshot::Sender<Result<JobSummary, JobError>>>,
+    committed_tx: watch::Sender<Option<Epoch>>,
     generation: u64,
     pipeline: Pipeline,
     restarts: u32,
@@ -138,6 +140,7 @@ impl Actor for JobSupervisor {
             catalog: args.catalog,
             store: args.store,
             done: Some(args.done),
+            committed_tx: args.committed,
             generation: 0,
             pipeline: Pipeline::default(),
             restarts: 0,
@@ -296,6 +299,7 @@ impl SupervisorState {
             return;
         }
         self.committed.remove(&epoch);
+        self.committed_tx.send_replace(Some(epoch));
         for s in &self.pipeline.sources {
             let _ = s.cast(SourceMsg::CheckpointComplete(epoch));
         }

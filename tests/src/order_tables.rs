@@ -1,0 +1,64 @@
+//! Assertions that compare the order job's Delta tables with an [`OrderOracle`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::delta_reader::{read_rows, Engine};
+use crate::order_oracle::OrderOracle;
+
+/// A string column of a row read back from a table.
+pub fn str_field<'a>(row: &'a Value, name: &str) -> &'a str {
+    row[name].as_str().unwrap_or_else(|| panic!("{name} is not a string in {row}"))
+}
+
+/// Every window in `table` equals the oracle's, and none is written twice.
+pub fn assert_windows_equal(table: &Path, oracle: &OrderOracle) {
+    let mut got = BTreeMap::new();
+    for row in read_rows(table, Engine::DeltaRs) {
+        let key = (
+            str_field(&row, "window_start").to_string(),
+            str_field(&row, "window_end").to_string(),
+            str_field(&row, "user_id").to_string(),
+        );
+        let count = row["order_count"].as_i64().expect("order_count");
+        assert!(got.insert(key.clone(), count).is_none(), "window {key:?} written twice");
+    }
+    assert_eq!(got.len(), oracle.windows.len(), "number of windows");
+    assert_eq!(got, oracle.windows, "every window equal to the oracle");
+}
+
+/// The `orders` table holds exactly the oracle's distinct orders.
+pub fn assert_orders_equal(table: &Path, oracle: &OrderOracle) {
+    let rows = read_rows(table, Engine::DeltaRs);
+    let got: BTreeSet<(String, String, i64, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                str_field(r, "order_id").to_string(),
+                str_field(r, "user_id").to_string(),
+                r["amount"].as_i64().expect("amount"),
+                str_field(r, "event_time").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(rows.len(), got.len(), "orders are distinct");
+    assert_eq!(got, oracle.orders);
+}
+
+/// DLQ rows keyed by (source, line): reason code and raw payload; each only once.
+pub fn dead_letter_rows(table: &Path) -> BTreeMap<(String, i64), (String, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    for row in read_rows(table, Engine::DeltaRs) {
+        assert_eq!(str_field(&row, "source_kind"), "file");
+        assert_eq!(str_field(&row, "stage"), "decode");
+        assert!(!str_field(&row, "reason").is_empty(), "every dead letter says why");
+        let payload = base64::engine::general_purpose::STANDARD.decode(str_field(&row, "payload")).expect("base64");
+        let key = (str_field(&row, "source").to_string(), row["offset"].as_i64().expect("offset"));
+        let value = (str_field(&row, "reason_code").to_string(), payload);
+        assert!(out.insert(key.clone(), value).is_none(), "dead letter {key:?} written twice");
+    }
+    out
+}
