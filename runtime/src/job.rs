@@ -122,6 +122,37 @@ impl JobHandle {
         let _ = self.done.await;
     }
 
+    /// Waits for the job to finish; on SIGINT or SIGTERM first stops it gracefully
+    /// (sources stop, final checkpoint, sinks commit) and then waits. A second
+    /// signal aborts the job (what was checkpointed stays; the rest is replayed by
+    /// the next start).
+    pub async fn wait_or_stop_on_signal(mut self) -> Result<JobSummary, JobError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate()).map_err(|e| JobError::Internal(e.to_string()))?;
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| JobError::Internal(e.to_string()))?;
+        tokio::select! {
+            result = &mut self.done => {
+                return result.map_err(|_| JobError::Internal("the job supervisor ended without a result".into()))?;
+            }
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        tracing::info!("shutdown signal: stopping gracefully (final checkpoint, commit); signal again to abort");
+        self.stop();
+        tokio::select! {
+            result = &mut self.done => {
+                result.map_err(|_| JobError::Internal("the job supervisor ended without a result".into()))?
+            }
+            _ = terminate.recv() => self.abort_now().await,
+            _ = interrupt.recv() => self.abort_now().await,
+        }
+    }
+
+    async fn abort_now(self) -> Result<JobSummary, JobError> {
+        self.abort().await;
+        Err(JobError::Aborted)
+    }
+
     /// Waits for the job to finish.
     pub async fn wait(self) -> Result<JobSummary, JobError> {
         self.done.await.map_err(|_| JobError::Internal("the job supervisor ended without a result".into()))?

@@ -188,7 +188,8 @@ fn run(cli: &Cli) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let summary = runtime.block_on(async {
         let job = order_aggregates::build(&input, &cli.output, &settings).map_err(|e| e.to_string())?;
-        job.run().await.map_err(|e| e.to_string())
+        let handle = job.start().await.map_err(|e| e.to_string())?;
+        handle.wait_or_stop_on_signal().await.map_err(|e| e.to_string())
     })?;
     if let Some(path) = &cli.summary_json {
         let json = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
