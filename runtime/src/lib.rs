@@ -15,6 +15,7 @@ mod context;
 mod counters;
 mod dead_letter;
 mod edge;
+mod failpoint;
 mod functions;
 mod graph;
 mod harness;

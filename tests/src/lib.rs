@@ -1,6 +1,7 @@
 //! Shared helpers for Tidemill's end-to-end tests: the independent Delta reader
 //! and batch oracles of the order job.
 
+pub mod binary;
 pub mod delta_reader;
 pub mod order_oracle;
 pub mod order_tables;

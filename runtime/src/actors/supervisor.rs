@@ -286,6 +286,7 @@ impl SupervisorState {
         tracing::info!(job = %self.plan.name, %epoch, duration_ms = completed.duration.as_millis() as u64,
             finished = completed.manifest.finished, "checkpoint complete");
         self.restored = Some(completed.manifest);
+        crate::failpoint::hit("after_manifest", epoch);
         for commit in &self.pipeline.sink_commits {
             commit(epoch);
         }
@@ -299,6 +300,7 @@ impl SupervisorState {
             return;
         }
         self.committed.remove(&epoch);
+        crate::failpoint::hit("after_sink_commit", epoch);
         self.committed_tx.send_replace(Some(epoch));
         for s in &self.pipeline.sources {
             let _ = s.cast(SourceMsg::CheckpointComplete(epoch));

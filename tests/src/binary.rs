@@ -1,0 +1,22 @@
+//! The `order-aggregates` binary, for tests that run it as a process.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Path of the debug `order-aggregates` binary of this workspace, built first if
+/// it is not there yet (the tests of this crate do not build other crates' bins).
+pub fn order_aggregates() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> -> target/<profile>/order-aggregates
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target profile folder").to_path_buf();
+    let bin = dir.join("order-aggregates");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", "tidemill-job-examples", "--bin", "order-aggregates"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building order-aggregates failed");
+    }
+    bin
+}
