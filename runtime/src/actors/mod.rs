@@ -1,6 +1,7 @@
 //! The `ractor` actors that run a job: one per source partition, operator shard and
 //! sink shard, all linked to one job supervisor.
 
+pub(crate) mod input;
 pub(crate) mod operator;
 pub(crate) mod pipeline;
 pub(crate) mod sink;

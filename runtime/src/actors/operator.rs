@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
+use crate::actors::input::{deliver, AlignedInput, InputGate};
 use crate::actors::{AckPayload, NodeId, Restore, RunShared};
-use crate::alignment::BarrierAligner;
 use crate::collector::{Collector, Control};
 use crate::counters::ShardCounter;
 use crate::dead_letter::DeadLetter;
@@ -40,7 +40,7 @@ pub(crate) struct OperatorArgs<O: Operator> {
 pub(crate) struct OperatorShard<O: Operator> {
     args: OperatorArgs<O>,
     watermarks: WatermarkTracker,
-    aligner: BarrierAligner<O::In>,
+    gate: InputGate<O::In>,
     forwarded: EventTime,
     idle_forwarded: bool,
     live_inputs: usize,
@@ -62,7 +62,8 @@ where
         _myself: ActorRef<Self::Msg>,
         mut args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let inputs = args.credits.len();
+        let credits = std::mem::take(&mut args.credits);
+        let inputs = credits.len();
         let mut counter = ShardCounter::new(args.shared.counters.clone(), None);
         let mut last_epoch = Epoch::ZERO;
         if let Some(restore) = args.restore.take() {
@@ -73,7 +74,7 @@ where
         Ok(OperatorShard {
             args,
             watermarks: WatermarkTracker::new(inputs),
-            aligner: BarrierAligner::new(inputs),
+            gate: InputGate::new(credits),
             forwarded: EventTime::MIN,
             idle_forwarded: false,
             live_inputs: inputs,
@@ -102,7 +103,7 @@ where
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            NodeMsg::Input(input, message) => state.on_input(input, message).await,
+            NodeMsg::Input(input, message) => deliver(state, input, message).await,
             NodeMsg::CommitEpoch(_) => Ok(()),
         }
     }
@@ -113,37 +114,12 @@ where
     O: Operator,
     O::Out: Clone,
 {
-    async fn on_input(&mut self, input: InputIndex, message: Message<O::In>) -> Result<(), ActorProcessingErr> {
-        if self.aligner.is_held(input) {
-            self.aligner.hold(input, message);
-            return Ok(());
-        }
-        let aligned = self.dispatch(input, message).await?;
-        self.args.credits[input.0].release();
-        if aligned {
-            self.replay_held().await?;
-        }
-        Ok(())
-    }
-
-    /// After an aligned barrier: handles the messages held back during alignment.
-    async fn replay_held(&mut self) -> Result<(), ActorProcessingErr> {
-        let mut released = self.aligner.release();
-        while let Some((i, m)) = released.pop_front() {
-            if self.aligner.is_held(i) {
-                self.aligner.hold(i, m);
-                continue;
-            }
-            if self.dispatch(i, m).await? {
-                released.extend(self.aligner.release());
-            }
-            self.args.credits[i.0].release();
-        }
-        Ok(())
-    }
-
     /// Returns whether a barrier completed alignment.
-    async fn dispatch(&mut self, input: InputIndex, message: Message<O::In>) -> Result<bool, ActorProcessingErr> {
+    async fn dispatch_message(
+        &mut self,
+        input: InputIndex,
+        message: Message<O::In>,
+    ) -> Result<bool, ActorProcessingErr> {
         match message {
             Message::Data(batch) => {
                 let mut out = Output::new(self.args.name.clone());
@@ -152,7 +128,7 @@ where
             }
             Message::Watermark(w) => self.on_watermark(input, w).await?,
             Message::Barrier(epoch) => {
-                if let Some(epoch) = self.aligner.on_barrier(input, epoch) {
+                if let Some(epoch) = self.gate.aligner.on_barrier(input, epoch) {
                     self.checkpoint(epoch).await?;
                     return Ok(true);
                 }
@@ -162,7 +138,7 @@ where
                 if let Some(t) = self.watermarks.end(input.0) {
                     self.advance(t).await?;
                 }
-                let aligned = self.aligner.on_end(input);
+                let aligned = self.gate.aligner.on_end(input);
                 if let Some(epoch) = aligned {
                     self.checkpoint(epoch).await?;
                 }
@@ -264,5 +240,23 @@ where
             }
         }
         Ok(())
+    }
+}
+
+impl<O> AlignedInput<O::In> for OperatorShard<O>
+where
+    O: Operator,
+    O::Out: Clone,
+{
+    fn gate(&mut self) -> &mut InputGate<O::In> {
+        &mut self.gate
+    }
+
+    fn dispatch(
+        &mut self,
+        input: InputIndex,
+        message: Message<O::In>,
+    ) -> impl std::future::Future<Output = Result<bool, ActorProcessingErr>> + Send {
+        self.dispatch_message(input, message)
     }
 }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
+use crate::actors::input::{deliver, AlignedInput, InputGate};
 use crate::actors::supervisor::SupervisorMsg;
 use crate::actors::{AckPayload, NodeId, Restore, RunShared};
-use crate::alignment::BarrierAligner;
 use crate::counters::ShardCounter;
 use crate::edge::{InputCredits, InputIndex, NodeMsg};
 use crate::message::Message;
@@ -42,7 +42,7 @@ pub(crate) struct SinkArgs<S: Sink> {
 
 pub(crate) struct SinkShard<S: Sink> {
     args: SinkArgs<S>,
-    aligner: BarrierAligner<S::In>,
+    gate: InputGate<S::In>,
     live_inputs: usize,
     last_epoch: Epoch,
     staged: BTreeMap<Epoch, StagedOutput>,
@@ -60,7 +60,8 @@ impl<S: Sink> Actor for SinkActor<S> {
         mut args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         args.sink.open().await?;
-        let inputs = args.credits.len();
+        let credits = std::mem::take(&mut args.credits);
+        let inputs = credits.len();
         let mut counter = ShardCounter::new(args.shared.counters.clone(), Some(&args.name));
         let mut last_epoch = Epoch::ZERO;
         if let Some(restore) = args.restore.take() {
@@ -73,7 +74,7 @@ impl<S: Sink> Actor for SinkActor<S> {
         }
         Ok(SinkShard {
             args,
-            aligner: BarrierAligner::new(inputs),
+            gate: InputGate::new(credits),
             live_inputs: inputs,
             last_epoch,
             staged: BTreeMap::new(),
@@ -99,36 +100,18 @@ impl<S: Sink> Actor for SinkActor<S> {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            NodeMsg::Input(input, message) => state.on_input(input, message).await,
+            NodeMsg::Input(input, message) => deliver(state, input, message).await,
             NodeMsg::CommitEpoch(epoch) => state.commit_through(epoch).await,
         }
     }
 }
 
 impl<S: Sink> SinkShard<S> {
-    async fn on_input(&mut self, input: InputIndex, message: Message<S::In>) -> Result<(), ActorProcessingErr> {
-        if self.aligner.is_held(input) {
-            self.aligner.hold(input, message);
-            return Ok(());
-        }
-        let mut aligned = self.dispatch(input, message).await?;
-        self.args.credits[input.0].release();
-        while aligned {
-            aligned = false;
-            let mut released = self.aligner.release();
-            while let Some((i, m)) = released.pop_front() {
-                if self.aligner.is_held(i) {
-                    self.aligner.hold(i, m);
-                    continue;
-                }
-                aligned |= self.dispatch(i, m).await?;
-                self.args.credits[i.0].release();
-            }
-        }
-        Ok(())
-    }
-
-    async fn dispatch(&mut self, input: InputIndex, message: Message<S::In>) -> Result<bool, ActorProcessingErr> {
+    async fn dispatch_message(
+        &mut self,
+        input: InputIndex,
+        message: Message<S::In>,
+    ) -> Result<bool, ActorProcessingErr> {
         match message {
             Message::Data(batch) => {
                 let n = batch.len();
@@ -137,14 +120,14 @@ impl<S: Sink> SinkShard<S> {
             }
             Message::Watermark(_) => {}
             Message::Barrier(epoch) => {
-                if let Some(epoch) = self.aligner.on_barrier(input, epoch) {
+                if let Some(epoch) = self.gate.aligner.on_barrier(input, epoch) {
                     self.stage(epoch).await?;
                     return Ok(true);
                 }
             }
             Message::EndOfStream => {
                 self.live_inputs -= 1;
-                let aligned = self.aligner.on_end(input);
+                let aligned = self.gate.aligner.on_end(input);
                 if let Some(epoch) = aligned {
                     self.stage(epoch).await?;
                 }
@@ -186,5 +169,22 @@ impl<S: Sink> SinkShard<S> {
         };
         let _ = self.args.shared.supervisor.cast(msg);
         Ok(())
+    }
+}
+
+impl<S> AlignedInput<S::In> for SinkShard<S>
+where
+    S: Sink,
+{
+    fn gate(&mut self) -> &mut InputGate<S::In> {
+        &mut self.gate
+    }
+
+    fn dispatch(
+        &mut self,
+        input: InputIndex,
+        message: Message<S::In>,
+    ) -> impl std::future::Future<Output = Result<bool, ActorProcessingErr>> + Send {
+        self.dispatch_message(input, message)
     }
 }
