@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tidemill_runtime::{KeyedStream, NodeContext, Stream};
 
-use crate::decode::JsonDecoder;
+use crate::decode::{JsonDecoder, RawRecord};
 use crate::dedup::DedupByKey;
 use crate::window::{Aggregate, WindowError, WindowKey, WindowOperator, WindowResult, WindowSpec};
 
@@ -62,7 +62,8 @@ where
     }
 }
 
-/// JSON decoding on a stream of raw bytes.
+/// JSON decoding on a stream of raw records: bytes (`Stream<Vec<u8>>`) or Kafka
+/// records (`Stream<KafkaRecord>`, whose value is decoded).
 pub trait BytesStreamExt {
     /// Decodes each record into `T`; records that do not fit go to the dead letters
     /// with a reason code (see [`crate::decode`]).
@@ -71,11 +72,11 @@ pub trait BytesStreamExt {
         T: DeserializeOwned + Clone + Send + 'static;
 }
 
-impl BytesStreamExt for Stream<Vec<u8>> {
+impl<R: RawRecord + Clone> BytesStreamExt for Stream<R> {
     fn decode_json<T>(&self, name: &str) -> Stream<T>
     where
         T: DeserializeOwned + Clone + Send + 'static,
     {
-        self.operator(name, |_: &NodeContext| JsonDecoder::<T>::new())
+        self.operator(name, |_: &NodeContext| JsonDecoder::<T, R>::new())
     }
 }

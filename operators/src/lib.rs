@@ -2,12 +2,13 @@
 //!
 //! Operators, sources and sinks for Tidemill jobs: JSON decoding with schema
 //! enforcement, event-time windows with aggregates, key deduplication, file and
-//! generator sources, and Delta Lake and JSON-lines sinks.
+//! generator sources, a Kafka source, and Delta Lake and JSON-lines sinks.
 
 pub mod decode;
 pub mod dedup;
 pub mod ext;
 mod hashing;
+pub mod kafka;
 pub mod sink;
 pub mod source;
 pub mod window;

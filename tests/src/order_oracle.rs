@@ -14,6 +14,8 @@ pub struct OrderOracle {
     pub orders: BTreeSet<(String, String, i64, String)>,
     /// `line number (1-based) -> reason code` of every malformed line.
     pub dead_letters: BTreeMap<i64, String>,
+    /// `(reason code, raw bytes) -> how many`, for inputs without line numbers.
+    pub malformed: BTreeMap<(String, Vec<u8>), usize>,
     /// Lines of input.
     pub lines: u64,
 }
@@ -36,6 +38,7 @@ impl OrderOracle {
                 EventKind::Valid(order) | EventKind::Duplicate(order) => o.add_order(&order, size_ms, slide_ms),
                 EventKind::Malformed(reason) => {
                     o.dead_letters.insert(line, reason.as_str().to_string());
+                    *o.malformed.entry((reason.as_str().to_string(), e.bytes)).or_default() += 1;
                 }
             }
         }

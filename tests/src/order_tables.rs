@@ -62,3 +62,16 @@ pub fn dead_letter_rows(table: &Path) -> BTreeMap<(String, i64), (String, Vec<u8
     }
     out
 }
+
+/// DLQ rows as `(reason code, raw payload) -> how many`, for Kafka input (where
+/// rows are identified by partition and offset, not by line).
+pub fn dead_letter_payloads(table: &Path) -> BTreeMap<(String, Vec<u8>), usize> {
+    let mut out = BTreeMap::new();
+    for row in read_rows(table, Engine::DeltaRs) {
+        assert_eq!(str_field(&row, "source_kind"), "kafka");
+        assert!(row["partition"].as_i64().is_some(), "Kafka dead letters name their partition");
+        let payload = base64::engine::general_purpose::STANDARD.decode(str_field(&row, "payload")).expect("base64");
+        *out.entry((str_field(&row, "reason_code").to_string(), payload)).or_default() += 1;
+    }
+    out
+}

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
 use tidemill_job_examples::order_aggregates::{self, OrderInput, OrderJobSettings, OrderTables};
+use tidemill_operators::kafka::{KafkaSourceConfig, StartOffsets};
 
 /// Rows of each table shown after a run.
 const PREVIEW_ROWS: usize = 3;
@@ -25,7 +26,7 @@ const PREVIEW_ROWS: usize = 3;
 /// job: 5-minute windows every minute, 10-minute watermark delay).
 #[derive(Debug, Parser)]
 #[command(name = "order-aggregates", version)]
-#[command(group(ArgGroup::new("source").required(true).args(["input", "generate"])))]
+#[command(group(ArgGroup::new("source").required(true).args(["input", "generate", "topic"])))]
 struct Cli {
     /// Read order events from this JSON-lines file, or every file in this folder in
     /// file-name order.
@@ -36,6 +37,29 @@ struct Cli {
     /// and malformed ones; see the --seed, --jitter and --*-share options).
     #[arg(long, value_name = "N", env = "TIDEMILL_GENERATE")]
     generate: Option<u64>,
+
+    /// Read order events from this Kafka topic (one source actor per partition).
+    #[arg(long, value_name = "NAME", env = "TIDEMILL_TOPIC")]
+    topic: Option<String>,
+
+    /// Kafka bootstrap servers, for --topic.
+    #[arg(long, value_name = "HOST:PORT", env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+
+    /// With --topic: read up to the end offsets found at the first start (kept in
+    /// the checkpoint, so a restart has the same end), then finish and exit 0.
+    /// Without it the job runs until stopped (SIGTERM or Ctrl-C).
+    #[arg(long, requires = "topic")]
+    bounded: bool,
+
+    /// With --topic: where to start without a checkpoint, `earliest` or `latest`.
+    #[arg(long, value_name = "WHERE", requires = "topic", default_value = "earliest", value_parser = ["earliest", "latest"])]
+    start_offsets: String,
+
+    /// With --topic: consumer group the checkpointed offsets are committed to, for
+    /// lag tooling [default: the job's name, order-aggregates].
+    #[arg(long, value_name = "GROUP", requires = "topic", env = "TIDEMILL_GROUP_ID")]
+    group_id: Option<String>,
 
     /// Folder for the tables: <DIR>/order_aggregates, <DIR>/orders, <DIR>/dlq.
     #[arg(long, value_name = "DIR", env = "TIDEMILL_OUTPUT")]
@@ -159,6 +183,17 @@ impl Cli {
     }
 
     fn input(&self, settings: &OrderJobSettings) -> OrderInput {
+        if let Some(topic) = &self.topic {
+            let mut config = KafkaSourceConfig::new(&self.brokers, topic);
+            if self.bounded {
+                config = config.bounded();
+            }
+            if self.start_offsets == "latest" {
+                config.start = StartOffsets::Latest;
+            }
+            config.group_id = self.group_id.clone();
+            return OrderInput::Kafka(config);
+        }
         match &self.input {
             Some(path) => OrderInput::Path(path.clone()),
             None => OrderInput::Generate(settings.generator.clone()),

@@ -19,7 +19,9 @@ mod settings;
 
 use std::path::{Path, PathBuf};
 
+use tidemill_operators::decode::RawRecord;
 use tidemill_operators::ext::{BytesStreamExt, KeyedStreamExt};
+use tidemill_operators::kafka::{partition_count, KafkaRecord, KafkaSource, KafkaSourceConfig};
 use tidemill_operators::sink::{DeadLetterDeltaSink, DeltaAppendSink, DeltaSinkConfig};
 use tidemill_operators::source::{GeneratorSource, JsonLinesFileSource, OrderEvent};
 use tidemill_operators::window::{Count, SlidingWindow, WindowError, WindowResult};
@@ -40,6 +42,9 @@ pub enum OrderJobError {
     /// The input cannot be read.
     #[error(transparent)]
     Input(#[from] SourceError),
+    /// The Kafka settings are invalid or the topic cannot be reached.
+    #[error("kafka: {0}")]
+    Kafka(String),
     /// The generator settings are invalid.
     #[error("invalid generator settings: {0}")]
     Generator(String),
@@ -119,8 +124,11 @@ pub fn build(input: &OrderInput, output: &Path, settings: &OrderJobSettings) -> 
         job = job.checkpoint_store(LocalCheckpointStore::new(dir));
     }
     let job = job.config(runtime);
-    let raw = source(&job, input)?;
-    assemble(&job, &raw, settings, &DeltaOrderSinks::new(output, settings.target_file_rows))?;
+    let sinks = DeltaOrderSinks::new(output, settings.target_file_rows);
+    match input {
+        OrderInput::Kafka(config) => assemble(&job, &kafka_source(&job, config)?, settings, &sinks)?,
+        other => assemble(&job, &file_or_generator_source(&job, other)?, settings, &sinks)?,
+    }
     prepare_output(output)?;
     Ok(job.build()?)
 }
@@ -128,9 +136,9 @@ pub fn build(input: &OrderInput, output: &Path, settings: &OrderJobSettings) -> 
 /// Adds the order job's operators to `job`, reading raw JSON records from `raw`
 /// and writing to `sinks`. [`build`] uses it with a file or generator source and
 /// Delta sinks; benchmarks use it with in-memory sources and discarding sinks.
-pub fn assemble(
+pub fn assemble<R: RawRecord + Clone>(
     job: &JobBuilder,
-    raw: &Stream<Vec<u8>>,
+    raw: &Stream<R>,
     settings: &OrderJobSettings,
     sinks: &dyn OrderSinks,
 ) -> Result<(), OrderJobError> {
@@ -156,13 +164,16 @@ pub fn assemble(
     Ok(())
 }
 
-fn source(job: &JobBuilder, input: &OrderInput) -> Result<Stream<Vec<u8>>, OrderJobError> {
+fn file_or_generator_source(job: &JobBuilder, input: &OrderInput) -> Result<Stream<Vec<u8>>, OrderJobError> {
     Ok(match input {
         OrderInput::Path(path) => {
             // Fail now, with the path in the message, rather than in the first pipeline.
             JsonLinesFileSource::open(path, &NodeContext::for_tests("input"))?;
             let path = path.clone();
             job.source("input", 1, move |ctx: &NodeContext| JsonLinesFileSource::open(&path, ctx))
+        }
+        OrderInput::Kafka(_) => {
+            return Err(OrderJobError::Kafka("a Kafka input has no file or generator source".into()))
         }
         OrderInput::Generate(config) => {
             config.validate().map_err(|e| OrderJobError::Generator(e.to_string()))?;
@@ -173,6 +184,16 @@ fn source(job: &JobBuilder, input: &OrderInput) -> Result<Stream<Vec<u8>>, Order
             })
         }
     })
+}
+
+fn kafka_source(job: &JobBuilder, config: &KafkaSourceConfig) -> Result<Stream<KafkaRecord>, OrderJobError> {
+    config.validate().map_err(OrderJobError::Kafka)?;
+    // One source actor per partition: ask the broker how many there are. A missing
+    // topic or an unreachable broker fails here, before anything starts.
+    let partitions = partition_count(&config.brokers, &config.topic, config.metadata_timeout)
+        .map_err(|e| OrderJobError::Kafka(format!("topic {} at {}: {e}", config.topic, config.brokers)))?;
+    let config = config.clone();
+    Ok(job.source("kafka", partitions, move |ctx: &NodeContext| KafkaSource::new(config.clone(), ctx)))
 }
 
 fn prepare_output(output: &Path) -> Result<(), OrderJobError> {

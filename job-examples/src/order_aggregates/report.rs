@@ -36,6 +36,7 @@ fn counts(input: &OrderInput, tables: &OrderTables, s: &JobSummary) -> String {
     let from = match input {
         OrderInput::Path(p) => p.display().to_string(),
         OrderInput::Generate(g) => format!("{} generated events (seed {})", g.count, g.seed),
+        OrderInput::Kafka(k) => format!("Kafka topic {} at {}", k.topic, k.brokers),
     };
     let written = |name: &str| s.written_by_sink.get(name).copied().unwrap_or(0);
     let mut out = String::new();

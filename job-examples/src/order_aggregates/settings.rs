@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tidemill_operators::kafka::KafkaSourceConfig;
 use tidemill_operators::source::GeneratorConfig;
 use tidemill_runtime::JobConfig;
 
@@ -76,6 +77,8 @@ pub enum OrderInput {
     Path(PathBuf),
     /// Generated orders (see [`GeneratorConfig`]).
     Generate(GeneratorConfig),
+    /// A Kafka topic, one source actor per partition.
+    Kafka(KafkaSourceConfig),
 }
 
 /// The three tables under the output folder.

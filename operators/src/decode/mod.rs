@@ -66,45 +66,68 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> 
     classify::decode_slow(text)
 }
 
-/// An operator that decodes raw JSON records (bytes) into `T`.
+/// A raw record the JSON decoder reads: the bytes to decode, and the bytes a dead
+/// letter keeps when decoding fails.
+///
+/// Implemented for plain bytes (`Vec<u8>`, from the file and generator sources) and
+/// for [`KafkaRecord`](crate::kafka::KafkaRecord) (its value; key and headers are
+/// not decoded).
+pub trait RawRecord: Send + 'static {
+    /// The bytes to decode.
+    fn bytes(&self) -> &[u8];
+    /// The raw payload for a dead letter (the same bytes as [`bytes`](Self::bytes)).
+    fn into_bytes(self) -> Vec<u8>;
+}
+
+impl RawRecord for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        self
+    }
+}
+
+/// An operator that decodes raw JSON records (bytes, or any [`RawRecord`]) into `T`.
 ///
 /// Output records keep the input's time and origin (event time is assigned later by
 /// a timestamp assigner). Records that fail go to the dead-letter output with their
 /// raw bytes, a [`ReasonCode`] and a detail naming the field.
-pub struct JsonDecoder<T> {
-    // `fn() -> T`: the decoder holds no `T`, so it is `Send` whatever `T` is.
-    _decodes: PhantomData<fn() -> T>,
+pub struct JsonDecoder<T, R = Vec<u8>> {
+    // `fn(R) -> T`: the decoder holds no `T` or `R`, so it is `Send` whatever they are.
+    _decodes: PhantomData<fn(R) -> T>,
 }
 
-impl<T> JsonDecoder<T> {
+impl<T, R> JsonDecoder<T, R> {
     /// A decoder for `T`.
     pub fn new() -> Self {
         JsonDecoder { _decodes: PhantomData }
     }
 }
 
-impl<T> Default for JsonDecoder<T> {
+impl<T, R> Default for JsonDecoder<T, R> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T> fmt::Debug for JsonDecoder<T> {
+impl<T, R> fmt::Debug for JsonDecoder<T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "JsonDecoder<{}>", std::any::type_name::<T>())
+        write!(f, "JsonDecoder<{}, {}>", std::any::type_name::<T>(), std::any::type_name::<R>())
     }
 }
 
-impl<T: DeserializeOwned + Send + 'static> Operator for JsonDecoder<T> {
-    type In = Vec<u8>;
+impl<T: DeserializeOwned + Send + 'static, R: RawRecord> Operator for JsonDecoder<T, R> {
+    type In = R;
     type Out = T;
 
-    fn process(&mut self, batch: Batch<Vec<u8>>, out: &mut Output<T>) -> Result<(), OperatorError> {
+    fn process(&mut self, batch: Batch<R>, out: &mut Output<T>) -> Result<(), OperatorError> {
         for record in batch {
-            match decode_json::<T>(&record.value) {
+            match decode_json::<T>(record.value.bytes()) {
                 Ok(value) => out.emit(Record::new(value, record.time, record.origin)),
                 // The raw bytes move to the dead letter as they came.
-                Err(e) => out.dead_letter(record.value, e.reason, e.detail, record.origin),
+                Err(e) => out.dead_letter(record.value.into_bytes(), e.reason, e.detail, record.origin),
             }
         }
         Ok(())

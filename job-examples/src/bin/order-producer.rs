@@ -1,0 +1,419 @@
+//! `order-producer`: writes order events to a Kafka topic, generated (the same
+//! deterministic events as `order-aggregates --generate`) or replayed from a
+//! JSON-lines file, keyed by `order_id`.
+
+// mimalloc: one small allocation per record in the hot loop.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use clap::{ArgGroup, Parser};
+use serde::Deserialize;
+use tidemill_operators::kafka::partition_count;
+use tidemill_operators::kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use tidemill_operators::kafka::rdkafka::client::{ClientContext, DefaultClientContext};
+use tidemill_operators::kafka::rdkafka::config::RDKafkaLogLevel;
+use tidemill_operators::kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use tidemill_operators::kafka::rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer,
+};
+use tidemill_operators::kafka::rdkafka::ClientConfig;
+use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
+
+/// How long to wait for metadata and topic creation.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Produces order events to a Kafka topic, keyed by `order_id` (lines that are not a
+/// JSON object with a string `order_id`, malformed ones included, are produced
+/// without a key), with many records in flight; exits non-zero if any delivery
+/// failed.
+#[derive(Debug, Parser)]
+#[command(name = "order-producer", version)]
+#[command(group(ArgGroup::new("input").required(true).args(["generate", "replay"])))]
+struct Cli {
+    /// Kafka bootstrap servers.
+    #[arg(long, value_name = "HOST:PORT,...", env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+
+    /// The topic to write to.
+    #[arg(long)]
+    topic: String,
+
+    /// Create the topic with N partitions if it does not exist (without this, a
+    /// missing topic is an error).
+    #[arg(long, value_name = "N")]
+    create_partitions: Option<u32>,
+
+    /// Replication factor of a created topic [default: the broker's default].
+    #[arg(long, value_name = "N", requires = "create_partitions")]
+    replication_factor: Option<i32>,
+
+    /// Generate this many order events (deterministic, with out-of-order, duplicate
+    /// and malformed ones; see --seed, --users, --jitter and the --*-share options).
+    #[arg(long, value_name = "N")]
+    generate: Option<u64>,
+
+    /// Replay this JSON-lines file, one record per line, malformed lines included.
+    #[arg(long, value_name = "FILE")]
+    replay: Option<PathBuf>,
+
+    /// Generator: random seed [default: 42].
+    #[arg(long, value_name = "N", conflicts_with = "replay")]
+    seed: Option<u64>,
+
+    /// Generator: distinct users [default: 1000].
+    #[arg(long, value_name = "N", conflicts_with = "replay")]
+    users: Option<u32>,
+
+    /// Generator: largest out-of-order jitter of event times [default: 2s].
+    #[arg(long, value_name = "DURATION", conflicts_with = "replay", value_parser = humantime::parse_duration)]
+    jitter: Option<Duration>,
+
+    /// Generator: share of duplicated events, 0..1 [default: 0.01].
+    #[arg(long, value_name = "SHARE", conflicts_with = "replay")]
+    duplicate_share: Option<f64>,
+
+    /// Generator: share of malformed events, 0..1 [default: 0.01].
+    #[arg(long, value_name = "SHARE", conflicts_with = "replay")]
+    malformed_share: Option<f64>,
+
+    /// Extra librdkafka producer property (repeatable), e.g. `--property linger.ms=20`.
+    #[arg(long = "property", value_name = "KEY=VALUE", value_parser = parse_property)]
+    properties: Vec<(String, String)>,
+
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, value_name = "FILTER", env = "RUST_LOG", default_value = "warn")]
+    log: String,
+}
+
+fn parse_property(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// The key of a line: its `order_id` if the line is a JSON object whose `order_id`
+/// is a string; `None` otherwise (not UTF-8, not JSON, not an object, no `order_id`,
+/// or one that is not a string).
+fn order_key(line: &[u8]) -> Option<Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct Keyed<'a> {
+        #[serde(borrow, default)]
+        order_id: Option<Cow<'a, str>>,
+    }
+    let text = std::str::from_utf8(line).ok()?;
+    // A derived struct deserializer also accepts an array: only objects count.
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str::<Keyed<'_>>(text).ok()?.order_id
+}
+
+/// Where the records come from.
+enum Input {
+    Generate(Box<OrderGenerator>),
+    Replay(BufReader<File>, PathBuf),
+}
+
+/// Records per chunk handed from the reading thread to the sending one.
+const CHUNK_RECORDS: usize = 1024;
+
+/// Records, back to back in one buffer, and where each one ends.
+struct Chunk {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Input {
+    /// Appends the next record to `buf`; `false` at the end.
+    fn append_next(&mut self, buf: &mut Vec<u8>) -> Result<bool, String> {
+        match self {
+            Input::Generate(generator) => Ok(generator.write_next(buf)),
+            Input::Replay(reader, path) => {
+                let n = reader.read_until(b'\n', buf).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                if n > 0 && buf.last() == Some(&b'\n') {
+                    buf.pop();
+                    if n > 1 && buf.last() == Some(&b'\r') {
+                        buf.pop();
+                    }
+                }
+                Ok(n > 0)
+            }
+        }
+    }
+
+    /// Reads (or generates) the records on a thread of their own, a few chunks
+    /// ahead of the sender, so that the two share the work on two cores.
+    fn spawn(mut self) -> (mpsc::Receiver<Result<Chunk, String>>, thread::JoinHandle<()>) {
+        let (tx, rx) = mpsc::sync_channel(8);
+        let reader = thread::spawn(move || loop {
+            let mut chunk =
+                Chunk { data: Vec::with_capacity(CHUNK_RECORDS * 128), ends: Vec::with_capacity(CHUNK_RECORDS) };
+            while chunk.ends.len() < CHUNK_RECORDS {
+                match self.append_next(&mut chunk.data) {
+                    Ok(true) => chunk.ends.push(chunk.data.len()),
+                    Ok(false) => break,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+            let last = chunk.ends.len() < CHUNK_RECORDS;
+            if (!chunk.ends.is_empty() && tx.send(Ok(chunk)).is_err()) || last {
+                return;
+            }
+        });
+        (rx, reader)
+    }
+}
+
+/// Counts failed deliveries (librdkafka reports only those, see
+/// `delivery.report.only.error`); logs librdkafka through `tracing`.
+#[derive(Default)]
+struct Deliveries {
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for Deliveries {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+                tracing::error!(facility = fac, "librdkafka: {message}")
+            }
+            RDKafkaLogLevel::Warning => tracing::warn!(facility = fac, "librdkafka: {message}"),
+            _ => tracing::debug!(facility = fac, "librdkafka: {message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!("kafka client error: {error}: {reason}");
+    }
+}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut first) = self.first_error.lock() {
+                first.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn input(cli: &Cli) -> Result<Input, String> {
+    if let Some(path) = &cli.replay {
+        let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        return Ok(Input::Replay(BufReader::with_capacity(1 << 20, file), path.clone()));
+    }
+    let mut config = GeneratorConfig { count: cli.generate.unwrap_or(0), ..GeneratorConfig::default() };
+    config.seed = cli.seed.unwrap_or(config.seed);
+    config.users = cli.users.unwrap_or(config.users);
+    config.max_jitter = cli.jitter.unwrap_or(config.max_jitter);
+    config.duplicate_share = cli.duplicate_share.unwrap_or(config.duplicate_share);
+    config.malformed_share = cli.malformed_share.unwrap_or(config.malformed_share);
+    Ok(Input::Generate(Box::new(OrderGenerator::new(config).map_err(|e| e.to_string())?)))
+}
+
+/// Creates the topic if asked and missing; returns its partition count.
+async fn ensure_topic(cli: &Cli) -> Result<usize, String> {
+    let existing = partition_count(&cli.brokers, &cli.topic, ADMIN_TIMEOUT);
+    let missing = matches!(existing, Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition)));
+    let (Some(partitions), true) = (cli.create_partitions, missing) else {
+        if let (Some(wanted), Ok(count)) = (cli.create_partitions, &existing) {
+            if *count != wanted as usize {
+                tracing::warn!(topic = %cli.topic, "topic exists with {count} partitions, not {wanted}: left as it is");
+            }
+        }
+        return existing.map_err(|e| match e {
+            KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                format!("topic {} does not exist (pass --create-partitions N to create it)", cli.topic)
+            }
+            e => format!("cannot read the metadata of topic {} from {}: {e}", cli.topic, cli.brokers),
+        });
+    };
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &cli.brokers).create().map_err(|e| e.to_string())?;
+    let partitions_i32 = i32::try_from(partitions).map_err(|_| "too many partitions".to_string())?;
+    let topic =
+        NewTopic::new(&cli.topic, partitions_i32, TopicReplication::Fixed(cli.replication_factor.unwrap_or(-1)));
+    let opts = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
+    let results = admin.create_topics([&topic], &opts).await.map_err(|e| format!("cannot create the topic: {e}"))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => return Err(format!("cannot create topic {name}: {code}")),
+        }
+    }
+    eprintln!("created topic {} with {partitions} partitions", cli.topic);
+    Ok(partitions as usize)
+}
+
+fn run(cli: &Cli) -> Result<(), String> {
+    let input = input(cli)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    // rdkafka clients are created inside a tokio runtime.
+    let _entered = runtime.enter();
+    let partitions = runtime.block_on(ensure_topic(cli))?;
+
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &cli.brokers)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("compression.type", "lz4")
+        .set("batch.size", "65536")
+        .set("linger.ms", "5")
+        // A delivery report per record costs more than producing it: only failures
+        // are reported; after a successful flush, every other record was delivered.
+        .set("delivery.report.only.error", "true");
+    for (key, value) in &cli.properties {
+        config.set(key, value);
+    }
+    let producer: ThreadedProducer<Deliveries> =
+        config.create_with_context(Deliveries::default()).map_err(|e| format!("cannot create the producer: {e}"))?;
+
+    let started = Instant::now();
+    let (chunks, reader) = input.spawn();
+    let (mut sent, mut bytes, mut keyed) = (0u64, 0u64, 0u64);
+    for chunk in chunks {
+        let chunk = chunk?;
+        let mut start = 0;
+        for &end in &chunk.ends {
+            let payload = &chunk.data[start..end];
+            start = end;
+            let key = order_key(payload);
+            keyed += u64::from(key.is_some());
+            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&cli.topic).payload(payload);
+            if let Some(key) = &key {
+                record = record.key(key.as_bytes());
+            }
+            // Never wait for a delivery here: when librdkafka's queue is full, wait
+            // for some delivery reports to make room, then try again.
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        producer.poll(Duration::from_millis(10));
+                    }
+                    Err((e, _)) => return Err(format!("cannot enqueue record #{sent}: {e}")),
+                }
+            }
+            sent += 1;
+            bytes += payload.len() as u64;
+        }
+    }
+    reader.join().map_err(|_| "the reading thread panicked".to_string())?;
+    producer.flush(Duration::from_secs(600)).map_err(|e| format!("flush failed: {e}"))?;
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let context = producer.context();
+    let failed = context.failed.load(Ordering::Relaxed);
+    let delivered = sent.saturating_sub(failed);
+    let rate = delivered as f64 / elapsed.max(f64::MIN_POSITIVE);
+    println!(
+        "produced {delivered} of {sent} records ({keyed} keyed, {:.1} MB) to topic {} ({partitions} partitions) \
+         in {elapsed:.2} s: {rate:.0} records/s",
+        bytes as f64 / 1e6,
+        cli.topic
+    );
+    if failed > 0 {
+        let first = context.first_error.lock().ok().and_then(|e| e.clone()).unwrap_or_default();
+        return Err(format!("{failed} deliveries failed (first error: {first})"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_keyed_by_a_string_order_id() {
+        let key = |line: &str| order_key(line.as_bytes()).map(|k| k.into_owned());
+        assert_eq!(key(r#"{"order_id":"o-1","user_id":"u-7","amount":5}"#).as_deref(), Some("o-1"));
+        assert_eq!(key(r#"  {"amount":5, "order_id" : "o-2"} "#).as_deref(), Some("o-2"));
+        assert_eq!(key(r#"{"order_id":"o-\u00e9\n"}"#).as_deref(), Some("o-é\n"), "escapes are decoded");
+        assert_eq!(key(r#"{"order_id":"","x":[1,{"order_id":"inner"}]}"#).as_deref(), Some(""));
+        for unkeyed in [
+            r#"{"order_id":17}"#,
+            r#"{"order_id":null}"#,
+            r#"{"user_id":"u-1"}"#,
+            r#"["o-1"]"#,
+            r#""o-1""#,
+            r#"{"order_id":"o-1""#,
+            r#"{"order_id":"o-1"} trailing"#,
+            r#"{"order_id":"o-1","order_id":"o-2"}"#,
+            "",
+            "not json",
+        ] {
+            assert_eq!(key(unkeyed), None, "{unkeyed}");
+        }
+        assert_eq!(order_key(b"{\"order_id\":\"o-\xff\"}"), None, "not UTF-8");
+    }
+
+    #[test]
+    fn every_generated_event_gets_the_key_of_its_order() {
+        use tidemill_operators::source::EventKind;
+        let config = GeneratorConfig { count: 2_000, duplicate_share: 0.1, malformed_share: 0.2, ..Default::default() };
+        for event in OrderGenerator::events(&config) {
+            let key = order_key(&event.bytes).map(Cow::into_owned);
+            match event.kind {
+                EventKind::Valid(o) | EventKind::Duplicate(o) => assert_eq!(key, Some(o.order_id)),
+                // Malformed events may still carry a string order_id; they are produced either way.
+                EventKind::Malformed(_) => {}
+            }
+        }
+    }
+
+    #[test]
+    fn cli_parses() {
+        let cli = Cli::try_parse_from([
+            "order-producer",
+            "--topic",
+            "orders",
+            "--generate",
+            "10",
+            "--seed",
+            "7",
+            "--property",
+            "linger.ms=20",
+        ])
+        .unwrap();
+        assert_eq!(cli.properties, vec![("linger.ms".to_string(), "20".to_string())]);
+        assert!(Cli::try_parse_from(["order-producer", "--topic", "t"]).is_err(), "an input is required");
+        assert!(Cli::try_parse_from(["order-producer", "--topic", "t", "--replay", "f", "--seed", "1"]).is_err());
+        assert!(Cli::try_parse_from(["order-producer", "--topic", "t", "--generate", "1", "--replay", "f"]).is_err());
+    }
+}

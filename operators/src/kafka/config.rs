@@ -1,0 +1,214 @@
+//! [`KafkaSourceConfig`]: what a [`KafkaSource`](super::KafkaSource) reads and how.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+use tidemill_runtime::NodeContext;
+
+/// Where a partition is read from when no checkpoint says otherwise.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartOffsets {
+    /// The oldest record still in the partition (the low watermark).
+    #[default]
+    Earliest,
+    /// Only records written after the source first reached the partition (the high
+    /// watermark at its first poll).
+    Latest,
+}
+
+/// Where a bounded source stops.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndOffsets {
+    /// The high watermark found when the partition was first reached (the source's
+    /// first poll). It is stored in every snapshot, so a restored source stops at the
+    /// same offset; records written after the first start are never read.
+    #[default]
+    Latest,
+}
+
+/// Configuration of a Kafka source: one topic, one source actor per partition.
+///
+/// Deserialises from TOML/JSON; only `brokers` and `topic` are required, and
+/// `metadata_timeout` is written like `"10s"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSourceConfig {
+    /// Bootstrap servers, `host:port[,host:port...]`.
+    pub brokers: String,
+    /// The topic to read.
+    pub topic: String,
+    /// Consumer group the checkpointed offsets are committed to (for lag tooling);
+    /// the job's name when absent.
+    #[serde(default)]
+    pub group_id: Option<String>,
+    /// Where to start without a checkpoint.
+    #[serde(default)]
+    pub start: StartOffsets,
+    /// `Some`: bounded mode, the source ends at this offset; `None`: unbounded.
+    #[serde(default)]
+    pub end: Option<EndOffsets>,
+    /// `true` (default): an offset that is no longer in the partition (deleted by
+    /// retention, topic re-created) or a topic deleted while it is read fails the
+    /// source. `false`: log a warning and go on from the earliest offset available
+    /// (for a deleted topic: wait for it to come back). A topic missing when the
+    /// source is created is a configuration error either way.
+    #[serde(default = "default_true")]
+    pub fail_on_data_loss: bool,
+    /// How long to wait for topic metadata and partition watermarks.
+    #[serde(default = "default_metadata_timeout", with = "humantime_serde")]
+    pub metadata_timeout: Duration,
+    /// Extra librdkafka client properties (`fetch.max.bytes`, `security.protocol`,
+    /// `isolation.level`, ...). They override Tidemill's defaults, except the ones the
+    /// source relies on: `bootstrap.servers`, `group.id`, `enable.auto.commit`,
+    /// `enable.auto.offset.store` and `auto.offset.reset`.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_metadata_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// Properties the source sets itself; `properties` cannot change them.
+const FIXED_PROPERTIES: [&str; 5] =
+    ["bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store", "auto.offset.reset"];
+
+impl KafkaSourceConfig {
+    /// An unbounded source of `topic` from the earliest offset, failing on data loss.
+    pub fn new(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
+        KafkaSourceConfig {
+            brokers: brokers.into(),
+            topic: topic.into(),
+            group_id: None,
+            start: StartOffsets::Earliest,
+            end: None,
+            fail_on_data_loss: true,
+            metadata_timeout: default_metadata_timeout(),
+            properties: BTreeMap::new(),
+        }
+    }
+
+    /// The same configuration in bounded mode: it ends at the high watermark found
+    /// at the first start.
+    pub fn bounded(mut self) -> Self {
+        self.end = Some(EndOffsets::Latest);
+        self
+    }
+
+    /// The same configuration with an extra client property.
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// Checks what librdkafka would only report later, or by panicking (a topic
+    /// name with a NUL byte).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.brokers.trim().is_empty() {
+            return Err("brokers must not be empty".into());
+        }
+        validate_topic(&self.topic)?;
+        if self.group_id.as_deref().is_some_and(|g| g.trim().is_empty()) {
+            return Err("group_id must not be empty (leave it out to use the job name)".into());
+        }
+        if self.metadata_timeout.is_zero() {
+            return Err("metadata_timeout must be positive".into());
+        }
+        if let Some(key) = self.properties.keys().find(|k| FIXED_PROPERTIES.contains(&k.as_str())) {
+            return Err(format!("property {key:?} is set by the Kafka source and cannot be overridden"));
+        }
+        Ok(())
+    }
+
+    /// The consumer group: `group_id`, or the job's name.
+    pub fn group_for(&self, ctx: &NodeContext) -> String {
+        self.group_id.clone().unwrap_or_else(|| ctx.job.to_string())
+    }
+
+    /// The librdkafka configuration of the consumer of one partition.
+    pub(crate) fn client_config(&self, ctx: &NodeContext, partition: i32) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("client.id", format!("tidemill-{}-{}-{partition}", ctx.job, ctx.node))
+            // One consumer per partition: keep its prefetch buffer modest (the
+            // librdkafka default is 64 MB per consumer).
+            .set("queued.max.messages.kbytes", "16384");
+        for (key, value) in &self.properties {
+            c.set(key, value);
+        }
+        c.set("bootstrap.servers", &self.brokers)
+            .set("group.id", self.group_for(ctx))
+            // Offsets are committed explicitly, only for checkpointed positions.
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            // An out-of-range offset is reported to the source, which decides
+            // (fail_on_data_loss) instead of librdkafka silently jumping.
+            .set("auto.offset.reset", "error");
+        c
+    }
+}
+
+/// Kafka's rules for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub(crate) fn validate_topic(topic: &str) -> Result<(), String> {
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if topic.is_empty() || topic.len() > 249 || topic == "." || topic == ".." || !topic.chars().all(legal) {
+        return Err(format!("{topic:?} is not a valid topic name (1-249 characters of a-z A-Z 0-9 . _ -)"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_toml() {
+        let c: KafkaSourceConfig = serde_json::from_str(r#"{"brokers":"b:9092","topic":"orders"}"#).unwrap();
+        assert_eq!(c, KafkaSourceConfig::new("b:9092", "orders"));
+        assert!(c.fail_on_data_loss);
+        let c: KafkaSourceConfig = serde_json::from_str(
+            r#"{"brokers":"b","topic":"t","start":"latest","end":"latest","metadata_timeout":"2s",
+                "fail_on_data_loss":false,"properties":{"fetch.max.bytes":"1000000"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.start, StartOffsets::Latest);
+        assert_eq!(c.end, Some(EndOffsets::Latest));
+        assert_eq!(c.metadata_timeout, Duration::from_secs(2));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn validation() {
+        let ok = KafkaSourceConfig::new("b:9092", "orders.v1_x-y");
+        assert!(ok.validate().is_ok());
+        for topic in ["", ".", "..", "a b", "a\0b", &"x".repeat(250)] {
+            assert!(KafkaSourceConfig::new("b", topic).validate().is_err(), "{topic:?}");
+        }
+        assert!(KafkaSourceConfig::new(" ", "t").validate().is_err());
+        let fixed = ok.clone().property("enable.auto.commit", "true");
+        assert!(fixed.validate().unwrap_err().contains("enable.auto.commit"));
+        let group = KafkaSourceConfig { group_id: Some(String::new()), ..ok };
+        assert!(group.validate().is_err());
+    }
+
+    #[test]
+    fn client_config_fixes_what_the_source_relies_on() {
+        let ctx = NodeContext::for_tests("orders");
+        let c = KafkaSourceConfig::new("b:1", "t").property("queued.max.messages.kbytes", "1024");
+        let cc = c.client_config(&ctx, 2);
+        assert_eq!(cc.get("group.id"), Some("test"));
+        assert_eq!(cc.get("enable.auto.commit"), Some("false"));
+        assert_eq!(cc.get("auto.offset.reset"), Some("error"));
+        assert_eq!(cc.get("queued.max.messages.kbytes"), Some("1024"));
+        assert_eq!(cc.get("client.id"), Some("tidemill-test-orders-2"));
+        let c = KafkaSourceConfig { group_id: Some("lag".into()), ..c };
+        assert_eq!(c.client_config(&ctx, 0).get("group.id"), Some("lag"));
+    }
+}

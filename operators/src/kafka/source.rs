@@ -1,0 +1,378 @@
+//! [`KafkaSource`]: one partition of a Kafka topic as a Tidemill source.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use rdkafka::config::FromClientConfigAndContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::{Message, Offset as KafkaOffset, TopicPartitionList};
+use tidemill_runtime::{
+    Epoch, EventTime, NodeContext, Offset, Origin, PartitionId, PartitionInfo, Record, Source, SourceError, SourceId,
+    SourceKind, SourcePoll, StateSnapshot,
+};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::config::KafkaSourceConfig;
+use super::context::SourceContext;
+use super::metadata::{self, ProbeError};
+use super::position::{self, Checkpoint};
+use super::record::KafkaRecord;
+
+/// The longest a poll waits for records before answering `Idle`, so the source
+/// actor stays responsive to barriers and stop requests.
+const POLL_BUDGET: Duration = Duration::from_millis(100);
+/// Within that budget, the longest single wait for the consumer queue's wake-up.
+/// librdkafka signals only a queue's empty -> non-empty transition, so a wait is
+/// never trusted for longer than this.
+const WAIT_SLICE: Duration = Duration::from_millis(20);
+/// The longest a poll spends probing the partition (metadata and watermarks).
+const PROBE_IN_POLL: Duration = Duration::from_secs(1);
+/// The shortest time between two probes that did not succeed.
+const PROBE_RETRY: Duration = Duration::from_secs(1);
+/// `snapshotted` when no snapshot with a position was taken.
+const NO_OFFSET: u64 = u64::MAX;
+
+/// One partition (`ctx.shard`) of a Kafka topic, read with a `BaseConsumer` that
+/// is assigned exactly that partition (no subscription, so no group rebalancing).
+///
+/// Scale-out across processes by consumer-group assignment comes later; for now a
+/// job gives its Kafka source one actor per partition
+/// (`job.source("orders", partition_count(..)?, move |ctx| KafkaSource::new(config.clone(), ctx))`).
+///
+/// - Records: the message's key, value, headers and timestamp ([`KafkaRecord`]);
+///   `time` is the Kafka timestamp, or ingestion time if the message has none;
+///   `origin` is `{ctx.source_id, PartitionId(kafka partition), Offset(kafka offset)}`.
+/// - Position: the next offset to read, resolved from [`StartOffsets`](super::StartOffsets)
+///   when the partition is first reached and saved in every snapshot (with the end
+///   offset in bounded mode); `restore` seeks there.
+/// - Committed offsets: `checkpoint_complete` commits the offset of the last
+///   snapshot to the consumer group (the job's name, or `group_id`), for lag
+///   tooling; the truth is the checkpoint.
+/// - Errors: a missing topic or partition fails `new` (or the first poll, if the
+///   brokers could not be reached at creation); unreachable brokers are retried.
+///   Lost offsets and deleted topics follow `fail_on_data_loss`.
+pub struct KafkaSource {
+    config: KafkaSourceConfig,
+    consumer: Arc<BaseConsumer<SourceContext>>,
+    /// Notified by librdkafka when the consumer queue becomes non-empty.
+    wakeup: Arc<Notify>,
+    source: SourceId,
+    partition: i32,
+    name: Arc<str>,
+    /// The next offset to read; `None` until the partition was first reached.
+    next: Option<u64>,
+    /// Bounded mode: the offset to stop at, once known.
+    end: Option<u64>,
+    /// Whether the consumer is assigned at `next`; if not, the next poll probes the
+    /// partition and assigns it.
+    assigned: bool,
+    /// Whether the consumer was never assigned yet.
+    fresh_consumer: bool,
+    /// Whether the consumer's position may be trusted (not right after a re-assign).
+    position_valid: bool,
+    /// When the next probe may run after one that did not succeed.
+    retry_at: Option<Instant>,
+    /// Whether the current trouble (brokers unreachable, topic gone) was logged.
+    warned: bool,
+    /// `next` in the last snapshot taken; `NO_OFFSET` if none.
+    snapshotted: AtomicU64,
+    /// The offset last committed to the group.
+    committed: Option<u64>,
+}
+
+impl fmt::Debug for KafkaSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaSource")
+            .field("topic", &self.config.topic)
+            .field("partition", &self.partition)
+            .field("next", &self.next)
+            .field("end", &self.end)
+            .field("assigned", &self.assigned)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSource {
+    /// A source for partition `ctx.shard` of `config.topic`; registers the partition
+    /// in `ctx.catalog`.
+    ///
+    /// Checks with the brokers (blocking for up to `metadata_timeout`) that the topic
+    /// and partition exist: if the brokers say they do not, that is an error now. If
+    /// the brokers do not answer, that is not an error: librdkafka keeps trying, and
+    /// the check is repeated when the source is polled.
+    pub fn new(config: KafkaSourceConfig, ctx: &NodeContext) -> Result<Self, SourceError> {
+        let what = format!("kafka topic {} partition {}", config.topic, ctx.shard);
+        let unreadable = |reason: String| SourceError::Unreadable { what: what.clone(), reason };
+        config.validate().map_err(&unreadable)?;
+        let partition = i32::try_from(ctx.shard).map_err(|_| unreadable("partition number too large".into()))?;
+        let name: Arc<str> = Arc::from(format!("{}[{}]", ctx.node, ctx.shard));
+        let context = SourceContext { name: name.clone() };
+        let mut consumer = BaseConsumer::from_config_and_context(&config.client_config(ctx, partition), context)
+            .map_err(|e| unreadable(format!("cannot create the consumer: {e}")))?;
+        let wakeup = Arc::new(Notify::new());
+        let notify = wakeup.clone();
+        consumer.set_nonempty_callback(move || notify.notify_one());
+        match metadata::check_partition(consumer.client(), &config.topic, partition, config.metadata_timeout) {
+            Ok(()) => {}
+            Err(ProbeError::Missing(reason)) => {
+                return Err(unreadable(format!("{reason} (brokers {})", config.brokers)));
+            }
+            Err(ProbeError::Unavailable(reason)) => tracing::warn!(
+                source = &*name,
+                brokers = %config.brokers,
+                "kafka brokers not reachable yet, the source will keep trying: {reason}"
+            ),
+        }
+        let info =
+            PartitionInfo { kind: SourceKind::Kafka, name: config.topic.clone(), kafka_partition: Some(partition) };
+        ctx.catalog.register(ctx.source_id, PartitionId(partition as u32), info);
+        Ok(KafkaSource {
+            config,
+            consumer: Arc::new(consumer),
+            wakeup,
+            source: ctx.source_id,
+            partition,
+            name,
+            next: None,
+            end: None,
+            assigned: false,
+            fresh_consumer: true,
+            position_valid: true,
+            retry_at: None,
+            warned: false,
+            snapshotted: AtomicU64::new(NO_OFFSET),
+            committed: None,
+        })
+    }
+
+    /// The Kafka partition this source reads.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The next offset to read; `None` until the partition was first reached.
+    pub fn position(&self) -> Option<u64> {
+        self.next
+    }
+
+    /// Bounded mode: the offset this source stops at, once known.
+    pub fn end_offset(&self) -> Option<u64> {
+        self.end
+    }
+
+    fn unreadable(&self, reason: impl Into<String>) -> SourceError {
+        let what = format!("kafka topic {} partition {}", self.config.topic, self.partition);
+        SourceError::Unreadable { what, reason: reason.into() }
+    }
+
+    fn at_end(&self) -> bool {
+        matches!((self.next, self.end), (Some(next), Some(end)) if next >= end)
+    }
+
+    /// Probes the partition and assigns the consumer where the plan says; `false`
+    /// if the brokers could not be asked (try again later).
+    async fn prepare(&mut self) -> Result<bool, SourceError> {
+        if self.retry_at.is_some_and(|t| Instant::now() < t) {
+            return Ok(false);
+        }
+        let (consumer, topic, partition) = (self.consumer.clone(), self.config.topic.clone(), self.partition);
+        let timeout = self.config.metadata_timeout.min(PROBE_IN_POLL);
+        let probed = tokio::task::spawn_blocking(move || metadata::probe(&consumer, &topic, partition, timeout))
+            .await
+            .map_err(|e| self.unreadable(format!("partition probe failed: {e}")))?;
+        let watermarks = match probed {
+            Ok(w) => w,
+            Err(ProbeError::Missing(reason)) if self.next.is_none() => return Err(self.unreadable(reason)),
+            Err(ProbeError::Missing(reason)) if self.config.fail_on_data_loss => {
+                return Err(self.unreadable(format!("data loss: the topic or partition was deleted: {reason}")));
+            }
+            Err(ProbeError::Missing(reason)) => return Ok(self.retry_later(&format!("topic deleted: {reason}"))),
+            Err(ProbeError::Unavailable(reason)) => return Ok(self.retry_later(&reason)),
+        };
+        let plan = position::plan(&self.config, self.next, self.end, watermarks).map_err(|r| self.unreadable(r))?;
+        if let Some(lost) = &plan.data_loss {
+            tracing::warn!(source = &*self.name, topic = %self.config.topic, partition, "data loss: {lost}");
+        }
+        let offset = i64::try_from(plan.next).map_err(|_| self.unreadable("offset out of range"))?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.config.topic, partition, KafkaOffset::Offset(offset))
+            .and_then(|()| self.consumer.assign(&tpl))
+            .map_err(|e| self.unreadable(format!("cannot assign the partition: {e}")))?;
+        tracing::debug!(source = &*self.name, next = plan.next, end = ?plan.end, "kafka partition assigned");
+        // A re-assign resets the consumer's position asynchronously: trust it again
+        // only after a record.
+        self.position_valid = self.fresh_consumer;
+        self.fresh_consumer = false;
+        self.next = Some(plan.next);
+        self.end = plan.end;
+        self.assigned = true;
+        self.retry_at = None;
+        self.warned = false;
+        Ok(true)
+    }
+
+    fn retry_later(&mut self, reason: &str) -> bool {
+        if !self.warned {
+            self.warned = true;
+            tracing::warn!(source = &*self.name, topic = %self.config.topic, "kafka partition not readable yet, retrying: {reason}");
+        }
+        self.retry_at = Some(Instant::now() + PROBE_RETRY);
+        false
+    }
+
+    /// Takes what the consumer has ready, without waiting, into `batch`.
+    fn drain(&mut self, batch: &mut Vec<Record<KafkaRecord>>, max: usize) -> Result<(), SourceError> {
+        let now = EventTime::from(Utc::now());
+        let consumer = self.consumer.clone();
+        // A poll that served an event (a commit result) also returns nothing: only
+        // two empty polls in a row mean the queue is empty.
+        let mut empty = 0;
+        while batch.len() < max && self.assigned && empty < 2 {
+            match consumer.poll(Duration::ZERO) {
+                None => empty += 1,
+                Some(Ok(m)) => {
+                    empty = 0;
+                    let offset = u64::try_from(m.offset()).unwrap_or(0);
+                    if let Some(end) = self.end.filter(|&end| offset >= end) {
+                        // Everything before `end` was read or skipped (transaction markers).
+                        self.next = Some(end);
+                        return Ok(());
+                    }
+                    let value = KafkaRecord::from(&m);
+                    let time = value.timestamp.unwrap_or(now);
+                    let origin = Origin {
+                        source: self.source,
+                        partition: PartitionId(self.partition as u32),
+                        offset: Offset(offset),
+                    };
+                    batch.push(Record::new(value, time, origin));
+                    self.next = Some(offset + 1);
+                    self.position_valid = true;
+                }
+                Some(Err(e)) => {
+                    empty = 0;
+                    self.on_error(e)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_error(&mut self, e: KafkaError) -> Result<(), SourceError> {
+        match &e {
+            KafkaError::PartitionEOF(_) => {}
+            KafkaError::MessageConsumptionFatal(_) => return Err(self.unreadable(format!("fatal error: {e}"))),
+            KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange) => {
+                // The next poll probes the partition and applies fail_on_data_loss.
+                tracing::debug!(source = &*self.name, next = ?self.next, "offset out of range: {e}");
+                self.assigned = false;
+            }
+            _ if metadata::is_missing(&e) => {
+                tracing::debug!(source = &*self.name, "topic or partition missing: {e}");
+                self.assigned = false;
+            }
+            // Transport errors and the like: librdkafka retries by itself.
+            _ => tracing::warn!(source = &*self.name, topic = %self.config.topic, "kafka consumer error: {e}"),
+        }
+        Ok(())
+    }
+
+    /// Moves `next` past what the consumer skipped without returning it
+    /// (transaction markers, aborted records).
+    fn skip_to_position(&mut self) {
+        if !self.position_valid {
+            return;
+        }
+        let Ok(tpl) = self.consumer.position() else { return };
+        let position = tpl.find_partition(&self.config.topic, self.partition).map(|e| e.offset());
+        if let (Some(KafkaOffset::Offset(p)), Some(next)) = (position, self.next) {
+            if let Ok(p) = u64::try_from(p) {
+                self.next = Some(next.max(p));
+            }
+        }
+    }
+}
+
+impl Source for KafkaSource {
+    type Out = KafkaRecord;
+
+    async fn poll(&mut self, max_records: usize) -> Result<SourcePoll<KafkaRecord>, SourceError> {
+        if !self.assigned && !self.prepare().await? {
+            return Ok(SourcePoll::Idle);
+        }
+        let deadline = Instant::now() + POLL_BUDGET;
+        let mut batch = Vec::new();
+        loop {
+            if self.at_end() {
+                return Ok(SourcePoll::End);
+            }
+            self.drain(&mut batch, max_records.max(1))?;
+            if !batch.is_empty() {
+                return Ok(SourcePoll::Data(batch));
+            }
+            if !self.assigned {
+                return Ok(SourcePoll::Idle);
+            }
+            self.skip_to_position();
+            if self.at_end() {
+                return Ok(SourcePoll::End);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(SourcePoll::Idle);
+            }
+            // A lost wake-up costs at most one slice.
+            let _ = tokio::time::timeout((deadline - now).min(WAIT_SLICE), self.wakeup.notified()).await;
+        }
+    }
+
+    fn snapshot(&self) -> Result<StateSnapshot, SourceError> {
+        let checkpoint =
+            Checkpoint { topic: self.config.topic.clone(), partition: self.partition, next: self.next, end: self.end };
+        let snapshot = StateSnapshot::encode(&checkpoint).map_err(|e| SourceError::State(e.to_string()))?;
+        self.snapshotted.store(self.next.unwrap_or(NO_OFFSET), Ordering::Relaxed);
+        Ok(snapshot)
+    }
+
+    /// Commits the offset of the last snapshot (not the current position) to the
+    /// consumer group, asynchronously; a failed commit is logged, not fatal.
+    async fn checkpoint_complete(&mut self, epoch: Epoch) -> Result<(), SourceError> {
+        let offset = self.snapshotted.load(Ordering::Relaxed);
+        if offset == NO_OFFSET || self.committed == Some(offset) {
+            return Ok(());
+        }
+        let Ok(kafka_offset) = i64::try_from(offset) else { return Ok(()) };
+        let mut tpl = TopicPartitionList::new();
+        let committed = tpl
+            .add_partition_offset(&self.config.topic, self.partition, KafkaOffset::Offset(kafka_offset))
+            .and_then(|()| self.consumer.commit(&tpl, CommitMode::Async));
+        match committed {
+            Ok(()) => {
+                tracing::debug!(source = &*self.name, %epoch, offset, "committing checkpointed offset");
+                self.committed = Some(offset);
+            }
+            Err(e) => tracing::warn!(source = &*self.name, %epoch, offset, "offset commit failed: {e}"),
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, snapshot: &StateSnapshot) -> Result<(), SourceError> {
+        let checkpoint: Checkpoint = snapshot.decode().map_err(|e| SourceError::State(e.to_string()))?;
+        if checkpoint.topic != self.config.topic || checkpoint.partition != self.partition {
+            return Err(SourceError::State(format!(
+                "checkpoint is of topic {} partition {}, not topic {} partition {}",
+                checkpoint.topic, checkpoint.partition, self.config.topic, self.partition
+            )));
+        }
+        self.next = checkpoint.next;
+        self.end = self.config.end.and(checkpoint.end);
+        // The next poll assigns the consumer at the restored position.
+        self.assigned = false;
+        Ok(())
+    }
+}
