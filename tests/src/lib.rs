@@ -3,5 +3,6 @@
 
 pub mod binary;
 pub mod delta_reader;
+pub mod kafka;
 pub mod order_oracle;
 pub mod order_tables;

@@ -13,12 +13,9 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
 use tidemill_tests::binary::{order_aggregates, order_producer};
+use tidemill_tests::kafka::{brokers, TopicGuard};
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_payloads};
-
-fn brokers() -> String {
-    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
 
 fn generator(count: u64) -> GeneratorConfig {
     GeneratorConfig {
@@ -93,7 +90,8 @@ impl Job<'_> {
 #[test]
 fn exactly_once_into_delta_from_kafka_across_sigkills_and_failure_points() {
     let dir = tempfile::tempdir().unwrap();
-    let topic = format!("orders-eo-{}", std::process::id());
+    let guard = TopicGuard::unique("orders-eo");
+    let topic = guard.name.clone();
     let config = generator(1_000_000);
     produce(&topic, 12, &config);
     let (output, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
