@@ -10,7 +10,7 @@ use serde_json::Value;
 use tidemill_job_examples::order_aggregates::{preview_table, OrderTables};
 
 /// Every long option the CLI defines, besides `--help` and `--version`.
-const LONG_OPTIONS: [&str; 21] = [
+const LONG_OPTIONS: [&str; 27] = [
     "input",
     "generate",
     "output",
@@ -30,6 +30,12 @@ const LONG_OPTIONS: [&str; 21] = [
     "rate",
     "checkpoint-dir",
     "checkpoint-interval",
+    "max-records-per-checkpoint",
+    "topic",
+    "brokers",
+    "bounded",
+    "start-offsets",
+    "group-id",
     "summary-json",
     "log",
 ];

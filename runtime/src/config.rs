@@ -69,6 +69,10 @@ pub struct JobConfig {
     /// Periodic checkpoint barriers; `None` checkpoints only at the end of input.
     #[serde(with = "humantime_serde")]
     pub checkpoint_interval: Option<Duration>,
+    /// The most records one source partition reads between two checkpoints (the
+    /// seed's `maxOffsetsPerTrigger`): a partition that reached it waits for the
+    /// next barrier. Only with `checkpoint_interval`; `None` reads without a cap.
+    pub max_records_per_checkpoint: Option<u64>,
     /// Restart behaviour after failures.
     pub restart: RestartPolicy,
     /// Manifests kept in the checkpoint store (older ones are pruned).
@@ -83,6 +87,7 @@ impl Default for JobConfig {
             idle_timeout: Duration::from_secs(5),
             idle_poll_interval: Duration::from_millis(10),
             checkpoint_interval: None,
+            max_records_per_checkpoint: None,
             restart: RestartPolicy::default(),
             checkpoints_to_keep: 3,
         }

@@ -72,6 +72,8 @@ pub struct Collected<T> {
     pub committed: Vec<Record<T>>,
     /// Epochs committed, in order.
     pub commits: Vec<Epoch>,
+    /// How many records each committed epoch made visible, in commit order.
+    pub committed_per_epoch: Vec<(Epoch, usize)>,
     /// Records staged per epoch and not yet committed (durable staging).
     staged: BTreeMap<Epoch, Vec<Record<T>>>,
     /// Woken after every commit.
@@ -83,6 +85,7 @@ impl<T> Default for Collected<T> {
         Collected {
             committed: Vec::new(),
             commits: Vec::new(),
+            committed_per_epoch: Vec::new(),
             staged: BTreeMap::new(),
             committed_notify: Arc::new(tokio::sync::Notify::new()),
         }
@@ -125,6 +128,7 @@ impl<T: Send + 'static> Sink for CollectSink<T> {
         let mut out = self.out.lock().map_err(|e| SinkError::Commit(e.to_string()))?;
         if !out.commits.contains(&epoch) {
             let records = out.staged.remove(&epoch).unwrap_or_default();
+            out.committed_per_epoch.push((epoch, records.len()));
             out.committed.extend(records);
             out.commits.push(epoch);
         }

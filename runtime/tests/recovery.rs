@@ -236,3 +236,19 @@ async fn a_checkpoint_of_another_job_is_refused() {
     let err = other.build().unwrap().start().await.err().expect("refused").to_string();
     assert!(err.contains("`one`") && err.contains("`two`"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_reads_at_most_the_cap_between_two_checkpoints() {
+    let parts = [input(6_000, 7), input(6_000, 8)];
+    let out = outputs();
+    let never = Arc::new(AtomicBool::new(false));
+    let config = JobConfig { max_records_per_checkpoint: Some(400), ..config() };
+    let job = Job::builder("capped").config(config);
+    order_of_the_day(&job, parts.clone(), &out, usize::MAX, never);
+    job.build().unwrap().run().await.unwrap();
+
+    assert_exactly_once(&out, &parts);
+    let per_epoch = out.all.lock().unwrap().committed_per_epoch.clone();
+    assert!(per_epoch.len() >= 12000 / 800, "the cap spread the input over many epochs: {per_epoch:?}");
+    assert!(per_epoch.iter().all(|(_, n)| *n <= 2 * 400), "two partitions, 400 each per epoch: {per_epoch:?}");
+}

@@ -133,6 +133,11 @@ struct Cli {
     #[arg(long, value_name = "DURATION", env = "TIDEMILL_CHECKPOINT_INTERVAL", value_parser = humantime::parse_duration)]
     checkpoint_interval: Option<Duration>,
 
+    /// The most records one source partition reads between two checkpoints (the
+    /// seed's maxOffsetsPerTrigger) [default: no cap]; needs checkpoints.
+    #[arg(long, value_name = "N", env = "TIDEMILL_MAX_RECORDS_PER_CHECKPOINT")]
+    max_records_per_checkpoint: Option<u64>,
+
     /// Write the job summary as JSON to this file as well.
     #[arg(long, value_name = "FILE")]
     summary_json: Option<PathBuf>,
@@ -166,6 +171,9 @@ impl Cli {
         set(&mut s.runtime.edge_capacity, &self.edge_capacity);
         if self.checkpoint_dir.is_some() {
             s.checkpoint_dir = self.checkpoint_dir.clone();
+        }
+        if self.max_records_per_checkpoint.is_some() {
+            s.runtime.max_records_per_checkpoint = self.max_records_per_checkpoint;
         }
         if self.checkpoint_interval.is_some() {
             s.runtime.checkpoint_interval = self.checkpoint_interval;

@@ -63,6 +63,10 @@ pub(crate) struct SourcePartition<S: Source> {
     idle_since: Option<Instant>,
     idle_announced: bool,
     counter: ShardCounter,
+    /// Records read since the last barrier, for `max_records_per_checkpoint`.
+    since_barrier: u64,
+    /// Waiting for a barrier because the per-checkpoint cap was reached.
+    capped: bool,
 }
 
 impl<S> Actor for SourceActor<S>
@@ -85,7 +89,16 @@ where
             counter.restore(restore.counts);
         }
         myself.cast(SourceMsg::Poll)?;
-        Ok(SourcePartition { args, exhausted: false, ended: false, idle_since: None, idle_announced: false, counter })
+        Ok(SourcePartition {
+            args,
+            exhausted: false,
+            ended: false,
+            idle_since: None,
+            idle_announced: false,
+            counter,
+            since_barrier: 0,
+            capped: false,
+        })
     }
 
     async fn handle(
@@ -100,6 +113,10 @@ where
             SourceMsg::Barrier(epoch) if !state.ended => {
                 state.acknowledge(epoch)?;
                 state.args.out.broadcast(Control::Barrier(epoch)).await?;
+                state.since_barrier = 0;
+                if std::mem::take(&mut state.capped) && !state.exhausted {
+                    myself.cast(SourceMsg::Poll)?;
+                }
                 Ok(())
             }
             SourceMsg::Barrier(_) => Ok(()),
@@ -126,14 +143,24 @@ where
     S::Out: Clone,
 {
     async fn poll(&mut self, myself: &ActorRef<SourceMsg>) -> Result<(), ActorProcessingErr> {
-        let config = &self.args.shared.config;
-        match self.args.source.poll(config.batch_size).await? {
+        let config = self.args.shared.config.clone();
+        let cap = config.max_records_per_checkpoint.filter(|_| config.checkpoint_interval.is_some());
+        // Never read past the cap: a batch is cut to what is left of it.
+        let room = cap.map_or(u64::MAX, |cap| cap.saturating_sub(self.since_barrier)).max(1);
+        let max = (config.batch_size as u64).min(room) as usize;
+        match self.args.source.poll(max).await? {
             SourcePoll::Data(batch) => {
                 self.idle_since = None;
                 self.idle_announced = false;
                 self.counter.add_in(batch.len());
+                self.since_barrier += batch.len() as u64;
                 self.args.out.send_batch(batch).await?;
-                myself.cast(SourceMsg::Poll)?;
+                if cap.is_some_and(|cap| self.since_barrier >= cap) {
+                    // Resumed by the next barrier.
+                    self.capped = true;
+                } else {
+                    myself.cast(SourceMsg::Poll)?;
+                }
             }
             SourcePoll::Idle => {
                 let since = *self.idle_since.get_or_insert_with(Instant::now);
