@@ -79,12 +79,20 @@ pub trait OrderSinks {
 pub struct DeltaOrderSinks {
     tables: OrderTables,
     target_file_rows: usize,
+    orders_shards: usize,
 }
 
 impl DeltaOrderSinks {
     /// Tables under `output`, with Parquet files of about `target_file_rows` rows.
     pub fn new(output: &Path, target_file_rows: usize) -> Self {
-        DeltaOrderSinks { tables: OrderTables::under(output), target_file_rows }
+        DeltaOrderSinks { tables: OrderTables::under(output), target_file_rows, orders_shards: 1 }
+    }
+
+    /// Writes `orders`, the largest table (one row per distinct order), with this
+    /// many sink shards in parallel, each committing under its own transaction id.
+    pub fn with_orders_shards(mut self, shards: usize) -> Self {
+        self.orders_shards = shards.max(1);
+        self
     }
 
     fn config(&self, path: &Path) -> DeltaSinkConfig {
@@ -100,7 +108,9 @@ impl OrderSinks for DeltaOrderSinks {
 
     fn orders(&self, rows: Stream<OrderRow>) {
         let config = self.config(&self.tables.orders);
-        rows.sink("orders", move |ctx: &NodeContext| Ok(DeltaAppendSink::with_config(config.clone(), ctx)));
+        rows.sink_sharded("orders", self.orders_shards, move |ctx: &NodeContext| {
+            Ok(DeltaAppendSink::with_config(config.clone(), ctx))
+        });
     }
 
     fn dead_letters(&self, letters: Stream<DeadLetter>) {
@@ -124,7 +134,7 @@ pub fn build(input: &OrderInput, output: &Path, settings: &OrderJobSettings) -> 
         job = job.checkpoint_store(LocalCheckpointStore::new(dir));
     }
     let job = job.config(runtime);
-    let sinks = DeltaOrderSinks::new(output, settings.target_file_rows);
+    let sinks = DeltaOrderSinks::new(output, settings.target_file_rows).with_orders_shards(settings.shards);
     match input {
         OrderInput::Kafka(config) => assemble(&job, &kafka_source(&job, config)?, settings, &sinks)?,
         other => assemble(&job, &file_or_generator_source(&job, other)?, settings, &sinks)?,

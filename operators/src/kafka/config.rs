@@ -139,7 +139,8 @@ impl KafkaSourceConfig {
         c.set("client.id", format!("tidemill-{}-{}-{partition}", ctx.job, ctx.node))
             // One consumer per partition: keep its prefetch buffer modest (the
             // librdkafka default is 64 MB per consumer).
-            .set("queued.max.messages.kbytes", "16384");
+            .set("queued.max.messages.kbytes", "16384")
+            .set("max.partition.fetch.bytes", "8388608");
         for (key, value) in &self.properties {
             c.set(key, value);
         }
