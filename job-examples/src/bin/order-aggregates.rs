@@ -143,7 +143,7 @@ struct Cli {
     summary_json: Option<PathBuf>,
 
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `tidemill_runtime=debug`.
-    #[arg(long, value_name = "FILTER", env = "RUST_LOG", default_value = "warn,deltalake_core::writer::stats=error")]
+    #[arg(long, value_name = "FILTER", env = "RUST_LOG", default_value = "warn,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=error")]
     log: String,
 }
 
