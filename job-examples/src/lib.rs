@@ -1,4 +1,5 @@
 //! Example Tidemill jobs. Each job is a library module (so tests and benchmarks
 //! can build it) plus a binary in `src/bin/`.
 
+pub mod cli;
 pub mod order_aggregates;

@@ -143,7 +143,12 @@ struct Cli {
     summary_json: Option<PathBuf>,
 
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `tidemill_runtime=debug`.
-    #[arg(long, value_name = "FILTER", env = "RUST_LOG", default_value = "warn,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=error")]
+    #[arg(
+        long,
+        value_name = "FILTER",
+        env = "RUST_LOG",
+        default_value = "warn,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=error"
+    )]
     log: String,
 }
 
@@ -211,18 +216,7 @@ impl Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    tidemill_job_examples::cli::run_main(&cli.log, || run(&cli))
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
