@@ -102,6 +102,8 @@ pub(crate) struct SupervisorState {
     exhausted: HashSet<(NodeId, usize)>,
     /// Sink shards that committed each epoch.
     committed: HashMap<Epoch, usize>,
+    /// When each checkpoint being committed was triggered.
+    triggered_at: HashMap<Epoch, Instant>,
     sink_shards: usize,
     source_shards: usize,
 }
@@ -152,6 +154,7 @@ impl Actor for JobSupervisor {
             final_epoch: None,
             exhausted: HashSet::new(),
             committed: HashMap::new(),
+            triggered_at: HashMap::new(),
         };
         // A failure to build the first pipeline is a configuration problem (a
         // missing input, an unwritable output): report it instead of retrying.
@@ -241,6 +244,7 @@ impl SupervisorState {
         self.final_epoch = None;
         self.exhausted.clear();
         self.committed.clear();
+        self.triggered_at.clear();
         // Totals restart from the checkpoint's counts, which the actors restore.
         self.counters.reset();
         let shared = RunShared {
@@ -286,6 +290,7 @@ impl SupervisorState {
         tracing::info!(job = %self.plan.name, %epoch, duration_ms = completed.duration.as_millis() as u64,
             finished = completed.manifest.finished, "checkpoint complete");
         self.restored = Some(completed.manifest);
+        self.triggered_at.insert(epoch, Instant::now() - completed.duration);
         crate::failpoint::hit("after_manifest", epoch);
         for commit in &self.pipeline.sink_commits {
             commit(epoch);
@@ -300,6 +305,10 @@ impl SupervisorState {
             return;
         }
         self.committed.remove(&epoch);
+        if let Some(t) = self.triggered_at.remove(&epoch) {
+            tracing::info!(job = %self.plan.name, %epoch, total_ms = t.elapsed().as_millis() as u64,
+                "checkpoint committed");
+        }
         crate::failpoint::hit("after_sink_commit", epoch);
         self.committed_tx.send_replace(Some(epoch));
         for s in &self.pipeline.sources {
