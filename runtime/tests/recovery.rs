@@ -9,46 +9,33 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use tidemill_runtime::checkpoint::{CheckpointStore, LocalCheckpointStore};
-use tidemill_runtime::testing::{CollectSink, Collected};
+use tidemill_runtime::testing::{CollectSink, Collected, VecSource};
 use tidemill_runtime::{
-    Batch, DeadLetter, EventTime, Job, JobBuilder, JobConfig, NodeContext, Offset, Operator, OperatorError, Origin,
-    Output, PartitionId, Record, RestartPolicy, Source, SourceError, SourcePoll, StateSnapshot,
+    Batch, DeadLetter, EventTime, Job, JobBuilder, JobConfig, NodeContext, Operator, OperatorError, Origin, Output,
+    Record, RestartPolicy, Source, SourceError, SourcePoll, StateSnapshot,
 };
 
 type Value = (u32, i64);
 type Out = Arc<Mutex<Collected<Value>>>;
 
-/// A bounded source over a shared vector that reads slowly (1 ms per batch), so
-/// that checkpoints fall in the middle of the input.
-struct SlowVec {
-    values: Arc<Vec<Value>>,
-    next: usize,
-    origin: Origin,
-}
+/// A [`VecSource`] that reads slowly (1 ms per batch), so that checkpoints fall in
+/// the middle of the input.
+struct SlowVec(VecSource<Value>);
 
 impl Source for SlowVec {
     type Out = Value;
 
     async fn poll(&mut self, max_records: usize) -> Result<SourcePoll<Value>, SourceError> {
-        if self.next >= self.values.len() {
-            return Ok(SourcePoll::End);
-        }
         tokio::time::sleep(Duration::from_millis(1)).await;
-        let end = (self.next + max_records).min(self.values.len());
-        let batch: Batch<Value> = (self.next..end)
-            .map(|i| Record::new(self.values[i], EventTime::MIN, Origin { offset: Offset(i as u64), ..self.origin }))
-            .collect();
-        self.next = end;
-        Ok(SourcePoll::Data(batch))
+        self.0.poll(max_records).await
     }
 
     fn snapshot(&self) -> Result<StateSnapshot, SourceError> {
-        StateSnapshot::encode(&self.next).map_err(|e| SourceError::State(e.to_string()))
+        self.0.snapshot()
     }
 
     fn restore(&mut self, snapshot: &StateSnapshot) -> Result<(), SourceError> {
-        self.next = snapshot.decode().map_err(|e| SourceError::State(e.to_string()))?;
-        Ok(())
+        self.0.restore(snapshot)
     }
 }
 
@@ -115,10 +102,8 @@ fn order_of_the_day(
     fail_after: usize,
     armed: Arc<AtomicBool>,
 ) {
-    let src = job.source("numbers", 2, move |ctx: &NodeContext| {
-        let origin = Origin { source: ctx.source_id, partition: PartitionId(ctx.shard as u32), offset: Offset(0) };
-        Ok(SlowVec { values: parts[ctx.shard].clone(), next: 0, origin })
-    });
+    let src =
+        job.source("numbers", 2, move |ctx: &NodeContext| Ok(SlowVec(VecSource::new(parts[ctx.shard].clone(), ctx))));
     let (sums, all, dead) = (out.sums.clone(), out.all.clone(), out.dead.clone());
     src.key_by(|v: &Value| v.0, 2)
         .operator("sum", move |_, _| SumPerKey { sums: BTreeMap::new(), seen: 0, fail_after, armed: armed.clone() })
