@@ -19,3 +19,20 @@ pub fn run_main(log: &str, run: impl FnOnce() -> Result<(), String>) -> ExitCode
         }
     }
 }
+
+/// Parses `--metrics-addr`: `host:port` (port 0 picks a free port) or `off`.
+pub fn parse_metrics_addr(s: &str) -> Result<tidemill_runtime::metrics::MetricsAddr, String> {
+    s.parse().map_err(|e: tidemill_runtime::metrics::MetricsError| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_addr_is_an_address_or_off() {
+        assert_eq!(parse_metrics_addr("127.0.0.1:9464").unwrap().to_string(), "127.0.0.1:9464");
+        assert_eq!(parse_metrics_addr("off").unwrap().0, None);
+        assert!(parse_metrics_addr("localhost").unwrap_err().contains("host:port"));
+    }
+}

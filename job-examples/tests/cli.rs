@@ -10,7 +10,7 @@ use serde_json::Value;
 use tidemill_job_examples::order_aggregates::{preview_table, OrderTables};
 
 /// Every long option the CLI defines, besides `--help` and `--version`.
-const LONG_OPTIONS: [&str; 27] = [
+const LONG_OPTIONS: [&str; 29] = [
     "input",
     "generate",
     "output",
@@ -36,6 +36,8 @@ const LONG_OPTIONS: [&str; 27] = [
     "bounded",
     "start-offsets",
     "group-id",
+    "kafka-consumers",
+    "metrics-addr",
     "summary-json",
     "log",
 ];

@@ -19,8 +19,8 @@ use tidemill_operators::BytesStreamExt;
 use tidemill_runtime::testing::{CollectSink, Collected};
 use tidemill_runtime::Source as _;
 use tidemill_runtime::{
-    DeadLetter, Epoch, EventTime, Job, NodeContext, Offset, Origin, PartitionId, ReasonCode, Record, SourceCatalog,
-    SourceError, SourceId, SourceKind, SourcePoll, StateSnapshot,
+    DeadLetter, Epoch, EventTime, Job, NodeContext, Offset, Origin, PartitionId, PipelineId, ReasonCode, Record,
+    SourceCatalog, SourceError, SourceId, SourceKind, SourcePoll, StateSnapshot,
 };
 use tokio::time::Instant;
 
@@ -148,6 +148,8 @@ fn ctx(job: &str, shard: usize, shards: usize, catalog: &SourceCatalog) -> NodeC
         shards,
         catalog: catalog.clone(),
         source_id: SourceId(3),
+        pipeline: PipelineId::next(),
+        metrics: tidemill_runtime::metrics::NodeMetrics::detached("orders"),
     }
 }
 

@@ -7,6 +7,7 @@
 //! are handled in their original order. Operators never see any of this.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use crate::edge::InputIndex;
 use crate::message::Message;
@@ -17,6 +18,10 @@ pub(crate) struct BarrierAligner<T> {
     arrived: Vec<bool>,
     ended: Vec<bool>,
     held: Vec<VecDeque<Message<T>>>,
+    /// When the pending barrier first arrived, for the alignment-time metric.
+    started: Option<Instant>,
+    /// How long the last completed alignment took.
+    last: Duration,
 }
 
 impl<T> BarrierAligner<T> {
@@ -26,6 +31,8 @@ impl<T> BarrierAligner<T> {
             arrived: vec![false; inputs],
             ended: vec![false; inputs],
             held: (0..inputs).map(|_| VecDeque::new()).collect(),
+            started: None,
+            last: Duration::ZERO,
         }
     }
 
@@ -46,6 +53,9 @@ impl<T> BarrierAligner<T> {
                 tracing::warn!(pending = %p, got = %epoch, input = input.0, "barrier of another epoch while aligning");
             }
             _ => {}
+        }
+        if self.pending.is_none() {
+            self.started = Some(Instant::now());
         }
         self.pending = Some(epoch);
         self.arrived[input.0] = true;
@@ -68,7 +78,14 @@ impl<T> BarrierAligner<T> {
             return None;
         }
         self.arrived.iter_mut().for_each(|a| *a = false);
+        self.last = self.started.take().map_or(Duration::ZERO, |s| s.elapsed());
         self.pending.take()
+    }
+
+    /// How long the last completed alignment waited, from the first input's
+    /// barrier to the last one's (zero for a single input).
+    pub(crate) fn last_alignment(&self) -> Duration {
+        self.last
     }
 
     /// Takes the messages held during the last alignment, in per-input order.

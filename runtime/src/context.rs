@@ -1,8 +1,11 @@
 //! What a source, operator or sink factory is told about the shard it builds.
 
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::dead_letter::SourceCatalog;
+use crate::metrics::NodeMetrics;
 use crate::record::SourceId;
 
 /// Context handed to node factories when the runtime (re)builds a pipeline.
@@ -23,6 +26,31 @@ pub struct NodeContext {
     pub catalog: SourceCatalog,
     /// For sources: the id their records carry in [`crate::Origin::source`].
     pub source_id: SourceId,
+    /// The pipeline being built: unique in the process, new after every restart.
+    /// Shards of one node that share a resource (one Kafka consumer for all the
+    /// partitions a process reads) share it within one pipeline only.
+    pub pipeline: PipelineId,
+    /// The job's metrics, for what the node records itself (a Kafka source's lag
+    /// per partition, a sink's own instruments).
+    pub metrics: NodeMetrics,
+}
+
+/// One spawn of a job's actors: unique in the process, across jobs and restarts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PipelineId(pub u64);
+
+impl PipelineId {
+    /// A fresh id, never handed out before in this process.
+    pub fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        PipelineId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl fmt::Display for PipelineId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pipeline-{}", self.0)
+    }
 }
 
 impl NodeContext {
@@ -35,6 +63,8 @@ impl NodeContext {
             shards: 1,
             catalog: SourceCatalog::new(),
             source_id: SourceId(0),
+            pipeline: PipelineId::next(),
+            metrics: NodeMetrics::detached(node),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::dead_letter::{DeadLetter, ReasonCode};
+use crate::metrics::registry::NodeStats;
 
 /// Live counters of one job run.
 #[derive(Debug, Default)]
@@ -105,17 +106,25 @@ pub struct ShardCounts {
 }
 
 /// The counters one actor updates: its own [`ShardCounts`] plus the job's live
-/// totals (and, for sinks, the per-sink total).
+/// totals (and, for sinks, the per-sink total), and its node's metrics (which,
+/// unlike the totals, are not restored from checkpoints: they count what this
+/// process did, replays included, as monotonic counters should).
 pub(crate) struct ShardCounter {
     job: Arc<JobCounters>,
     own: ShardCounts,
     sink: Option<Arc<AtomicU64>>,
+    node: Arc<NodeStats>,
 }
 
 impl ShardCounter {
-    pub(crate) fn new(job: Arc<JobCounters>, sink: Option<&str>) -> Self {
+    pub(crate) fn new(job: Arc<JobCounters>, sink: Option<&str>, node: Arc<NodeStats>) -> Self {
         let sink = sink.map(|name| job.sink_counter(name));
-        ShardCounter { job, own: ShardCounts::default(), sink }
+        ShardCounter { job, own: ShardCounts::default(), sink, node }
+    }
+
+    /// The node's metrics.
+    pub(crate) fn node(&self) -> &NodeStats {
+        &self.node
     }
 
     /// Starts from counts restored from a checkpoint, adding them to the totals.
@@ -138,12 +147,18 @@ impl ShardCounter {
         self.own.clone()
     }
 
+    /// A source read `n` records (into the node and out of it).
     pub(crate) fn add_in(&mut self, n: usize) {
         self.own.records_in += n as u64;
         self.job.add_in(n);
+        self.node.add_in(n);
+        self.node.add_out(n);
     }
 
+    /// A sink wrote `n` records.
     pub(crate) fn add_written(&mut self, n: usize, dead_letters: bool) {
+        self.node.add_in(n);
+        self.node.add_out(n);
         if dead_letters {
             self.own.dead_letters_written += n as u64;
             self.job.add_dead_letters_written(n);
@@ -161,6 +176,7 @@ impl ShardCounter {
             *self.own.dead_letters.entry(d.reason.as_str().to_string()).or_default() += 1;
         }
         self.job.add_dead_letters(letters);
+        self.node.add_dead_letters(letters);
     }
 }
 

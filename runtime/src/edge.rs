@@ -89,9 +89,10 @@ pub(crate) struct InputCredits {
 }
 
 impl InputCredits {
-    /// Credits for an edge that holds at most `capacity` messages in flight.
-    pub(crate) fn new(capacity: usize) -> Self {
-        InputCredits { credits: Arc::new(Semaphore::new(capacity.max(1))), stats: Arc::new(EdgeStats::default()) }
+    /// Credits for an edge that holds at most `capacity` messages in flight,
+    /// counting into `stats` (registered with the job's metrics).
+    pub(crate) fn with_stats(capacity: usize, stats: Arc<EdgeStats>) -> Self {
+        InputCredits { credits: Arc::new(Semaphore::new(capacity.max(1))), stats }
     }
 
     /// The sending end for `actor`'s input `input`.

@@ -11,6 +11,7 @@ use crate::config::JobConfig;
 use crate::counters::{JobCounters, JobSummary};
 use crate::dead_letter::SourceCatalog;
 use crate::graph::{GraphError, JobBuilder, JobPlan};
+use crate::metrics::{JobMetrics, MetricsConfig, MetricsServices};
 use crate::time::Epoch;
 
 /// Why a job did not finish.
@@ -44,6 +45,7 @@ pub struct Job {
     config: Arc<JobConfig>,
     catalog: SourceCatalog,
     store: Option<Arc<dyn CheckpointStore>>,
+    metrics: MetricsConfig,
 }
 
 impl Job {
@@ -53,8 +55,13 @@ impl Job {
         JobBuilder::new(name)
     }
 
-    pub(crate) fn new(plan: JobPlan, config: JobConfig, store: Option<Arc<dyn CheckpointStore>>) -> Self {
-        Job { plan: Arc::new(plan), config: Arc::new(config), catalog: SourceCatalog::new(), store }
+    pub(crate) fn new(
+        plan: JobPlan,
+        config: JobConfig,
+        store: Option<Arc<dyn CheckpointStore>>,
+        metrics: MetricsConfig,
+    ) -> Self {
+        Job { plan: Arc::new(plan), config: Arc::new(config), catalog: SourceCatalog::new(), store, metrics }
     }
 
     /// The catalog sources register their partitions in (for dead-letter origins).
@@ -62,8 +69,13 @@ impl Job {
         &self.catalog
     }
 
-    /// Starts the job and returns a handle to watch or stop it.
+    /// Starts the job and returns a handle to watch or stop it. With a metrics
+    /// address, the endpoint listens before the first pipeline is built (so that
+    /// `/healthz` answers and `/readyz` says `starting` meanwhile).
     pub async fn start(self) -> Result<JobHandle, JobError> {
+        let startup = |e: crate::metrics::MetricsError| JobError::Startup(e.to_string());
+        let metrics = Arc::new(JobMetrics::new(&self.plan.name, Some(&self.plan), &self.metrics).map_err(startup)?);
+        let services = MetricsServices::start(metrics.clone(), &self.metrics).await.map_err(startup)?;
         let counters = Arc::new(JobCounters::default());
         let (done_tx, done_rx) = oneshot::channel();
         let (committed_tx, committed_rx) = watch::channel(None);
@@ -71,6 +83,7 @@ impl Job {
             plan: self.plan.clone(),
             config: self.config.clone(),
             counters: counters.clone(),
+            metrics: metrics.clone(),
             catalog: self.catalog.clone(),
             store: self.store.clone(),
             done: done_tx,
@@ -80,7 +93,14 @@ impl Job {
             ractor::SpawnErr::StartupFailed(cause) => JobError::Startup(cause.to_string()),
             other => JobError::Internal(other.to_string()),
         })?;
-        Ok(JobHandle { supervisor, done: done_rx, counters, committed: committed_rx })
+        Ok(JobHandle {
+            supervisor,
+            done: done_rx,
+            counters,
+            committed: committed_rx,
+            metrics,
+            services: Some(services),
+        })
     }
 
     /// Runs the job to completion (bounded inputs) and returns its summary.
@@ -95,12 +115,27 @@ pub struct JobHandle {
     done: oneshot::Receiver<Result<JobSummary, JobError>>,
     counters: Arc<JobCounters>,
     committed: watch::Receiver<Option<Epoch>>,
+    metrics: Arc<JobMetrics>,
+    services: Option<MetricsServices>,
 }
 
 impl JobHandle {
     /// Live counters.
     pub fn counters(&self) -> &JobCounters {
         &self.counters
+    }
+
+    /// The job's metrics: render them, find the endpoint's address
+    /// ([`JobMetrics::http_addr`]), read the status.
+    pub fn metrics(&self) -> &Arc<JobMetrics> {
+        &self.metrics
+    }
+
+    /// Stops the metrics endpoint and tasks; with OTLP, pushes the last values.
+    async fn close_metrics(&mut self) {
+        if let Some(services) = self.services.take() {
+            services.close().await;
+        }
     }
 
     /// The newest checkpoint whose output every sink has committed, as it changes.
@@ -117,9 +152,10 @@ impl JobHandle {
     /// Ends the job at once, as a crash would: no final checkpoint, no commit.
     /// What was checkpointed stays in the checkpoint store; a job started again with
     /// the same store resumes from there. For tests and failure drills.
-    pub async fn abort(self) {
+    pub async fn abort(mut self) {
         let _ = self.supervisor.cast(SupervisorMsg::Abort);
-        let _ = self.done.await;
+        let _ = (&mut self.done).await;
+        self.close_metrics().await;
     }
 
     /// Waits for the job to finish; on SIGINT or SIGTERM first stops it gracefully
@@ -127,6 +163,12 @@ impl JobHandle {
     /// signal aborts the job (what was checkpointed stays; the rest is replayed by
     /// the next start).
     pub async fn wait_or_stop_on_signal(mut self) -> Result<JobSummary, JobError> {
+        let result = self.wait_or_stop_inner().await;
+        self.close_metrics().await;
+        result
+    }
+
+    async fn wait_or_stop_inner(&mut self) -> Result<JobSummary, JobError> {
         use tokio::signal::unix::{signal, SignalKind};
         let mut terminate = signal(SignalKind::terminate()).map_err(|e| JobError::Internal(e.to_string()))?;
         let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| JobError::Internal(e.to_string()))?;
@@ -148,13 +190,16 @@ impl JobHandle {
         }
     }
 
-    async fn abort_now(self) -> Result<JobSummary, JobError> {
-        self.abort().await;
+    async fn abort_now(&mut self) -> Result<JobSummary, JobError> {
+        let _ = self.supervisor.cast(SupervisorMsg::Abort);
+        let _ = (&mut self.done).await;
         Err(JobError::Aborted)
     }
 
     /// Waits for the job to finish.
-    pub async fn wait(self) -> Result<JobSummary, JobError> {
-        self.done.await.map_err(|_| JobError::Internal("the job supervisor ended without a result".into()))?
+    pub async fn wait(mut self) -> Result<JobSummary, JobError> {
+        let result = (&mut self.done).await;
+        self.close_metrics().await;
+        result.map_err(|_| JobError::Internal("the job supervisor ended without a result".into()))?
     }
 }

@@ -57,6 +57,15 @@ pub trait Source: Send + 'static {
         async { Ok(()) }
     }
 
+    /// The source's downstream has been full for a while: stop fetching ahead.
+    /// `poll` is not called again before [`resume`](Source::resume). A Kafka source
+    /// pauses its partition here, while its consumer keeps serving the client, so
+    /// that memory stays bounded and the broker keeps the consumer.
+    fn pause(&mut self) {}
+
+    /// The downstream took the batch that was waiting after [`pause`](Source::pause).
+    fn resume(&mut self) {}
+
     /// Seeks to a position taken by `snapshot`.
     fn restore(&mut self, snapshot: &StateSnapshot) -> Result<(), SourceError> {
         let _ = snapshot;

@@ -269,8 +269,21 @@ fn invalid_graphs_are_rejected_at_build_time() {
 
     let job = Job::builder("no-dlq");
     job.source("numbers", 1, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec![1i64]), ctx)))
+        .map("same", |v: &i64| *v)
         .sink("collect", |_| Ok(CollectSink::new(Arc::default())));
     assert_eq!(job.build().err(), Some(GraphError::NoDeadLetterSink));
+
+    // Without operators nothing can be rejected: no dead-letter sink is needed,
+    // and one that could never receive anything (nor a barrier) is refused.
+    let job = Job::builder("straight");
+    job.source("numbers", 1, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec![1i64]), ctx)))
+        .sink("collect", |_| Ok(CollectSink::new(Arc::default())));
+    assert!(job.build().is_ok());
+    let job = Job::builder("idle-dlq");
+    job.source("numbers", 1, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec![1i64]), ctx)))
+        .sink("collect", |_| Ok(CollectSink::new(Arc::default())));
+    dead_letter_sink(&job);
+    assert_eq!(job.build().err(), Some(GraphError::DeadLettersWithoutProducers));
 
     let job = Job::builder("dangling");
     let s = job.source("numbers", 1, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec![1i64]), ctx)));
@@ -299,10 +312,27 @@ async fn a_source_that_cannot_open_fails_start_up_clearly() {
         Err(tidemill_runtime::SourceError::Unreadable { what: "/nope.jsonl".into(), reason: "No such file".into() })
     })
     .sink("collect", |_| Ok(CollectSink::new(Arc::default())));
-    dead_letter_sink(&job);
     let err = job.build().unwrap().start().await.err().expect("start fails");
     let text = err.to_string();
     assert!(text.contains("/nope.jsonl") && text.contains("missing[0]"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_without_operators_runs_to_the_end() {
+    let values = input(5_000, 3);
+    let out: Arc<Mutex<Collected<(u32, i64)>>> = Arc::default();
+    let o = out.clone();
+    let job = Job::builder("straight").config(JobConfig { batch_size: 64, ..JobConfig::default() });
+    let v = values.clone();
+    job.source("numbers", 1, move |ctx: &NodeContext| Ok(VecSource::new(v.clone(), ctx)))
+        .sink("collect", move |_| Ok(CollectSink::new(o.clone())));
+    let summary = tokio::time::timeout(Duration::from_secs(60), job.build().unwrap().run())
+        .await
+        .expect("the job finishes")
+        .expect("the job succeeds");
+    assert_eq!(summary.records_in, values.len() as u64);
+    let got: Vec<(u32, i64)> = out.lock().unwrap().committed.iter().map(|r| r.value).collect();
+    assert_eq!(got, *values, "every record committed once, in order");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,12 +61,19 @@ struct Cli {
     #[arg(long, value_name = "GROUP", requires = "topic", env = "TIDEMILL_GROUP_ID")]
     group_id: Option<String>,
 
+    /// With --topic: how many Kafka consumers (client threads) the partitions share
+    /// [default: the number of CPUs].
+    #[arg(long, value_name = "N", requires = "topic", env = "TIDEMILL_KAFKA_CONSUMERS",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    kafka_consumers: Option<u16>,
+
     /// Folder for the tables: <DIR>/order_aggregates, <DIR>/orders, <DIR>/dlq.
     #[arg(long, value_name = "DIR", env = "TIDEMILL_OUTPUT")]
     output: PathBuf,
 
     /// TOML file with settings (keys as in OrderJobSettings: window_size,
-    /// window_slide, watermark_delay, allowed_lateness, shards, [runtime], [generator]).
+    /// window_slide, watermark_delay, allowed_lateness, shards, [runtime], [generator],
+    /// [metrics]).
     #[arg(long, value_name = "FILE", env = "TIDEMILL_CONFIG")]
     config: Option<PathBuf>,
 
@@ -138,6 +145,12 @@ struct Cli {
     #[arg(long, value_name = "N", env = "TIDEMILL_MAX_RECORDS_PER_CHECKPOINT")]
     max_records_per_checkpoint: Option<u64>,
 
+    /// Serve /metrics (Prometheus), /healthz and /readyz here, e.g. 0.0.0.0:9464 to
+    /// be scraped from other hosts, or `off` [default: 127.0.0.1:9464, localhost
+    /// only; a free port if that is taken]. OTLP push: set OTEL_EXPORTER_OTLP_ENDPOINT.
+    #[arg(long, value_name = "HOST:PORT|off", env = "TIDEMILL_METRICS_ADDR", value_parser = tidemill_job_examples::cli::parse_metrics_addr)]
+    metrics_addr: Option<tidemill_runtime::metrics::MetricsAddr>,
+
     /// Write the job summary as JSON to this file as well.
     #[arg(long, value_name = "FILE")]
     summary_json: Option<PathBuf>,
@@ -147,7 +160,7 @@ struct Cli {
         long,
         value_name = "FILTER",
         env = "RUST_LOG",
-        default_value = "warn,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=error"
+        default_value = "warn,tidemill::progress=info,tidemill_runtime::metrics=info,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=error"
     )]
     log: String,
 }
@@ -192,6 +205,10 @@ impl Cli {
         if self.rate.is_some() {
             s.generator.rate_limit = self.rate;
         }
+        if let Some(addr) = self.metrics_addr {
+            s.metrics.addr = addr;
+            s.metrics.fallback_to_free_port = false;
+        }
         Ok(s)
     }
 
@@ -205,6 +222,7 @@ impl Cli {
                 config.start = StartOffsets::Latest;
             }
             config.group_id = self.group_id.clone();
+            config.consumers = self.kafka_consumers.map(usize::from);
             return OrderInput::Kafka(config);
         }
         match &self.input {

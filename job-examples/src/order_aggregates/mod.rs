@@ -133,7 +133,7 @@ pub fn build(input: &OrderInput, output: &Path, settings: &OrderJobSettings) -> 
         runtime.checkpoint_interval.get_or_insert(std::time::Duration::from_secs(30));
         job = job.checkpoint_store(LocalCheckpointStore::new(dir));
     }
-    let job = job.config(runtime);
+    let job = job.config(runtime).metrics(settings.metrics.clone());
     let sinks = DeltaOrderSinks::new(output, settings.target_file_rows).with_orders_shards(settings.shards);
     match input {
         OrderInput::Kafka(config) => assemble(&job, &kafka_source(&job, config)?, settings, &sinks)?,

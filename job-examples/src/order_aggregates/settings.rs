@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tidemill_operators::kafka::KafkaSourceConfig;
 use tidemill_operators::source::GeneratorConfig;
+use tidemill_runtime::metrics::{MetricsAddr, MetricsConfig};
 use tidemill_runtime::JobConfig;
 
 /// Tunables of the order job. Defaults are the seed's Spark job: sliding windows of
@@ -44,6 +45,10 @@ pub struct OrderJobSettings {
     pub checkpoint_dir: Option<PathBuf>,
     /// The generator used with `--generate`.
     pub generator: GeneratorConfig,
+    /// Metrics (TOML `[metrics]`): `addr` of `/metrics`, `/healthz`, `/readyz`
+    /// (default 127.0.0.1:9464, localhost only; `off` for none), the progress line
+    /// and the lag-growth detector. OTLP push follows `OTEL_EXPORTER_OTLP_*`.
+    pub metrics: MetricsConfig,
 }
 
 impl Default for OrderJobSettings {
@@ -59,6 +64,13 @@ impl Default for OrderJobSettings {
             runtime: JobConfig::default(),
             checkpoint_dir: None,
             generator: GeneratorConfig::default(),
+            metrics: MetricsConfig {
+                addr: MetricsAddr::default_local(),
+                // Two jobs on one host (tests, a second run) must not fail on the
+                // default port; an address given on purpose does.
+                fallback_to_free_port: true,
+                ..MetricsConfig::default()
+            },
         }
     }
 }
@@ -96,5 +108,36 @@ impl OrderTables {
     /// The tables under `dir`.
     pub fn under(dir: &Path) -> Self {
         OrderTables { order_aggregates: dir.join("order_aggregates"), orders: dir.join("orders"), dlq: dir.join("dlq") }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn metrics_default_to_localhost_and_read_from_toml() {
+        let d = OrderJobSettings::default();
+        assert_eq!(d.metrics.addr.to_string(), "127.0.0.1:9464");
+        assert!(d.metrics.fallback_to_free_port);
+        let s: OrderJobSettings = toml::from_str(
+            r#"
+            [metrics]
+            addr = "0.0.0.0:9100"
+            progress_interval = "30s"
+            [metrics.lag_growth]
+            factor = 3.0
+            "#,
+        )
+        .unwrap();
+        assert_eq!(s.metrics.addr.to_string(), "0.0.0.0:9100");
+        assert_eq!(s.metrics.progress_interval, Some(Duration::from_secs(30)));
+        assert_eq!(s.metrics.lag_growth.factor, 3.0);
+        assert_eq!(s.metrics.lag_growth.min_lag, 10_000);
+        let off: OrderJobSettings = toml::from_str("[metrics]\naddr = \"off\"\n").unwrap();
+        assert_eq!(off.metrics.addr.0, None);
+        assert!(toml::from_str::<OrderJobSettings>("[metrics]\naddr = \"nowhere\"\n").is_err());
     }
 }

@@ -67,6 +67,13 @@ pub struct KafkaSourceConfig {
     /// `enable.auto.offset.store` and `auto.offset.reset`.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// How many librdkafka consumers the partitions of this source share in one
+    /// process (partition `p` uses consumer `p % consumers`); the number of CPUs
+    /// when absent. Each consumer has its own network and decompression thread, so
+    /// fewer than the CPUs leaves fetching single-threaded; one per partition
+    /// multiplies threads and connections for nothing.
+    #[serde(default)]
+    pub consumers: Option<usize>,
 }
 
 fn default_true() -> bool {
@@ -93,6 +100,7 @@ impl KafkaSourceConfig {
             fail_on_data_loss: true,
             metadata_timeout: default_metadata_timeout(),
             properties: BTreeMap::new(),
+            consumers: None,
         }
     }
 
@@ -128,19 +136,27 @@ impl KafkaSourceConfig {
         Ok(())
     }
 
+    /// How many consumers the partitions are spread over (see `consumers`).
+    pub fn consumer_count(&self) -> usize {
+        self.consumers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+    }
+
     /// The consumer group: `group_id`, or the job's name.
     pub fn group_for(&self, ctx: &NodeContext) -> String {
         self.group_id.clone().unwrap_or_else(|| ctx.job.to_string())
     }
 
-    /// The librdkafka configuration of the consumer of one partition.
-    pub(crate) fn client_config(&self, ctx: &NodeContext, partition: i32) -> ClientConfig {
+    /// The librdkafka configuration of the consumer a source node shares among its
+    /// partitions in one process.
+    pub(crate) fn client_config(&self, ctx: &NodeContext, consumer: usize) -> ClientConfig {
         let mut c = ClientConfig::new();
-        c.set("client.id", format!("tidemill-{}-{}-{partition}", ctx.job, ctx.node))
-            // One consumer per partition: keep its prefetch buffer modest (the
-            // librdkafka default is 64 MB per consumer).
+        c.set("client.id", format!("tidemill-{}-{}-{consumer}", ctx.job, ctx.node))
+            // Each partition has its own queue, and this bound applies to each:
+            // keep the prefetch modest (the librdkafka default is 64 MB).
             .set("queued.max.messages.kbytes", "16384")
-            .set("max.partition.fetch.bytes", "8388608");
+            .set("max.partition.fetch.bytes", "8388608")
+            // The log end of each partition, for the lag metrics.
+            .set("statistics.interval.ms", "1000");
         for (key, value) in &self.properties {
             c.set(key, value);
         }
@@ -203,12 +219,12 @@ mod tests {
     fn client_config_fixes_what_the_source_relies_on() {
         let ctx = NodeContext::for_tests("orders");
         let c = KafkaSourceConfig::new("b:1", "t").property("queued.max.messages.kbytes", "1024");
-        let cc = c.client_config(&ctx, 2);
+        let cc = c.client_config(&ctx, 1);
         assert_eq!(cc.get("group.id"), Some("test"));
         assert_eq!(cc.get("enable.auto.commit"), Some("false"));
         assert_eq!(cc.get("auto.offset.reset"), Some("error"));
         assert_eq!(cc.get("queued.max.messages.kbytes"), Some("1024"));
-        assert_eq!(cc.get("client.id"), Some("tidemill-test-orders-2"));
+        assert_eq!(cc.get("client.id"), Some("tidemill-test-orders-1"));
         let c = KafkaSourceConfig { group_id: Some("lag".into()), ..c };
         assert_eq!(c.client_config(&ctx, 0).get("group.id"), Some("lag"));
     }

@@ -1,4 +1,5 @@
-//! Kafka: [`KafkaSource`] reads one partition of a topic per source actor.
+//! Kafka: [`KafkaSource`] reads one partition of a topic per source actor;
+//! [`KafkaSink`] writes a topic in Kafka transactions, exactly once.
 //!
 //! ```no_run
 //! # use std::time::Duration;
@@ -12,29 +13,39 @@
 //! # let _ = raw; Ok(()) }
 //! ```
 //!
-//! Each source actor owns one `BaseConsumer` assigned exactly its partition
-//! (`assign`, no `subscribe`): there is no group membership and no rebalancing, and
-//! the consumer group (the job's name unless `group_id` says otherwise) only
-//! receives the checkpointed offsets, for lag tooling. Scale-out across processes
-//! by consumer-group assignment comes later (design decision 5).
+//! The partitions of a source node in one process share a few `BaseConsumer`s
+//! (one per CPU by default), each partition reading its own queue split off its
+//! consumer. Partitions are assigned explicitly (no `subscribe`): there is no
+//! group membership and no rebalancing, and the consumer group (the job's name
+//! unless `group_id` says otherwise) only receives the checkpointed offsets, for
+//! lag tooling. Scale-out across processes by consumer-group assignment comes
+//! later (design decision 5).
 //!
-//! Backpressure: a source that cannot send does not poll; librdkafka stops
-//! fetching once its prefetch queue is full (`queued.max.messages.kbytes`, 16 MB
-//! per partition by default here). Without group membership there is no
-//! `max.poll.interval.ms` eviction to fear.
+//! Backpressure: a source whose downstream stays full is paused by the runtime;
+//! it pauses its partition in the consumer and resumes it when there is room.
+//! librdkafka's prefetch queue (`queued.max.messages.kbytes`, 16 MB per
+//! partition here) bounds what is buffered meanwhile.
+//!
+//! [`KafkaSink`] writes a stream to a topic exactly once (see docs/kafka-sink.md).
 //!
 //! [`rdkafka`] is re-exported so that jobs and tools use the same client version.
 
 mod config;
+mod consumer;
 mod context;
 mod metadata;
 mod position;
 mod record;
+mod sink;
 mod source;
 
 pub use config::{EndOffsets, KafkaSourceConfig, StartOffsets};
 pub use metadata::partition_count;
 pub use record::KafkaRecord;
+pub use sink::{
+    KafkaSink, KafkaSinkConfig, KafkaSinkError, KafkaSinkIds, OutgoingRecord, RecordEncoder, StagedError,
+    KAFKA_STAGED_FORMAT,
+};
 pub use source::KafkaSource;
 
 pub use rdkafka;

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use ractor::ActorRef;
 
 use crate::config::JobConfig;
-use crate::counters::{JobCounters, ShardCounts};
+use crate::counters::{JobCounters, ShardCounter, ShardCounts};
+use crate::metrics::shard::ShardMetrics;
+use crate::metrics::JobMetrics;
 use crate::operator::StateSnapshot;
 use crate::sink::StagedOutput;
 use crate::time::Epoch;
@@ -26,6 +28,7 @@ pub struct NodeId(pub usize);
 #[derive(Clone)]
 pub(crate) struct RunShared {
     pub(crate) counters: Arc<JobCounters>,
+    pub(crate) metrics: Arc<JobMetrics>,
     pub(crate) config: Arc<JobConfig>,
     pub(crate) supervisor: ActorRef<supervisor::SupervisorMsg>,
     pub(crate) generation: u64,
@@ -61,6 +64,13 @@ pub(crate) struct CheckpointAck {
 }
 
 impl RunShared {
+    /// The counters and metrics of one shard of `node` (`sink`: the sink's name,
+    /// for its per-sink total).
+    pub(crate) fn shard(&self, node: NodeId, shard: usize, sink: Option<&str>) -> (ShardCounter, ShardMetrics) {
+        let metrics = ShardMetrics::new(&self.metrics, node, shard);
+        (ShardCounter::new(self.counters.clone(), sink, metrics.stats()), metrics)
+    }
+
     pub(crate) fn ack(&self, epoch: Epoch, node: NodeId, shard: usize, payload: AckPayload, counts: ShardCounts) {
         let ack = CheckpointAck { generation: self.generation, epoch, node, shard, payload, counts };
         // The supervisor being gone means the job is ending; nothing to report to.

@@ -11,6 +11,7 @@ use crate::counters::ShardCounter;
 use crate::dead_letter::DeadLetter;
 use crate::edge::{InputCredits, InputIndex, NodeMsg};
 use crate::message::Message;
+use crate::metrics::shard::ShardMetrics;
 use crate::operator::{Operator, Output, StateSnapshot};
 use crate::record::Record;
 use crate::time::{Epoch, EventTime, Watermark};
@@ -46,6 +47,7 @@ pub(crate) struct OperatorShard<O: Operator> {
     live_inputs: usize,
     last_epoch: Epoch,
     counter: ShardCounter,
+    metrics: ShardMetrics,
 }
 
 impl<O> Actor for OperatorActor<O>
@@ -64,7 +66,7 @@ where
     ) -> Result<Self::State, ActorProcessingErr> {
         let credits = std::mem::take(&mut args.credits);
         let inputs = credits.len();
-        let mut counter = ShardCounter::new(args.shared.counters.clone(), None);
+        let (mut counter, metrics) = args.shared.shard(args.node, args.shard, None);
         let mut last_epoch = Epoch::ZERO;
         if let Some(restore) = args.restore.take() {
             args.operator.restore(&StateSnapshot(restore.state))?;
@@ -80,6 +82,7 @@ where
             live_inputs: inputs,
             last_epoch,
             counter,
+            metrics,
         })
     }
 
@@ -122,6 +125,7 @@ where
     ) -> Result<bool, ActorProcessingErr> {
         match message {
             Message::Data(batch) => {
+                self.counter.node().add_in(batch.len());
                 let mut out = Output::new(self.args.name.clone());
                 self.args.operator.process(batch, &mut out)?;
                 self.flush(out).await?;
@@ -183,6 +187,7 @@ where
     }
 
     async fn checkpoint(&mut self, epoch: Epoch) -> Result<(), ActorProcessingErr> {
+        self.metrics.aligned(self.gate.credits.len(), self.gate.aligner.last_alignment());
         self.acknowledge(epoch)?;
         self.args.out.broadcast(Control::Barrier(epoch)).await?;
         self.args.dead_letters.broadcast(Control::Barrier(epoch)).await?;
@@ -190,7 +195,9 @@ where
     }
 
     fn acknowledge(&mut self, epoch: Epoch) -> Result<(), ActorProcessingErr> {
+        let started = std::time::Instant::now();
         let snapshot = self.args.operator.snapshot()?;
+        self.metrics.snapshot(started.elapsed());
         self.last_epoch = epoch;
         let counts = self.counter.snapshot();
         self.args.shared.ack(epoch, self.args.node, self.args.shard, AckPayload::State(snapshot), counts);
@@ -211,7 +218,10 @@ where
 
     async fn flush(&mut self, mut out: Output<O::Out>) -> Result<(), ActorProcessingErr> {
         let (records, dead, watermark) = out.take();
-        self.args.out.send_batch(records).await?;
+        if !records.is_empty() {
+            self.counter.node().add_out(records.len());
+            self.args.out.send_batch(records).await?;
+        }
         if !dead.is_empty() {
             self.counter.add_dead_letters(&dead);
             if self.args.dead_letters.is_empty() {
@@ -235,6 +245,7 @@ where
         if let Some(w) = watermark {
             if w > self.forwarded {
                 self.forwarded = w;
+                self.metrics.watermark(w);
                 self.idle_forwarded = false;
                 self.args.out.broadcast(Control::Watermark(Watermark::At(w))).await?;
             }

@@ -9,7 +9,7 @@ use ractor::{ActorCell, ActorId, ActorRef};
 use crate::actors::source::SourceMsg;
 use crate::actors::{NodeId, Restore, RunShared};
 use crate::checkpoint::Manifest;
-use crate::context::NodeContext;
+use crate::context::{NodeContext, PipelineId};
 use crate::dead_letter::SourceCatalog;
 use crate::graph::spawn::{OutPlan, ShardControl, ShardSpawn};
 use crate::graph::{JobPlan, Port};
@@ -64,6 +64,7 @@ impl Pipeline {
         supervisor: ActorCell,
     ) -> Result<Pipeline, JobError> {
         let mut pipeline = Pipeline::default();
+        let pipeline_id = PipelineId::next();
         let mut ports = PortTable(plan.nodes.iter().map(|_| Vec::new()).collect());
         for n in (0..plan.nodes.len()).rev() {
             let node = NodeId(n);
@@ -84,9 +85,11 @@ impl Pipeline {
                         shards: spec.parallelism,
                         catalog: catalog.clone(),
                         source_id: spec.source_id,
+                        pipeline: pipeline_id,
+                        metrics: shared.metrics.node(&spec.name, shard),
                     },
                     node,
-                    inputs: plan.input_slots(node),
+                    edge_stats: edge_stats(plan, node, &shared),
                     main: ports.take(plan, &main_consumers, shard)?,
                     dead_letters: ports.take(plan, &dead_consumers, shard)?,
                     shared: shared.clone(),
@@ -121,6 +124,13 @@ impl Pipeline {
         self.sources.clear();
         self.sink_commits.clear();
     }
+}
+
+/// Stats for each input slot of a shard of `node`, registered with the job's
+/// metrics under the edge's upstream and downstream node.
+fn edge_stats(plan: &JobPlan, node: NodeId, shared: &RunShared) -> Vec<std::sync::Arc<crate::edge::EdgeStats>> {
+    let capacity = shared.config.edge_capacity;
+    plan.input_sources(node).into_iter().map(|from| shared.metrics.registry.edge(from.0, node.0, capacity)).collect()
 }
 
 /// What shard `shard` of `node` restores from `manifest`.

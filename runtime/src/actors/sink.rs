@@ -11,6 +11,8 @@ use crate::actors::{AckPayload, NodeId, Restore, RunShared};
 use crate::counters::ShardCounter;
 use crate::edge::{InputCredits, InputIndex, NodeMsg};
 use crate::message::Message;
+use crate::metrics::shard::ShardMetrics;
+use crate::metrics::EpochLatency;
 use crate::sink::{Sink, StagedOutput};
 use crate::time::Epoch;
 
@@ -47,6 +49,9 @@ pub(crate) struct SinkShard<S: Sink> {
     last_epoch: Epoch,
     staged: BTreeMap<Epoch, StagedOutput>,
     counter: ShardCounter,
+    metrics: ShardMetrics,
+    /// Event time to visibility of what this shard writes.
+    latency: EpochLatency,
 }
 
 impl<S: Sink> Actor for SinkActor<S> {
@@ -62,7 +67,8 @@ impl<S: Sink> Actor for SinkActor<S> {
         args.sink.open().await?;
         let credits = std::mem::take(&mut args.credits);
         let inputs = credits.len();
-        let mut counter = ShardCounter::new(args.shared.counters.clone(), Some(&args.name));
+        let (mut counter, metrics) = args.shared.shard(args.node, args.shard, Some(&args.name));
+        let latency = metrics.sink_latency();
         let mut last_epoch = Epoch::ZERO;
         if let Some(restore) = args.restore.take() {
             // Recovery: the checkpoint is durable, so what this shard staged for it
@@ -79,6 +85,8 @@ impl<S: Sink> Actor for SinkActor<S> {
             last_epoch,
             staged: BTreeMap::new(),
             counter,
+            metrics,
+            latency,
         })
     }
 
@@ -115,12 +123,17 @@ impl<S: Sink> SinkShard<S> {
         match message {
             Message::Data(batch) => {
                 let n = batch.len();
+                if self.args.role == SinkRole::Output {
+                    // Dead letters carry no event time worth a latency.
+                    self.latency.note_batch(&batch);
+                }
                 self.args.sink.write(batch).await?;
                 self.counter.add_written(n, self.args.role == SinkRole::DeadLetters);
             }
             Message::Watermark(_) => {}
             Message::Barrier(epoch) => {
                 if let Some(epoch) = self.gate.aligner.on_barrier(input, epoch) {
+                    self.metrics.aligned(self.gate.credits.len(), self.gate.aligner.last_alignment());
                     self.stage(epoch).await?;
                     return Ok(true);
                 }
@@ -144,7 +157,10 @@ impl<S: Sink> SinkShard<S> {
     /// Makes this epoch's output durable but invisible and acknowledges it; the
     /// commit waits until the checkpoint is complete.
     async fn stage(&mut self, epoch: Epoch) -> Result<(), ActorProcessingErr> {
+        let started = std::time::Instant::now();
         let staged = self.args.sink.stage(epoch).await?;
+        self.metrics.snapshot(started.elapsed());
+        self.latency.seal(epoch);
         self.last_epoch = epoch;
         self.staged.insert(epoch, staged.clone());
         let counts = self.counter.snapshot();
@@ -158,7 +174,10 @@ impl<S: Sink> SinkShard<S> {
                 break;
             }
             let (e, staged) = entry.remove_entry();
+            let started = std::time::Instant::now();
             self.args.sink.commit(e, staged).await?;
+            self.metrics.commit(started.elapsed());
+            self.latency.committed(e);
             tracing::debug!(sink = %self.args.name, epoch = %e, "committed");
         }
         let msg = SupervisorMsg::SinkCommitted {

@@ -11,7 +11,7 @@
 //! end of the stream can stand for the final checkpoint's barrier everywhere.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
@@ -19,9 +19,15 @@ use crate::actors::supervisor::SupervisorMsg;
 use crate::actors::{AckPayload, NodeId, Restore, RunShared};
 use crate::collector::{Collector, Control};
 use crate::counters::ShardCounter;
+use crate::edge::EdgeClosed;
 use crate::operator::StateSnapshot;
+use crate::record::Batch;
 use crate::source::{Source, SourcePoll};
 use crate::time::{Epoch, Watermark};
+
+/// How long a send may wait for downstream credit before the source is paused.
+/// Short waits are normal flow control; pausing on each would churn the client.
+const PAUSE_AFTER: Duration = Duration::from_millis(50);
 
 /// Messages a source actor understands.
 #[derive(Debug)]
@@ -67,6 +73,8 @@ pub(crate) struct SourcePartition<S: Source> {
     since_barrier: u64,
     /// Waiting for a barrier because the per-checkpoint cap was reached.
     capped: bool,
+    /// Source time (the Kafka timestamp) to the commit of the checkpoint.
+    latency: crate::metrics::EpochLatency,
 }
 
 impl<S> Actor for SourceActor<S>
@@ -83,7 +91,7 @@ where
         myself: ActorRef<Self::Msg>,
         mut args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let mut counter = ShardCounter::new(args.shared.counters.clone(), None);
+        let (mut counter, metrics) = args.shared.shard(args.node, args.shard, None);
         if let Some(restore) = args.restore.take() {
             args.source.restore(&StateSnapshot(restore.state))?;
             counter.restore(restore.counts);
@@ -98,6 +106,7 @@ where
             counter,
             since_barrier: 0,
             capped: false,
+            latency: metrics.source_latency(),
         })
     }
 
@@ -121,6 +130,7 @@ where
             }
             SourceMsg::Barrier(_) => Ok(()),
             SourceMsg::CheckpointComplete(epoch) => {
+                state.latency.committed(epoch);
                 state.args.source.checkpoint_complete(epoch).await?;
                 Ok(())
             }
@@ -153,8 +163,9 @@ where
                 self.idle_since = None;
                 self.idle_announced = false;
                 self.counter.add_in(batch.len());
+                self.latency.note_batch(&batch);
                 self.since_barrier += batch.len() as u64;
-                self.args.out.send_batch(batch).await?;
+                self.send(batch).await?;
                 if cap.is_some_and(|cap| self.since_barrier >= cap) {
                     // Resumed by the next barrier.
                     self.capped = true;
@@ -176,9 +187,34 @@ where
         Ok(())
     }
 
+    /// Sends a batch downstream; if that waits longer than [`PAUSE_AFTER`], the
+    /// source is paused until the batch is taken.
+    async fn send(&mut self, batch: Batch<S::Out>) -> Result<(), EdgeClosed> {
+        let send = self.args.out.send_batch(batch);
+        tokio::pin!(send);
+        tokio::select! {
+            biased;
+            sent = &mut send => return sent,
+            _ = tokio::time::sleep(PAUSE_AFTER) => {}
+        }
+        let started = Instant::now();
+        tracing::debug!(source = %self.args.name, partition = self.args.shard, "downstream full: source paused");
+        self.args.source.pause();
+        let sent = send.await;
+        self.args.source.resume();
+        tracing::debug!(
+            source = %self.args.name,
+            partition = self.args.shard,
+            paused_ms = started.elapsed().as_millis() as u64,
+            "source resumed"
+        );
+        sent
+    }
+
     fn acknowledge(&mut self, epoch: Epoch) -> Result<(), ActorProcessingErr> {
         let snapshot = self.args.source.snapshot()?;
         let counts = self.counter.snapshot();
+        self.latency.seal(epoch);
         self.args.shared.ack(epoch, self.args.node, self.args.shard, AckPayload::State(snapshot), counts);
         Ok(())
     }

@@ -28,6 +28,7 @@ use crate::counters::{JobCounters, JobSummary};
 use crate::dead_letter::SourceCatalog;
 use crate::graph::{JobPlan, NodeKind};
 use crate::job::JobError;
+use crate::metrics::{JobMetrics, JobStatus};
 use crate::time::Epoch;
 
 /// Messages to the job supervisor.
@@ -74,16 +75,25 @@ pub(crate) struct SupervisorArgs {
     pub(crate) plan: Arc<JobPlan>,
     pub(crate) config: Arc<JobConfig>,
     pub(crate) counters: Arc<JobCounters>,
+    pub(crate) metrics: Arc<JobMetrics>,
     pub(crate) catalog: SourceCatalog,
     pub(crate) store: Option<Arc<dyn CheckpointStore>>,
     pub(crate) done: oneshot::Sender<Result<JobSummary, JobError>>,
     pub(crate) committed: watch::Sender<Option<Epoch>>,
 }
 
+/// A checkpoint whose manifest is durable, waiting for the sinks' commits.
+struct Committing {
+    triggered: Instant,
+    saved: Instant,
+    size: u64,
+}
+
 pub(crate) struct SupervisorState {
     plan: Arc<JobPlan>,
     config: Arc<JobConfig>,
     counters: Arc<JobCounters>,
+    metrics: Arc<JobMetrics>,
     catalog: SourceCatalog,
     store: Option<Arc<dyn CheckpointStore>>,
     done: Option<oneshot::Sender<Result<JobSummary, JobError>>>,
@@ -102,8 +112,8 @@ pub(crate) struct SupervisorState {
     exhausted: HashSet<(NodeId, usize)>,
     /// Sink shards that committed each epoch.
     committed: HashMap<Epoch, usize>,
-    /// When each checkpoint being committed was triggered.
-    triggered_at: HashMap<Epoch, Instant>,
+    /// Checkpoints durable and being committed.
+    triggered_at: HashMap<Epoch, Committing>,
     sink_shards: usize,
     source_shards: usize,
 }
@@ -139,6 +149,7 @@ impl Actor for JobSupervisor {
             plan: args.plan,
             config: args.config,
             counters: args.counters,
+            metrics: args.metrics,
             catalog: args.catalog,
             store: args.store,
             done: Some(args.done),
@@ -191,7 +202,7 @@ impl Actor for JobSupervisor {
             SupervisorMsg::Ack(_) | SupervisorMsg::SourceExhausted { .. } | SupervisorMsg::SinkCommitted { .. } => {}
             SupervisorMsg::Restart => {
                 if let Err(e) = state.spawn_pipeline(&myself).await {
-                    state.on_failure(&myself, e.to_string());
+                    state.on_failure(&myself, e.to_string(), None, "restart_failed");
                 }
             }
             SupervisorMsg::TriggerCheckpoint => {
@@ -207,6 +218,7 @@ impl Actor for JobSupervisor {
             }
             SupervisorMsg::Stop => {
                 state.stopping = true;
+                state.metrics.set_status(JobStatus::Stopping);
                 state.pipeline.sources.iter().for_each(|s| drop(s.cast(SourceMsg::Stop)));
             }
         }
@@ -219,17 +231,20 @@ impl Actor for JobSupervisor {
         evt: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, cause) = match evt {
-            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
+        let (cell, cause, kind) = match evt {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string(), "actor_failed"),
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                (cell, format!("stopped unexpectedly ({})", reason.unwrap_or_default()))
+                (cell, format!("stopped unexpectedly ({})", reason.unwrap_or_default()), "actor_stopped")
             }
             _ => return Ok(()),
         };
         // Events from actors of an earlier generation (killed on purpose) are expected.
-        if let Some(name) = state.pipeline.names.get(&cell.get_id()) {
+        if let Some(name) = state.pipeline.names.get(&cell.get_id()).cloned() {
             let cause = format!("{name}: {cause}");
-            state.on_failure(&myself, cause);
+            // `node[shard]`: the node names the restart cause (shards would not
+            // keep the label set small).
+            let node = name.split('[').next().unwrap_or(&name).to_string();
+            state.on_failure(&myself, cause, Some(&node), kind);
         }
         Ok(())
     }
@@ -247,8 +262,10 @@ impl SupervisorState {
         self.triggered_at.clear();
         // Totals restart from the checkpoint's counts, which the actors restore.
         self.counters.reset();
+        self.metrics.registry.new_generation();
         let shared = RunShared {
             counters: self.counters.clone(),
+            metrics: self.metrics.clone(),
             config: self.config.clone(),
             supervisor: myself.clone(),
             generation: self.generation,
@@ -256,6 +273,7 @@ impl SupervisorState {
         self.pipeline =
             Pipeline::spawn(&self.plan, &self.catalog, self.restored.as_ref(), shared, myself.get_cell()).await?;
         tracing::info!(job = %self.plan.name, generation = self.generation, actors = self.pipeline.cells.len(), "pipeline started");
+        self.metrics.set_status(if self.stopping { JobStatus::Stopping } else { JobStatus::Running });
         if self.stopping {
             self.pipeline.sources.iter().for_each(|s| drop(s.cast(SourceMsg::Stop)));
         }
@@ -276,11 +294,19 @@ impl SupervisorState {
 
     async fn on_complete(&mut self, myself: &ActorRef<SupervisorMsg>, completed: Completed) {
         let epoch = completed.manifest.epoch;
+        let size = self.metrics.checkpoint_acknowledged(completed.duration, &completed.manifest);
+        let saving = Instant::now();
         if let Some(store) = &self.store {
             // The manifest must be durable before any sink makes the epoch visible;
             // without it a crash could not tell what was committed.
             if let Err(e) = store.save(&completed.manifest).await {
-                self.on_failure(myself, format!("checkpoint {epoch} could not be written: {e}"));
+                self.metrics.checkpoint_failed("store_write");
+                self.on_failure(
+                    myself,
+                    format!("checkpoint {epoch} could not be written: {e}"),
+                    None,
+                    "checkpoint_store",
+                );
                 return;
             }
             if let Err(e) = store.prune(self.config.checkpoints_to_keep).await {
@@ -289,8 +315,10 @@ impl SupervisorState {
         }
         tracing::info!(job = %self.plan.name, %epoch, duration_ms = completed.duration.as_millis() as u64,
             finished = completed.manifest.finished, "checkpoint complete");
+        self.metrics.checkpoint_saved(saving.elapsed());
         self.restored = Some(completed.manifest);
-        self.triggered_at.insert(epoch, Instant::now() - completed.duration);
+        let triggered = saving.checked_sub(completed.duration).unwrap_or(saving);
+        self.triggered_at.insert(epoch, Committing { triggered, saved: Instant::now(), size });
         crate::failpoint::hit("after_manifest", epoch);
         for commit in &self.pipeline.sink_commits {
             commit(epoch);
@@ -305,9 +333,11 @@ impl SupervisorState {
             return;
         }
         self.committed.remove(&epoch);
-        if let Some(t) = self.triggered_at.remove(&epoch) {
-            tracing::info!(job = %self.plan.name, %epoch, total_ms = t.elapsed().as_millis() as u64,
+        if let Some(c) = self.triggered_at.remove(&epoch) {
+            let total = c.triggered.elapsed();
+            tracing::info!(job = %self.plan.name, %epoch, total_ms = total.as_millis() as u64,
                 "checkpoint committed");
+            self.metrics.checkpoint_committed(epoch, total, c.saved.elapsed(), c.size);
         }
         crate::failpoint::hit("after_sink_commit", epoch);
         self.committed_tx.send_replace(Some(epoch));
@@ -326,8 +356,13 @@ impl SupervisorState {
         std::mem::take(&mut self.pipeline).kill();
     }
 
-    fn on_failure(&mut self, myself: &ActorRef<SupervisorMsg>, cause: String) {
+    /// The pipeline failed: restart it after a backoff, or give up. `node` and
+    /// `kind` label the restart in metrics (`kind` becomes `error.type`).
+    fn on_failure(&mut self, myself: &ActorRef<SupervisorMsg>, cause: String, node: Option<&str>, kind: &'static str) {
         tracing::error!(job = %self.plan.name, generation = self.generation, %cause, "pipeline failed");
+        if self.coordinator.in_flight() {
+            self.metrics.checkpoint_failed("pipeline_failed");
+        }
         self.kill_pipeline();
         // Acknowledgements and commits of the dead generation are ignored from now on.
         self.generation += 1;
@@ -343,6 +378,7 @@ impl SupervisorState {
             return;
         }
         self.restarts += 1;
+        self.metrics.restarting(node, kind);
         let delay = policy.backoff(self.restarts);
         tracing::warn!(job = %self.plan.name, restart = self.restarts, delay_ms = delay.as_millis() as u64, "restarting pipeline");
         myself.send_after(delay, || SupervisorMsg::Restart);
@@ -350,6 +386,7 @@ impl SupervisorState {
 
     fn finish(&mut self, myself: &ActorRef<SupervisorMsg>, result: Result<JobSummary, JobError>) {
         self.kill_pipeline();
+        self.metrics.set_status(if result.is_ok() { JobStatus::Finished } else { JobStatus::Failed });
         if let Some(done) = self.done.take() {
             let _ = done.send(result);
         }

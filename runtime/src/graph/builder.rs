@@ -16,6 +16,7 @@ use crate::graph::spawn::{operator_spawner, source_spawner};
 use crate::graph::stream::Stream;
 use crate::graph::{EdgeSpec, GraphError, JobPlan, NodeKind, NodeSpec, Port};
 use crate::job::Job;
+use crate::metrics::MetricsConfig;
 use crate::record::SourceId;
 use crate::source::{Source, SourceError};
 
@@ -59,6 +60,7 @@ pub struct JobBuilder {
     name: Arc<str>,
     config: JobConfig,
     store: Option<Arc<dyn CheckpointStore>>,
+    metrics: MetricsConfig,
     inner: Rc<RefCell<GraphInner>>,
 }
 
@@ -68,6 +70,7 @@ impl JobBuilder {
             name: Arc::from(name),
             config: JobConfig::default(),
             store: None,
+            metrics: MetricsConfig::default(),
             inner: Rc::new(RefCell::new(GraphInner {
                 nodes: Vec::new(),
                 errors: Vec::new(),
@@ -88,6 +91,14 @@ impl JobBuilder {
     /// memory and only restarts inside the process resume from them.
     pub fn checkpoint_store(mut self, store: impl CheckpointStore) -> Self {
         self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// How the job exposes its metrics: the HTTP endpoint (`/metrics`, `/healthz`,
+    /// `/readyz`; off by default), OTLP push from the environment, the progress
+    /// line and the lag-growth detector. See docs/operations.md.
+    pub fn metrics(mut self, config: MetricsConfig) -> Self {
+        self.metrics = config;
         self
     }
 
@@ -156,7 +167,6 @@ impl JobBuilder {
         if let Some(n) = g.nodes.iter().find(|n| n.kind != NodeKind::Sink && !n.consumed) {
             return Err(GraphError::Unconsumed { node: n.name.to_string() });
         }
-        let union = g.dead_letters.ok_or(GraphError::NoDeadLetterSink)?;
         // Connect the dead-letter output of every operator off the dead-letter path
         // to the union node. Sources and sinks do not produce dead letters.
         let producers: Vec<NodeId> = g
@@ -166,14 +176,28 @@ impl JobBuilder {
             .filter(|(_, n)| n.kind == NodeKind::Operator && !n.dead_letter_path)
             .map(|(i, _)| NodeId(i))
             .collect();
+        let union = match (g.dead_letters, producers.is_empty()) {
+            // Sources straight into sinks: nothing can be rejected.
+            (None, true) => return Ok(self.plan(&mut g)),
+            (None, false) => return Err(GraphError::NoDeadLetterSink),
+            // A union without inputs would never see a barrier, so its sink could
+            // never finish a checkpoint.
+            (Some(_), true) => return Err(GraphError::DeadLettersWithoutProducers),
+            (Some(union), false) => union,
+        };
         let route: Arc<dyn std::any::Any + Send + Sync> = Arc::new(Route::<DeadLetter>::RoundRobin);
         g.nodes[union.0].inputs = producers
             .into_iter()
             .map(|from| EdgeSpec { from, port: Port::DeadLetters, route: route.clone(), one_to_one: false })
             .collect();
+        Ok(self.plan(&mut g))
+    }
+
+    fn plan(&self, g: &mut GraphInner) -> Job {
         let names: HashSet<&str> = g.nodes.iter().map(|n| &*n.name).collect();
         debug_assert_eq!(names.len(), g.nodes.len());
         let nodes = std::mem::take(&mut g.nodes);
-        Ok(Job::new(JobPlan { name: self.name.clone(), nodes }, self.config.clone(), self.store.clone()))
+        let plan = JobPlan { name: self.name.clone(), nodes };
+        Job::new(plan, self.config.clone(), self.store.clone(), self.metrics.clone())
     }
 }

@@ -36,6 +36,9 @@ pub enum GraphError {
     /// Dead letters would go nowhere.
     #[error("dead letters are not routed: call `dead_letters()` and give the stream a sink")]
     NoDeadLetterSink,
+    /// `dead_letters()` has a sink, but no operator could ever send it anything.
+    #[error("the job has no operator, so nothing can produce dead letters: remove the sink of `dead_letters()`")]
+    DeadLettersWithoutProducers,
     /// Two nodes share a name.
     #[error("two nodes are named `{name}`: node names must be unique")]
     DuplicateName {
@@ -107,9 +110,15 @@ impl JobPlan {
         unreachable!("edge index out of range")
     }
 
-    /// How many input slots each shard of `node` has.
-    pub(crate) fn input_slots(&self, node: NodeId) -> usize {
-        self.nodes[node.0].inputs.iter().map(|e| if e.one_to_one { 1 } else { self.nodes[e.from.0].parallelism }).sum()
+    /// The upstream node of each input slot of a shard of `node`, in slot order
+    /// (as many slots as [`JobPlan::slot`] numbers).
+    pub(crate) fn input_sources(&self, node: NodeId) -> Vec<NodeId> {
+        let mut out = Vec::new();
+        for e in &self.nodes[node.0].inputs {
+            let n = if e.one_to_one { 1 } else { self.nodes[e.from.0].parallelism };
+            out.extend(std::iter::repeat_n(e.from, n));
+        }
+        out
     }
 
     /// The edges leaving `node` on `port`: (downstream node, edge index there).

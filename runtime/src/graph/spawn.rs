@@ -17,7 +17,7 @@ use crate::actors::source::{SourceActor, SourceArgs, SourceMsg};
 use crate::actors::{NodeId, Restore, RunShared};
 use crate::collector::{Collector, OutEdge, Route};
 use crate::context::NodeContext;
-use crate::edge::{InputCredits, InputIndex, InputPort, NodeMsg};
+use crate::edge::{EdgeStats, InputCredits, InputIndex, InputPort, NodeMsg};
 use crate::job::JobError;
 use crate::operator::Operator;
 use crate::sink::{Sink, SinkError};
@@ -35,7 +35,8 @@ pub(crate) struct ShardSpawn {
     pub(crate) restore: Option<Restore>,
     pub(crate) ctx: NodeContext,
     pub(crate) node: NodeId,
-    pub(crate) inputs: usize,
+    /// The stats of each input slot's edge, registered with the job's metrics.
+    pub(crate) edge_stats: Vec<Arc<EdgeStats>>,
     pub(crate) main: Vec<OutPlan>,
     pub(crate) dead_letters: Vec<OutPlan>,
     pub(crate) shared: RunShared,
@@ -87,6 +88,11 @@ fn input_ports<T: Send + 'static>(
         .collect()
 }
 
+fn input_credits(s: &ShardSpawn) -> Vec<InputCredits> {
+    let capacity = s.shared.config.edge_capacity;
+    s.edge_stats.iter().map(|stats| InputCredits::with_stats(capacity, stats.clone())).collect()
+}
+
 fn spawn_failed(ctx: &NodeContext, e: impl std::fmt::Display) -> JobError {
     JobError::Startup(format!("{}[{}]: {e}", ctx.node, ctx.shard))
 }
@@ -129,8 +135,7 @@ where
     Arc::new(move |s: ShardSpawn| {
         let factory = factory.clone();
         Box::pin(async move {
-            let credits: Vec<InputCredits> =
-                (0..s.inputs).map(|_| InputCredits::new(s.shared.config.edge_capacity)).collect();
+            let credits = input_credits(&s);
             let args = OperatorArgs {
                 operator: factory(&s.ctx),
                 node: s.node,
@@ -161,8 +166,7 @@ where
     Arc::new(move |s: ShardSpawn| {
         let factory = factory.clone();
         Box::pin(async move {
-            let credits: Vec<InputCredits> =
-                (0..s.inputs).map(|_| InputCredits::new(s.shared.config.edge_capacity)).collect();
+            let credits = input_credits(&s);
             let args = SinkArgs {
                 sink: factory(&s.ctx).map_err(|e| spawn_failed(&s.ctx, e))?,
                 node: s.node,

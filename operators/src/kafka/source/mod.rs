@@ -5,23 +5,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use rdkafka::config::FromClientConfigAndContext;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::{Message, Offset as KafkaOffset, TopicPartitionList};
+use rdkafka::consumer::base_consumer::PartitionQueue;
+use rdkafka::consumer::Consumer;
+use tidemill_runtime::metrics::{PartitionLabels, PartitionMetrics};
 use tidemill_runtime::{
-    Epoch, EventTime, NodeContext, Offset, Origin, PartitionId, PartitionInfo, Record, Source, SourceError, SourceId,
-    SourceKind, SourcePoll, StateSnapshot,
+    Epoch, NodeContext, PartitionId, PartitionInfo, Source, SourceError, SourceId, SourceKind, SourcePoll,
+    StateSnapshot,
 };
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::config::KafkaSourceConfig;
+use super::consumer::SharedConsumer;
 use super::context::SourceContext;
 use super::metadata::{self, ProbeError};
 use super::position::{self, Checkpoint};
 use super::record::KafkaRecord;
+
+mod read;
 
 /// The longest a poll waits for records before answering `Idle`, so the source
 /// actor stays responsive to barriers and stop requests.
@@ -37,13 +38,17 @@ const PROBE_RETRY: Duration = Duration::from_secs(1);
 /// `snapshotted` when no snapshot with a position was taken.
 const NO_OFFSET: u64 = u64::MAX;
 
-/// One partition (`ctx.shard`) of a Kafka topic, read with a `BaseConsumer` that
-/// is assigned exactly that partition (no subscription, so no group rebalancing).
+/// One partition (`ctx.shard`) of a Kafka topic.
 ///
-/// Scale-out across processes by consumer-group assignment comes later; for now a
-/// job gives its Kafka source one actor per partition
+/// The partitions of one source node in one process share one librdkafka consumer
+/// ([`SharedConsumer`]); each reads its own partition queue split off that
+/// consumer. Partitions are assigned explicitly (no subscription, so no group
+/// rebalancing): a job gives its Kafka source one actor per partition
 /// (`job.source("orders", partition_count(..)?, move |ctx| KafkaSource::new(config.clone(), ctx))`).
 ///
+/// - Backpressure: when the runtime [pauses](Source::pause) the source, the
+///   partition is paused in the consumer (no more fetching for it) and resumed
+///   when the downstream took the waiting batch.
 /// - Records: the message's key, value, headers and timestamp ([`KafkaRecord`]);
 ///   `time` is the Kafka timestamp, or ingestion time if the message has none;
 ///   `origin` is `{ctx.source_id, PartitionId(kafka partition), Offset(kafka offset)}`.
@@ -58,9 +63,17 @@ const NO_OFFSET: u64 = u64::MAX;
 ///   Lost offsets and deleted topics follow `fail_on_data_loss`.
 pub struct KafkaSource {
     config: KafkaSourceConfig,
-    consumer: Arc<BaseConsumer<SourceContext>>,
-    /// Notified by librdkafka when the consumer queue becomes non-empty.
+    shared: Arc<SharedConsumer>,
+    /// This partition's queue, split off the shared consumer.
+    queue: PartitionQueue<SourceContext>,
+    /// Notified by librdkafka when the partition queue becomes non-empty.
     wakeup: Arc<Notify>,
+    /// `shared.events().missing_reports()` when last looked at.
+    missing_seen: u64,
+    /// Whether the partition is paused in the consumer.
+    paused: bool,
+    /// Position, log end and lag of the partition.
+    metrics: PartitionMetrics,
     source: SourceId,
     partition: i32,
     name: Arc<str>,
@@ -71,7 +84,7 @@ pub struct KafkaSource {
     /// Whether the consumer is assigned at `next`; if not, the next poll probes the
     /// partition and assigns it.
     assigned: bool,
-    /// Whether the consumer was never assigned yet.
+    /// Whether the partition was never assigned yet.
     fresh_consumer: bool,
     /// Whether the consumer's position may be trusted (not right after a re-assign).
     position_valid: bool,
@@ -111,13 +124,9 @@ impl KafkaSource {
         config.validate().map_err(&unreadable)?;
         let partition = i32::try_from(ctx.shard).map_err(|_| unreadable("partition number too large".into()))?;
         let name: Arc<str> = Arc::from(format!("{}[{}]", ctx.node, ctx.shard));
-        let context = SourceContext { name: name.clone() };
-        let mut consumer = BaseConsumer::from_config_and_context(&config.client_config(ctx, partition), context)
-            .map_err(|e| unreadable(format!("cannot create the consumer: {e}")))?;
-        let wakeup = Arc::new(Notify::new());
-        let notify = wakeup.clone();
-        consumer.set_nonempty_callback(move || notify.notify_one());
-        match metadata::check_partition(consumer.client(), &config.topic, partition, config.metadata_timeout) {
+        let shared = SharedConsumer::for_partition(&config, ctx, ctx.shard).map_err(&unreadable)?;
+        let client = shared.consumer().client();
+        match metadata::check_partition(client, &config.topic, partition, config.metadata_timeout) {
             Ok(()) => {}
             Err(ProbeError::Missing(reason)) => {
                 return Err(unreadable(format!("{reason} (brokers {})", config.brokers)));
@@ -128,13 +137,30 @@ impl KafkaSource {
                 "kafka brokers not reachable yet, the source will keep trying: {reason}"
             ),
         }
+        // Split off before the partition is ever assigned, so that none of its
+        // records lands in the consumer's main queue.
+        let mut queue = shared
+            .consumer()
+            .split_partition_queue(&config.topic, partition)
+            .ok_or_else(|| unreadable("cannot split off the partition's queue".into()))?;
+        let wakeup = Arc::new(Notify::new());
+        let notify = wakeup.clone();
+        queue.set_nonempty_callback(move || notify.notify_one());
         let info =
             PartitionInfo { kind: SourceKind::Kafka, name: config.topic.clone(), kafka_partition: Some(partition) };
         ctx.catalog.register(ctx.source_id, PartitionId(partition as u32), info);
+        let missing_seen = shared.events().missing_reports();
+        let labels = PartitionLabels::kafka(&config.topic, partition, &config.group_for(ctx));
+        let metrics = ctx.metrics.source_partition(labels);
+        shared.track(partition, metrics.clone());
         Ok(KafkaSource {
             config,
-            consumer: Arc::new(consumer),
+            shared,
+            queue,
             wakeup,
+            missing_seen,
+            paused: false,
+            metrics,
             source: ctx.source_id,
             partition,
             name,
@@ -180,11 +206,12 @@ impl KafkaSource {
         if self.retry_at.is_some_and(|t| Instant::now() < t) {
             return Ok(false);
         }
-        let (consumer, topic, partition) = (self.consumer.clone(), self.config.topic.clone(), self.partition);
+        let (shared, topic, partition) = (self.shared.clone(), self.config.topic.clone(), self.partition);
         let timeout = self.config.metadata_timeout.min(PROBE_IN_POLL);
-        let probed = tokio::task::spawn_blocking(move || metadata::probe(&consumer, &topic, partition, timeout))
-            .await
-            .map_err(|e| self.unreadable(format!("partition probe failed: {e}")))?;
+        let probed =
+            tokio::task::spawn_blocking(move || metadata::probe(shared.consumer(), &topic, partition, timeout))
+                .await
+                .map_err(|e| self.unreadable(format!("partition probe failed: {e}")))?;
         let watermarks = match probed {
             Ok(w) => w,
             Err(ProbeError::Missing(reason)) if self.next.is_none() => return Err(self.unreadable(reason)),
@@ -199,10 +226,13 @@ impl KafkaSource {
             tracing::warn!(source = &*self.name, topic = %self.config.topic, partition, "data loss: {lost}");
         }
         let offset = i64::try_from(plan.next).map_err(|_| self.unreadable("offset out of range"))?;
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&self.config.topic, partition, KafkaOffset::Offset(offset))
-            .and_then(|()| self.consumer.assign(&tpl))
+        self.shared
+            .assign(partition, offset)
             .map_err(|e| self.unreadable(format!("cannot assign the partition: {e}")))?;
+        if self.paused {
+            // A new assignment starts unpaused.
+            self.pause();
+        }
         tracing::debug!(source = &*self.name, next = plan.next, end = ?plan.end, "kafka partition assigned");
         // A re-assign resets the consumer's position asynchronously: trust it again
         // only after a record.
@@ -224,76 +254,13 @@ impl KafkaSource {
         self.retry_at = Some(Instant::now() + PROBE_RETRY);
         false
     }
+}
 
-    /// Takes what the consumer has ready, without waiting, into `batch`.
-    fn drain(&mut self, batch: &mut Vec<Record<KafkaRecord>>, max: usize) -> Result<(), SourceError> {
-        let now = EventTime::from(Utc::now());
-        let consumer = self.consumer.clone();
-        // A poll that served an event (a commit result) also returns nothing: only
-        // two empty polls in a row mean the queue is empty.
-        let mut empty = 0;
-        while batch.len() < max && self.assigned && empty < 2 {
-            match consumer.poll(Duration::ZERO) {
-                None => empty += 1,
-                Some(Ok(m)) => {
-                    empty = 0;
-                    let offset = u64::try_from(m.offset()).unwrap_or(0);
-                    if let Some(end) = self.end.filter(|&end| offset >= end) {
-                        // Everything before `end` was read or skipped (transaction markers).
-                        self.next = Some(end);
-                        return Ok(());
-                    }
-                    let value = KafkaRecord::from(&m);
-                    let time = value.timestamp.unwrap_or(now);
-                    let origin = Origin {
-                        source: self.source,
-                        partition: PartitionId(self.partition as u32),
-                        offset: Offset(offset),
-                    };
-                    batch.push(Record::new(value, time, origin));
-                    self.next = Some(offset + 1);
-                    self.position_valid = true;
-                }
-                Some(Err(e)) => {
-                    empty = 0;
-                    self.on_error(e)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn on_error(&mut self, e: KafkaError) -> Result<(), SourceError> {
-        match &e {
-            KafkaError::PartitionEOF(_) => {}
-            KafkaError::MessageConsumptionFatal(_) => return Err(self.unreadable(format!("fatal error: {e}"))),
-            KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange) => {
-                // The next poll probes the partition and applies fail_on_data_loss.
-                tracing::debug!(source = &*self.name, next = ?self.next, "offset out of range: {e}");
-                self.assigned = false;
-            }
-            _ if metadata::is_missing(&e) => {
-                tracing::debug!(source = &*self.name, "topic or partition missing: {e}");
-                self.assigned = false;
-            }
-            // Transport errors and the like: librdkafka retries by itself.
-            _ => tracing::warn!(source = &*self.name, topic = %self.config.topic, "kafka consumer error: {e}"),
-        }
-        Ok(())
-    }
-
-    /// Moves `next` past what the consumer skipped without returning it
-    /// (transaction markers, aborted records).
-    fn skip_to_position(&mut self) {
-        if !self.position_valid {
-            return;
-        }
-        let Ok(tpl) = self.consumer.position() else { return };
-        let position = tpl.find_partition(&self.config.topic, self.partition).map(|e| e.offset());
-        if let (Some(KafkaOffset::Offset(p)), Some(next)) = (position, self.next) {
-            if let Ok(p) = u64::try_from(p) {
-                self.next = Some(next.max(p));
-            }
+impl Drop for KafkaSource {
+    /// Stops fetching the partition: the shared consumer may outlive this source.
+    fn drop(&mut self) {
+        if let Err(e) = self.shared.unassign(self.partition) {
+            tracing::debug!(source = &*self.name, "cannot unassign the partition: {e}");
         }
     }
 }
@@ -302,6 +269,7 @@ impl Source for KafkaSource {
     type Out = KafkaRecord;
 
     async fn poll(&mut self, max_records: usize) -> Result<SourcePoll<KafkaRecord>, SourceError> {
+        self.check_events()?;
         if !self.assigned && !self.prepare().await? {
             return Ok(SourcePoll::Idle);
         }
@@ -313,12 +281,18 @@ impl Source for KafkaSource {
             }
             self.drain(&mut batch, max_records.max(1))?;
             if !batch.is_empty() {
+                if let Some(next) = self.next.and_then(|n| i64::try_from(n).ok()) {
+                    self.metrics.record_position(next);
+                }
                 return Ok(SourcePoll::Data(batch));
             }
             if !self.assigned {
                 return Ok(SourcePoll::Idle);
             }
             self.skip_to_position();
+            if let Some(next) = self.next.and_then(|n| i64::try_from(n).ok()) {
+                self.metrics.record_position(next);
+            }
             if self.at_end() {
                 return Ok(SourcePoll::End);
             }
@@ -347,11 +321,7 @@ impl Source for KafkaSource {
             return Ok(());
         }
         let Ok(kafka_offset) = i64::try_from(offset) else { return Ok(()) };
-        let mut tpl = TopicPartitionList::new();
-        let committed = tpl
-            .add_partition_offset(&self.config.topic, self.partition, KafkaOffset::Offset(kafka_offset))
-            .and_then(|()| self.consumer.commit(&tpl, CommitMode::Async));
-        match committed {
+        match self.shared.commit(self.partition, kafka_offset) {
             Ok(()) => {
                 tracing::debug!(source = &*self.name, %epoch, offset, "committing checkpointed offset");
                 self.committed = Some(offset);
@@ -359,6 +329,20 @@ impl Source for KafkaSource {
             Err(e) => tracing::warn!(source = &*self.name, %epoch, offset, "offset commit failed: {e}"),
         }
         Ok(())
+    }
+
+    fn pause(&mut self) {
+        self.paused = true;
+        if let Err(e) = self.shared.pause(self.partition) {
+            tracing::warn!(source = &*self.name, "cannot pause the partition: {e}");
+        }
+    }
+
+    fn resume(&mut self) {
+        self.paused = false;
+        if let Err(e) = self.shared.resume(self.partition) {
+            tracing::warn!(source = &*self.name, "cannot resume the partition: {e}");
+        }
     }
 
     fn restore(&mut self, snapshot: &StateSnapshot) -> Result<(), SourceError> {

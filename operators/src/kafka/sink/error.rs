@@ -1,0 +1,168 @@
+//! [`KafkaSinkError`], and how the sink tells a fenced or fatally failed producer
+//! from a transaction that can be aborted or a call that can be retried.
+
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use tidemill_runtime::Epoch;
+
+use super::staged::StagedError;
+
+/// What went wrong in a [`KafkaSink`](super::KafkaSink). The sink reports it to the
+/// runtime as a [`SinkError`](tidemill_runtime::SinkError); the supervisor then
+/// rebuilds the pipeline from the newest checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaSinkError {
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A librdkafka client could not be created.
+    #[error("cannot create the Kafka {what}: {source}")]
+    Client {
+        /// Which client (`producer`, `marker consumer`).
+        what: &'static str,
+        /// Why.
+        source: KafkaError,
+    },
+    /// The topic does not exist, or its metadata could not be read.
+    #[error("topic {topic}: {reason}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
+    /// A newer instance of the same sink shard (same `transactional.id`) has
+    /// initialised its producer: this one is a zombie and may not commit.
+    #[error("producer {transactional_id} was fenced by a newer instance of the same sink shard ({step}: {reason})")]
+    Fenced {
+        /// The transactional id.
+        transactional_id: String,
+        /// The call that found out.
+        step: &'static str,
+        /// librdkafka's description.
+        reason: String,
+    },
+    /// The producer failed fatally (not fenced); it cannot be used any more.
+    #[error("fatal producer error ({step}): {reason}")]
+    Fatal {
+        /// The call that found out.
+        step: &'static str,
+        /// librdkafka's description.
+        reason: String,
+    },
+    /// A step of the commit failed and the transaction was aborted: nothing of the
+    /// epoch became visible.
+    #[error("epoch {epoch}: {step} failed, transaction aborted: {source}")]
+    Aborted {
+        /// The epoch being committed.
+        epoch: Epoch,
+        /// The step that failed.
+        step: &'static str,
+        /// Why.
+        source: KafkaError,
+    },
+    /// A transactional call failed and its outcome is not known (a timeout, say);
+    /// the next instance's `init_transactions` settles it and its marker tells.
+    #[error("{step} failed: {source}")]
+    Transaction {
+        /// The call.
+        step: &'static str,
+        /// Why.
+        source: KafkaError,
+    },
+    /// The commit marker could not be read.
+    #[error("commit marker (consumer group {group}): {reason}")]
+    Marker {
+        /// The marker group.
+        group: String,
+        /// Why.
+        reason: String,
+    },
+    /// Staged output that cannot be encoded or decoded.
+    #[error(transparent)]
+    Staged(#[from] StagedError),
+    /// Staged output of another sink, topic or epoch.
+    #[error("staged output for epoch {epoch} does not belong to this sink: {reason}")]
+    Mismatch {
+        /// The epoch asked to commit.
+        epoch: Epoch,
+        /// What differs.
+        reason: String,
+    },
+    /// A call that needs the clients came before `open`.
+    #[error("cannot {0} before open()")]
+    NotOpen(&'static str),
+    /// An earlier failure left the producer unusable (fenced, fatal, or a commit of
+    /// unknown outcome); the runtime must build a new sink.
+    #[error("the producer is unusable after an earlier failure: {0}")]
+    Broken(String),
+    /// The epoch's records exceed [`max_epoch_bytes`](super::KafkaSinkConfig::max_epoch_bytes).
+    #[error(
+        "the epoch holds more than max_epoch_bytes = {limit} bytes of records ({bytes}); checkpoint more often \
+         (checkpoint_interval, max_records_per_checkpoint)"
+    )]
+    EpochTooLarge {
+        /// Bytes the epoch would hold with the rejected batch.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// How bad a failed transactional call is.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Severity {
+    /// Another producer with our transactional id took over.
+    Fenced,
+    /// The producer is unusable.
+    Fatal,
+    /// The call may be repeated (librdkafka's `is_retriable`).
+    Retriable,
+    /// The current transaction must be aborted; the producer stays usable.
+    Abortable,
+}
+
+/// Error codes that mean "a newer producer with the same transactional id exists".
+fn is_fencing(code: RDKafkaErrorCode) -> bool {
+    matches!(code, RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch)
+}
+
+/// Classifies `error`, given the client's fatal error state
+/// (`client.fatal_error()`), which is the most reliable sign: once librdkafka has
+/// raised a fatal error every transactional call fails.
+pub(crate) fn classify(error: &KafkaError, fatal: Option<RDKafkaErrorCode>) -> Severity {
+    let code = error.rdkafka_error_code();
+    if let Some(fatal) = fatal {
+        return if is_fencing(fatal) || code.is_some_and(is_fencing) { Severity::Fenced } else { Severity::Fatal };
+    }
+    match error {
+        KafkaError::Transaction(e) if e.is_fatal() => {
+            if is_fencing(e.code()) {
+                Severity::Fenced
+            } else {
+                Severity::Fatal
+            }
+        }
+        KafkaError::Transaction(e) if e.txn_requires_abort() => Severity::Abortable,
+        KafkaError::Transaction(e) if e.is_retriable() => Severity::Retriable,
+        _ if code.is_some_and(is_fencing) => Severity::Fenced,
+        // A failed delivery, or a call refused in the current state: the
+        // transaction cannot commit, abort it.
+        _ => Severity::Abortable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fatal_state_and_fencing_codes_decide_first() {
+        let delivery = KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge);
+        assert_eq!(classify(&delivery, None), Severity::Abortable);
+        assert_eq!(classify(&delivery, Some(RDKafkaErrorCode::Fenced)), Severity::Fenced);
+        assert_eq!(classify(&delivery, Some(RDKafkaErrorCode::OutOfOrderSequenceNumber)), Severity::Fatal);
+        let fenced = KafkaError::MessageProduction(RDKafkaErrorCode::ProducerFenced);
+        assert_eq!(classify(&fenced, None), Severity::Fenced);
+    }
+}

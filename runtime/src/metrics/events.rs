@@ -1,0 +1,61 @@
+//! What the job supervisor reports: checkpoint phases, failures, restarts and the
+//! job's status, one call per event so that the supervisor's hooks stay one line.
+
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::KeyValue;
+
+use crate::checkpoint::Manifest;
+use crate::metrics::instruments::keys;
+use crate::metrics::registry::{CheckpointInfo, JobStatus};
+use crate::metrics::JobMetrics;
+use crate::time::Epoch;
+
+impl JobMetrics {
+    fn phase(&self, phase: &'static str, took: Duration) {
+        self.instruments.checkpoint_duration.record(took.as_secs_f64(), &[KeyValue::new(keys::PHASE, phase)]);
+    }
+
+    /// Every shard acknowledged a checkpoint `barrier` after its barrier was
+    /// injected; returns the manifest's size in bytes (state and staged output).
+    pub(crate) fn checkpoint_acknowledged(&self, barrier: Duration, manifest: &Manifest) -> u64 {
+        self.phase("barrier", barrier);
+        let size = manifest.shards.iter().map(|s| s.state.len() as u64).sum();
+        self.instruments.checkpoint_size.record(size, &[]);
+        size
+    }
+
+    /// The manifest was written to the store in `took`.
+    pub(crate) fn checkpoint_saved(&self, took: Duration) {
+        self.phase("manifest", took);
+    }
+
+    /// A checkpoint was abandoned: `store_write` (the manifest could not be
+    /// written) or `pipeline_failed` (the pipeline failed while it was in flight).
+    pub(crate) fn checkpoint_failed(&self, error_type: &'static str) {
+        self.instruments.checkpoint_failures.add(1, &[KeyValue::new(keys::ERROR_TYPE, error_type)]);
+    }
+
+    /// Every sink committed `epoch`: `commit` after the manifest was durable,
+    /// `total` after the barrier was injected.
+    pub(crate) fn checkpoint_committed(&self, epoch: Epoch, total: Duration, commit: Duration, size: u64) {
+        self.phase("commit", commit);
+        self.phase("total", total);
+        self.instruments.checkpoints_committed.add(1, &[]);
+        self.registry.set_checkpoint(CheckpointInfo { epoch, committed_at: SystemTime::now(), total, size });
+    }
+
+    /// The pipeline is restarted after a failure of `node` (if one node failed)
+    /// of class `error_type`.
+    pub(crate) fn restarting(&self, node: Option<&str>, error_type: &'static str) {
+        let mut attrs = vec![KeyValue::new(keys::ERROR_TYPE, error_type)];
+        attrs.extend(node.map(|n| KeyValue::new(keys::NODE, n.to_string())));
+        self.instruments.restarts.add(1, &attrs);
+        self.registry.set_status(JobStatus::Restarting);
+    }
+
+    /// The job's status changed.
+    pub(crate) fn set_status(&self, status: JobStatus) {
+        self.registry.set_status(status);
+    }
+}

@@ -1,0 +1,97 @@
+//! The HTTP endpoint: `/metrics` (Prometheus text), `/healthz` (the process
+//! answers), `/readyz` (the pipeline is running: every actor started, not
+//! restarting, not stopping).
+//!
+//! A plain hyper 1 HTTP/1.1 server (hyper is in the tree through deltalake
+//! already); one task accepts, one task per connection serves.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::metrics::registry::JobStatus;
+use crate::metrics::{JobMetrics, MetricsError};
+
+/// A client that sends no complete request head within this time is dropped.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Binds the endpoint (port 0 picks a free port; see the returned address).
+pub(crate) async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), MetricsError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| MetricsError::Bind { addr: addr.to_string(), reason: e.to_string() })?;
+    let local =
+        listener.local_addr().map_err(|e| MetricsError::Bind { addr: addr.to_string(), reason: e.to_string() })?;
+    Ok((listener, local))
+}
+
+/// Serves until the returned task is aborted.
+pub(crate) fn serve(listener: TcpListener, metrics: Arc<JobMetrics>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(error = %e, "metrics endpoint: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let metrics = metrics.clone();
+                    async move { Ok::<_, Infallible>(respond(&metrics, &req)) }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service);
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, error = %e, "metrics endpoint: connection ended with an error");
+                }
+            });
+        }
+    })
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+fn respond(metrics: &JobMetrics, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+        r.headers_mut().insert(hyper::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    match req.uri().path() {
+        "/metrics" => match metrics.prometheus_text() {
+            Ok(body) => {
+                let mut r = text(StatusCode::OK, body);
+                r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(super::prometheus::CONTENT_TYPE));
+                r
+            }
+            Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+        },
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" => match metrics.status() {
+            JobStatus::Running => text(StatusCode::OK, "ready\n"),
+            other => text(StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", other.as_str())),
+        },
+        _ => text(StatusCode::NOT_FOUND, "not found: try /metrics, /healthz or /readyz\n"),
+    }
+}
