@@ -1,10 +1,10 @@
-//! Manifests as JSON files in a local folder.
+//! Manifests as files in a local folder (format: [`super::file_format`]).
 
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{CheckpointError, CheckpointStore, Manifest, StoreFuture};
+use crate::checkpoint::{file_format, CheckpointError, CheckpointStore, Manifest, StoreFuture};
 
-/// Keeps manifests as `epoch-<n>.json` in one folder. A manifest is written to a
+/// Keeps manifests as `epoch-<n>.ckpt` in one folder. A manifest is written to a
 /// temporary file, flushed to disk, and renamed into place (rename is atomic on
 /// POSIX file systems), then the folder is flushed so the rename survives a crash.
 #[derive(Clone, Debug)]
@@ -29,7 +29,7 @@ impl LocalCheckpointStore {
 
     fn file_name(epoch: u64) -> String {
         // Zero-padded so that file-name order is epoch order.
-        format!("epoch-{epoch:020}.json")
+        format!("epoch-{epoch:020}.ckpt")
     }
 
     /// Epochs of the manifests in the folder, ascending.
@@ -43,7 +43,15 @@ impl LocalCheckpointStore {
         for entry in entries {
             let name = entry.map_err(|e| self.error(e))?.file_name();
             let name = name.to_string_lossy();
-            if let Some(n) = name.strip_prefix("epoch-").and_then(|r| r.strip_suffix(".json")) {
+            if name.starts_with("epoch-") && name.ends_with(".json") {
+                // Ignoring it would start the job from scratch under epochs its
+                // sinks already committed: refuse instead.
+                return Err(self.error(format!(
+                    "{name} is a checkpoint in the JSON format of earlier Tidemill versions, which this version \
+                     does not read; restore with the version that wrote it or start with an empty folder"
+                )));
+            }
+            if let Some(n) = name.strip_prefix("epoch-").and_then(|r| r.strip_suffix(".ckpt")) {
                 if let Ok(n) = n.parse::<u64>() {
                     epochs.push(n);
                 }
@@ -53,14 +61,13 @@ impl LocalCheckpointStore {
         Ok(epochs)
     }
 
-    fn save_blocking(&self, manifest: &Manifest) -> Result<(), CheckpointError> {
+    fn save_blocking(&self, epoch: u64, bytes: &[u8]) -> Result<(), CheckpointError> {
         use std::io::Write as _;
         std::fs::create_dir_all(&self.dir).map_err(|e| self.error(e))?;
-        let json = serde_json::to_vec(manifest).map_err(|e| self.error(e))?;
-        let name = Self::file_name(manifest.epoch.get());
+        let name = Self::file_name(epoch);
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let mut file = std::fs::File::create(&tmp).map_err(|e| self.error(e))?;
-        file.write_all(&json).map_err(|e| self.error(e))?;
+        file.write_all(bytes).map_err(|e| self.error(e))?;
         file.sync_all().map_err(|e| self.error(e))?;
         std::fs::rename(&tmp, self.dir.join(&name)).map_err(|e| self.error(e))?;
         std::fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| self.error(e))?;
@@ -71,7 +78,7 @@ impl LocalCheckpointStore {
         let Some(epoch) = self.epochs()?.pop() else { return Ok(None) };
         let path = self.dir.join(Self::file_name(epoch));
         let bytes = std::fs::read(&path).map_err(|e| self.error(format!("{}: {e}", path.display())))?;
-        let manifest = serde_json::from_slice(&bytes).map_err(|e| self.error(format!("{}: {e}", path.display())))?;
+        let manifest = file_format::decode(&bytes).map_err(|e| self.error(format!("{}: {e}", path.display())))?;
         Ok(Some(manifest))
     }
 
@@ -87,8 +94,13 @@ impl LocalCheckpointStore {
 
 impl CheckpointStore for LocalCheckpointStore {
     fn save<'a>(&'a self, manifest: &'a Manifest) -> StoreFuture<'a, ()> {
-        let (store, manifest) = (self.clone(), manifest.clone());
-        Box::pin(async move { spawn_blocking(move || store.save_blocking(&manifest)).await })
+        let store = self.clone();
+        Box::pin(async move {
+            // Encoding copies the states once, instead of cloning the manifest.
+            let bytes = file_format::encode(manifest).map_err(|e| store.error(e))?;
+            let epoch = manifest.epoch.get();
+            spawn_blocking(move || store.save_blocking(epoch, &bytes)).await
+        })
     }
 
     fn latest(&self) -> StoreFuture<'_, Option<Manifest>> {
@@ -163,6 +175,6 @@ mod tests {
         store.save(&manifest(1)).await.unwrap();
         std::fs::write(dir.path().join(LocalCheckpointStore::file_name(2)), b"{not json").unwrap();
         let err = store.latest().await.unwrap_err().to_string();
-        assert!(err.contains("epoch-00000000000000000002.json"), "{err}");
+        assert!(err.contains("epoch-00000000000000000002.ckpt"), "{err}");
     }
 }

@@ -7,6 +7,7 @@
 //! (sinks commit idempotently), restores every operator and seeks every source.
 
 mod coordinator;
+mod file_format;
 mod local;
 
 pub(crate) use coordinator::{Completed, Coordinator};
