@@ -1,7 +1,12 @@
 //! Throughput of the order job in one process: in-memory generated events through
 //! decode, watermarks, windows and dedup, into discarding sinks and into Delta.
 //!
-//! `cargo bench -p tidemill-job-examples --bench order_pipeline -- [--events N] [--runs R] [--no-delta]`
+//! `cargo bench -p tidemill-job-examples --bench order_pipeline -- [--events N] [--runs R] [--no-delta] [--trace]`
+//!
+//! `--trace` adds the tracing overhead rows: the job with a tracer provider
+//! installed (spans go to an in-memory exporter through the batch processor, as
+//! they would to OTLP), with no record sampled and with 1 in 100 records carrying
+//! a sampled trace context.
 //!
 //! Each configuration runs R times; the report gives the median events/s and
 //! CPU-seconds per million events, and the ratio to a baseline measured in the same
@@ -16,12 +21,14 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tidemill_job_examples::order_aggregates::{
     self, DeltaOrderSinks, OrderAggregateRow, OrderJobSettings, OrderRow, OrderSinks,
 };
 use tidemill_operators::decode::decode_json;
 use tidemill_operators::source::{GeneratorConfig, OrderEvent, OrderGenerator};
 use tidemill_runtime::testing::DiscardSink;
+use tidemill_runtime::trace::{self, TraceContext};
 use tidemill_runtime::{
     Batch, DeadLetter, EventTime, Job, NodeContext, Offset, Origin, PartitionId, Record, Source, SourceError,
     SourcePoll, Stream,
@@ -32,6 +39,8 @@ struct DrainSource {
     events: std::vec::IntoIter<Vec<u8>>,
     origin: Origin,
     next: u64,
+    /// Every `n`th record carries a sampled trace context (as a producer's header would).
+    traced_every: Option<u64>,
 }
 
 impl Source for DrainSource {
@@ -44,7 +53,15 @@ impl Source for DrainSource {
             .take(max_records)
             .map(|bytes| {
                 self.next += 1;
-                Record::new(bytes, EventTime::MIN, Origin { offset: Offset(self.next), ..self.origin })
+                let record = Record::new(bytes, EventTime::MIN, Origin { offset: Offset(self.next), ..self.origin });
+                match self.traced_every {
+                    Some(n) if self.next.is_multiple_of(n) => {
+                        let mut id = [0u8; 16];
+                        id[..8].copy_from_slice(&self.next.to_be_bytes());
+                        record.traced(TraceContext::new(id, [1; 8], 1))
+                    }
+                    _ => record,
+                }
             })
             .collect();
         Ok(if batch.is_empty() { SourcePoll::End } else { SourcePoll::Data(batch) })
@@ -88,7 +105,7 @@ struct Sample {
     cpu: Duration,
 }
 
-fn run_job(count: u64, delta_dir: Option<&std::path::Path>) -> Sample {
+fn run_job(count: u64, delta_dir: Option<&std::path::Path>, traced_every: Option<u64>) -> Sample {
     let data = events(count);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let settings = OrderJobSettings::default();
@@ -100,6 +117,7 @@ fn run_job(count: u64, delta_dir: Option<&std::path::Path>) -> Sample {
             events,
             origin: Origin { source: ctx.source_id, partition: PartitionId(0), offset: Offset(0) },
             next: 0,
+            traced_every,
         })
     });
     let written = Arc::new(AtomicU64::new(0));
@@ -160,15 +178,27 @@ fn main() {
     println!("|---|---|---|---|---|");
     let baseline: Vec<Sample> = (0..runs).map(|_| decode_baseline(count)).collect();
     let base = report("baseline: decode_json only, 1 thread, no runtime", count, &baseline, None);
-    let discard: Vec<Sample> = (0..runs).map(|_| run_job(count, None)).collect();
+    let discard: Vec<Sample> = (0..runs).map(|_| run_job(count, None, None)).collect();
     report("order job, discarding sinks", count, &discard, Some(base));
     if with_delta {
         let delta: Vec<Sample> = (0..runs)
             .map(|_| {
                 let dir = tempfile::tempdir().expect("tempdir");
-                run_job(count, Some(dir.path()))
+                run_job(count, Some(dir.path()), None)
             })
             .collect();
         report("order job, Delta sinks (3 tables)", count, &delta, Some(base));
+    }
+    if args.iter().any(|a| a == "--trace") {
+        let exporter = InMemorySpanExporter::default();
+        let guard = trace::install(SdkTracerProvider::builder().with_batch_exporter(exporter.clone()).build());
+        let on: Vec<Sample> = (0..runs).map(|_| run_job(count, None, None)).collect();
+        report("order job, discarding sinks, tracing on, nothing sampled", count, &on, Some(base));
+        let sampled: Vec<Sample> = (0..runs).map(|_| run_job(count, None, Some(100))).collect();
+        report("order job, discarding sinks, tracing on, 1 in 100 sampled", count, &sampled, Some(base));
+        let _ = guard.provider().force_flush();
+        let spans = exporter.get_finished_spans().map(|s| s.len()).unwrap_or(0);
+        drop(guard);
+        println!("\n{spans} spans exported by the traced runs");
     }
 }

@@ -3,7 +3,10 @@
 
 use std::process::ExitCode;
 
+use tidemill_runtime::trace::{self, SampleRatio, TracingGuard};
+
 /// Sets up `tracing` with `log` (EnvFilter syntax; `warn` if it does not parse),
+/// starts exporting spans if the environment asks for it (see [`start_tracing`]),
 /// runs `run`, and turns its error into `error: <message>` on stderr and exit 1.
 pub fn run_main(log: &str, run: impl FnOnce() -> Result<(), String>) -> ExitCode {
     tracing_subscriber::fmt()
@@ -11,6 +14,14 @@ pub fn run_main(log: &str, run: impl FnOnce() -> Result<(), String>) -> ExitCode
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // Flushed and shut down when `run` is over, before the process exits.
+    let _tracing = match start_tracing(false) {
+        Ok(guard) => guard,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -18,6 +29,30 @@ pub fn run_main(log: &str, run: impl FnOnce() -> Result<(), String>) -> ExitCode
             ExitCode::FAILURE
         }
     }
+}
+
+/// Starts exporting spans over OTLP (HTTP/protobuf) when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set, or
+/// when `force` is true (a producer asked to sample; the exporter then defaults to
+/// `http://localhost:4318`). Spans continuing an incoming context follow its
+/// sampled flag; traces that start here are sampled at `OTEL_TRACES_SAMPLER_ARG`
+/// (default 1: callers such as the order producer decide themselves which records
+/// to trace). `None` if tracing stays off or is already on.
+pub fn start_tracing(force: bool) -> Result<Option<TracingGuard>, String> {
+    if trace::enabled() || !(force || trace::otlp_requested()) {
+        return Ok(None);
+    }
+    let ratio = match std::env::var("OTEL_TRACES_SAMPLER_ARG") {
+        Ok(v) => v.parse::<SampleRatio>().map_err(|e| format!("OTEL_TRACES_SAMPLER_ARG: {e}"))?,
+        Err(_) => SampleRatio::new(1.0).map_err(|e| e.to_string())?,
+    };
+    let service = std::env::var("OTEL_SERVICE_NAME").ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| {
+        std::env::args()
+            .next()
+            .and_then(|a| std::path::Path::new(&a).file_name().map(|f| f.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "tidemill".to_string())
+    });
+    trace::install_otlp(&service, ratio).map(Some).map_err(|e| e.to_string())
 }
 
 /// Parses `--metrics-addr`: `host:port` (port 0 picks a free port) or `off`.

@@ -9,13 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tidemill_operators::kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use tidemill_operators::kafka::rdkafka::client::DefaultClientContext;
 use tidemill_operators::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use tidemill_operators::kafka::rdkafka::error::KafkaError;
 use tidemill_operators::kafka::rdkafka::message::{Headers, Message};
 use tidemill_operators::kafka::rdkafka::{ClientConfig, Offset as KafkaOffset, TopicPartitionList};
-use tidemill_operators::kafka::{partition_count, KafkaSink, KafkaSinkConfig, OutgoingRecord};
+use tidemill_operators::kafka::{KafkaSink, KafkaSinkConfig, OutgoingRecord};
 use tidemill_runtime::testing::{CollectSink, Collected, VecSource};
 use tidemill_runtime::{
     Batch, DeadLetter, Epoch, EventTime, Job, JobConfig, NodeContext, Operator, OperatorError, Origin, Output, Record,
@@ -24,39 +22,10 @@ use tidemill_runtime::{
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-const TIMEOUT: Duration = Duration::from_secs(30);
+mod support;
+use support::{brokers, create_topic, delete_topic, unique, TIMEOUT};
+
 const PARTITIONS: i32 = 3;
-
-fn brokers() -> String {
-    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-fn unique(name: &str) -> String {
-    format!("tidemill-test-{name}-{}", uuid::Uuid::new_v4().simple())
-}
-
-fn admin() -> AdminClient<DefaultClientContext> {
-    ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client")
-}
-
-/// Creates `topic` and waits until the broker's metadata shows all its partitions.
-async fn create_topic(topic: &str) {
-    let new = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1));
-    let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
-    for result in admin().create_topics([&new], &opts).await.expect("create topic") {
-        result.expect("topic created");
-    }
-    let deadline = Instant::now() + TIMEOUT;
-    while partition_count(&brokers(), topic, TIMEOUT).ok() != Some(PARTITIONS as usize) {
-        assert!(Instant::now() < deadline, "topic {topic} did not show up in the metadata");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn delete_topic(topic: &str) {
-    let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
-    let _ = admin().delete_topics(&[topic], &opts).await;
-}
 
 /// What the tests write: a key and a unique label.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -273,7 +242,7 @@ fn assert_fenced(result: Result<(), SinkError>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_manifest_and_commit_loses_nothing_and_duplicates_nothing() {
     let (topic, job) = (unique("crash"), unique("job"));
-    create_topic(&topic).await;
+    create_topic(&topic, PARTITIONS).await;
     let first = items("e1", 60);
 
     // Instance A writes and stages epoch 1 (the manifest now holds it), then dies
@@ -318,7 +287,7 @@ async fn a_crash_between_manifest_and_commit_loses_nothing_and_duplicates_nothin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_inside_the_kafka_transaction_is_rolled_back_and_redone() {
     let (topic, job) = (unique("midtxn"), unique("job"));
-    create_topic(&topic).await;
+    create_topic(&topic, PARTITIONS).await;
     let values = items("e1", 40);
     let mut a = opened(&topic, &job).await;
     let staged = write_and_stage(&mut a, &values, 1).await;
@@ -343,7 +312,7 @@ async fn a_crash_inside_the_kafka_transaction_is_rolled_back_and_redone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zombie_is_fenced_and_its_transaction_stays_invisible() {
     let (topic, job) = (unique("zombie"), unique("job"));
-    create_topic(&topic).await;
+    create_topic(&topic, PARTITIONS).await;
     let zombie_values = items("zombie", 30);
 
     // A is in the middle of committing when B, the same sink shard restarted
@@ -384,7 +353,7 @@ async fn a_zombie_is_fenced_and_its_transaction_stays_invisible() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uncommitted_output_is_invisible_to_read_committed_consumers() {
     let (topic, job) = (unique("isolation"), unique("job"));
-    create_topic(&topic).await;
+    create_topic(&topic, PARTITIONS).await;
     let values = items("e1", 50);
     let mut a = opened(&topic, &job).await;
     let group = a.ids().marker_group.clone();
@@ -504,7 +473,7 @@ impl<S: Sink> Sink for FailAfterCommit<S> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_writes_every_record_exactly_once_through_restarts() {
     let topic = unique("job");
-    create_topic(&topic).await;
+    create_topic(&topic, PARTITIONS).await;
     let parts: Vec<Arc<Vec<(u32, u64)>>> =
         (0..2u32).map(|p| Arc::new((0..1500u64).map(|i| (p, i)).collect())).collect();
     let config = JobConfig {

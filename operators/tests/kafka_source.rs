@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::join_all;
-use tidemill_operators::kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use tidemill_operators::kafka::rdkafka::client::DefaultClientContext;
+use tidemill_operators::kafka::rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use tidemill_operators::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use tidemill_operators::kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use tidemill_operators::kafka::rdkafka::message::{Header, OwnedHeaders};
@@ -24,39 +23,8 @@ use tidemill_runtime::{
 };
 use tokio::time::Instant;
 
-const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn brokers() -> String {
-    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-fn unique(name: &str) -> String {
-    format!("tidemill-test-{name}-{}", uuid::Uuid::new_v4().simple())
-}
-
-fn admin() -> AdminClient<DefaultClientContext> {
-    ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client")
-}
-
-/// Creates `topic` and waits until the broker's metadata shows all its partitions.
-async fn create_topic(topic: &str, partitions: i32) {
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
-    let results = admin().create_topics([&new], &opts).await.expect("create topic");
-    results.into_iter().for_each(|r| {
-        r.expect("topic created");
-    });
-    let deadline = Instant::now() + TIMEOUT;
-    while partition_count(&brokers(), topic, TIMEOUT).ok() != Some(partitions as usize) {
-        assert!(Instant::now() < deadline, "topic {topic} did not show up in the metadata");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn delete_topic(topic: &str) {
-    let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
-    let _ = admin().delete_topics(&[topic], &opts).await;
-}
+mod support;
+use support::{admin, brokers, create_topic, delete_topic, unique, TIMEOUT};
 
 fn producer() -> FutureProducer {
     ClientConfig::new()

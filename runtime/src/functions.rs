@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dead_letter::ReasonCode;
 use crate::operator::{Operator, OperatorError, Output, StateSnapshot};
-use crate::record::{Batch, Record};
+use crate::record::Batch;
 use crate::time::EventTime;
 
 /// Runs a user function on every record. The function writes its outputs into a
@@ -56,7 +56,7 @@ where
             let (reason, detail) = match outcome {
                 Ok(Ok(())) => {
                     for value in self.buffer.drain(..) {
-                        out.emit(Record { value, time: r.time, origin: r.origin });
+                        out.emit(r.with_value(value));
                     }
                     continue;
                 }

@@ -27,6 +27,7 @@ mod record;
 mod sink;
 mod source;
 mod time;
+pub mod trace;
 mod watermark;
 
 pub mod testing;

@@ -166,3 +166,10 @@ impl<T: Send + 'static> Sink for DiscardSink<T> {
         Ok(())
     }
 }
+
+/// This process's resident memory in bytes (Linux `/proc/self/statm`; 0 where it
+/// cannot be read), for tests that bound memory.
+pub fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
+}

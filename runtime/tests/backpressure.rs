@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tidemill_runtime::testing::{CollectSink, Collected};
+use tidemill_runtime::testing::{resident_bytes, CollectSink, Collected};
 use tidemill_runtime::{
     Batch, DeadLetter, Epoch, EventTime, Job, JobConfig, NodeContext, Offset, Origin, PartitionId, Record, Sink,
     SinkError, Source, SourceError, SourcePoll, StagedOutput,
@@ -68,11 +68,6 @@ impl Sink for SlowSink {
     async fn commit(&mut self, _epoch: Epoch, _staged: StagedOutput) -> Result<(), SinkError> {
         Ok(())
     }
-}
-
-fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,6 +24,7 @@ use tidemill_operators::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use tidemill_operators::kafka::rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use tidemill_operators::kafka::rdkafka::ClientConfig;
 use tidemill_operators::kafka::{KafkaRecord, KafkaSource, KafkaSourceConfig};
+use tidemill_runtime::testing::resident_bytes;
 use tidemill_runtime::{Batch, Epoch, Job, JobConfig, Sink, SinkError, StagedOutput};
 use tidemill_tests::kafka::{brokers, TopicGuard};
 use tokio::sync::watch;
@@ -66,11 +67,6 @@ impl Sink for GatedSink {
     async fn commit(&mut self, _epoch: Epoch, _staged: StagedOutput) -> Result<(), SinkError> {
         Ok(())
     }
-}
-
-fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
 }
 
 fn blocked_for() -> Duration {

@@ -28,7 +28,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
-use tidemill_runtime::{Batch, Operator, OperatorError, Output, ReasonCode, Record};
+use tidemill_runtime::{Batch, Operator, OperatorError, Output, ReasonCode};
 
 /// Why one record could not be decoded: the dead-letter reason and its detail text.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -125,7 +125,8 @@ impl<T: DeserializeOwned + Send + 'static, R: RawRecord> Operator for JsonDecode
     fn process(&mut self, batch: Batch<R>, out: &mut Output<T>) -> Result<(), OperatorError> {
         for record in batch {
             match decode_json::<T>(record.value.bytes()) {
-                Ok(value) => out.emit(Record::new(value, record.time, record.origin)),
+                // Time, origin and trace context carry over.
+                Ok(value) => out.emit(record.replace_value(value).1),
                 // The raw bytes move to the dead letter as they came.
                 Err(e) => out.dead_letter(record.value.into_bytes(), e.reason, e.detail, record.origin),
             }

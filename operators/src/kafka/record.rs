@@ -2,6 +2,7 @@
 
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use serde::Serialize;
+use tidemill_runtime::trace::{self, HeaderList, TraceContext};
 use tidemill_runtime::EventTime;
 
 use crate::decode::RawRecord;
@@ -27,6 +28,14 @@ impl KafkaRecord {
     /// The first header named `key`.
     pub fn header(&self, key: &str) -> Option<&[u8]> {
         self.headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_slice())
+    }
+
+    /// The sampled W3C trace context in the headers (`traceparent`), if any.
+    pub fn trace_context(&self) -> Option<TraceContext> {
+        if self.headers.is_empty() {
+            return None;
+        }
+        trace::extract(&HeaderList(&self.headers))
     }
 }
 
@@ -93,5 +102,17 @@ mod tests {
         assert_eq!(dead[0].reason, ReasonCode::NotJson);
         assert_eq!(dead[0].origin.offset, Offset(11));
         assert_eq!(record(valid, 0).value.header("traceparent"), Some(&b"00-abc"[..]));
+    }
+
+    #[test]
+    fn a_sampled_traceparent_header_is_the_records_context() {
+        let mut r = record(b"{}", 0).value;
+        assert_eq!(r.trace_context(), None, "malformed traceparent");
+        let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        r.headers = vec![("traceparent".into(), header.as_bytes().to_vec())];
+        assert_eq!(r.trace_context().map(|cx| cx.to_traceparent()), Some(header.to_string()));
+        r.headers[0].1.truncate(header.len() - 1);
+        r.headers[0].1.push(b'0');
+        assert_eq!(r.trace_context(), None, "not sampled");
     }
 }

@@ -97,6 +97,7 @@ mod pane_window;
 mod result;
 mod session_window;
 mod spec;
+mod traces;
 
 #[cfg(test)]
 mod tests;

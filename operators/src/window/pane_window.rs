@@ -19,6 +19,7 @@ use super::aggregate::Aggregate;
 use super::common::{clamp_time, dead_letter_late, KeyFn, SnapshotHeader, WindowKey};
 use super::result::WindowResult;
 use super::spec::{whole_millis, SlidingWindow, TumblingWindow, WindowError, WindowSpec};
+use super::traces::PaneTraces;
 
 /// At most this many emptied pane maps are kept for reuse (saves re-growing them).
 const SPARE_PANES: usize = 2;
@@ -47,6 +48,8 @@ pub struct PaneWindowOperator<T, K, A: Aggregate<T>> {
     /// Records with a time below this are late: their earliest window has fired.
     min_open_time: i128,
     late: u64,
+    /// Sampled trace contexts per pane, for the results' emit spans.
+    traces: PaneTraces<K>,
     _in: PhantomData<fn(&T)>,
 }
 
@@ -98,6 +101,7 @@ impl<T, K: WindowKey, A: Aggregate<T>> PaneWindowOperator<T, K, A> {
             first_open_window: i128::MIN,
             min_open_time: i128::MIN,
             late: 0,
+            traces: PaneTraces::default(),
             _in: PhantomData,
         })
     }
@@ -165,6 +169,9 @@ impl<T, K: WindowKey, A: Aggregate<T>> PaneWindowOperator<T, K, A> {
     fn add_record(&mut self, record: &Record<T>) {
         let key = (self.key_fn)(&record.value);
         let pane = record.time.as_millis().div_euclid(self.pane);
+        if let Some(cx) = record.trace_context() {
+            self.traces.note(pane, &key, cx);
+        }
         let map = match self.panes.entry(pane) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(v) => v.insert(self.spare.pop().unwrap_or_default()),
@@ -218,15 +225,32 @@ impl<T, K: WindowKey, A: Aggregate<T>> PaneWindowOperator<T, K, A> {
                 } else {
                     let value = self.aggregate.finish(&acc);
                     let done = std::mem::replace(&mut key, next_key);
-                    out.emit(Record::new(WindowResult::new(start, end, done, value), time, Origin::INTERNAL));
+                    let result = Record::new(WindowResult::new(start, end, done, value), time, Origin::INTERNAL);
+                    out.emit(self.traced(j, result));
                     acc = next_acc;
                 }
             }
             let value = self.aggregate.finish(&acc);
-            out.emit(Record::new(WindowResult::new(start, end, key, value), time, Origin::INTERNAL));
+            let result = Record::new(WindowResult::new(start, end, key, value), time, Origin::INTERNAL);
+            out.emit(self.traced(j, result));
         }
         drop(drained);
         self.scratch = entries;
+        if !self.traces.is_empty() {
+            self.traces.free_below(keep_from.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
+        }
+    }
+
+    /// Links the result of window `j` to the sampled records it counted, if any.
+    fn traced(&self, j: i128, result: Record<WindowResult<K, A::Out>>) -> Record<WindowResult<K, A::Out>> {
+        if self.traces.is_empty() {
+            return result;
+        }
+        let (m, k) = (self.panes_per_slide as i128, self.panes_per_window as i128);
+        let clamp = |p: i128| p.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        let panes = clamp(j * m)..=clamp(j * m + k - 1);
+        let key = result.value.key.clone();
+        self.traces.trace_result(panes, &key, &self.spec.to_string(), result)
     }
 }
 
@@ -315,6 +339,7 @@ where
         if snapshot.is_empty() {
             // The snapshot of an operator that never checkpointed: start fresh.
             self.panes.clear();
+            self.traces.clear();
             self.late = 0;
             self.watermark = None;
             self.first_open_window = i128::MIN;
@@ -324,6 +349,7 @@ where
         let state: PaneState<K, A::Acc> = snapshot.decode()?;
         self.header.check(&state.header)?;
         self.panes = state.panes.into_iter().map(|(p, entries)| (p, entries.into_iter().collect())).collect();
+        self.traces.clear();
         self.late = state.late_records;
         self.watermark = state.watermark;
         match state.watermark {

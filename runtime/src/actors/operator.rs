@@ -15,6 +15,7 @@ use crate::metrics::shard::ShardMetrics;
 use crate::operator::{Operator, Output, StateSnapshot};
 use crate::record::Record;
 use crate::time::{Epoch, EventTime, Watermark};
+use crate::trace::{self, SpanKind};
 use crate::watermark::WatermarkTracker;
 
 /// Runs one operator shard. Config lives here; everything mutable in the state.
@@ -124,10 +125,22 @@ where
         message: Message<O::In>,
     ) -> Result<bool, ActorProcessingErr> {
         match message {
-            Message::Data(batch) => {
+            Message::Data(mut batch) => {
                 self.counter.node().add_in(batch.len());
                 let mut out = Output::new(self.args.name.clone());
-                self.args.operator.process(batch, &mut out)?;
+                let span = trace::node_batch_span(
+                    "operator",
+                    &self.args.name,
+                    self.args.shard,
+                    SpanKind::Internal,
+                    &mut batch,
+                );
+                match &span {
+                    // Log lines of the operator name the trace of its batch.
+                    Some(span) => span.log_span().in_scope(|| self.args.operator.process(batch, &mut out))?,
+                    None => self.args.operator.process(batch, &mut out)?,
+                }
+                drop(span);
                 self.flush(out).await?;
             }
             Message::Watermark(w) => self.on_watermark(input, w).await?,

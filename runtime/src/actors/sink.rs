@@ -15,6 +15,7 @@ use crate::metrics::shard::ShardMetrics;
 use crate::metrics::EpochLatency;
 use crate::sink::{Sink, StagedOutput};
 use crate::time::Epoch;
+use crate::trace::{self, KeyValue, LinkedSpan, SpanKind, TraceContext};
 
 /// Whether a sink writes job output or dead letters (for the counters).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -52,6 +53,53 @@ pub(crate) struct SinkShard<S: Sink> {
     metrics: ShardMetrics,
     /// Event time to visibility of what this shard writes.
     latency: EpochLatency,
+    /// Sampled trace contexts written since the last barrier, then per staged
+    /// epoch: the commit span links to them. At most `trace::MAX_LINKS` each.
+    traces: TraceLog,
+}
+
+/// The sampled contexts a sink shard wrote, by epoch, for its commit spans.
+#[derive(Default)]
+struct TraceLog {
+    pending: Vec<TraceContext>,
+    staged: BTreeMap<Epoch, Vec<TraceContext>>,
+}
+
+impl TraceLog {
+    fn note<T>(&mut self, batch: &[crate::Record<T>]) {
+        if !trace::enabled() {
+            return;
+        }
+        for cx in batch.iter().filter_map(crate::Record::trace_context) {
+            if self.pending.len() >= trace::MAX_LINKS {
+                break;
+            }
+            if !self.pending.contains(&cx) {
+                self.pending.push(cx);
+            }
+        }
+    }
+
+    fn seal(&mut self, epoch: Epoch) {
+        if !self.pending.is_empty() {
+            self.staged.insert(epoch, std::mem::take(&mut self.pending));
+        }
+    }
+
+    /// The commit span of `epoch`, if it made sampled records visible.
+    fn commit_span(&mut self, epoch: Epoch, sink: &str, shard: usize) -> Option<LinkedSpan> {
+        let contexts = self.staged.remove(&epoch)?;
+        LinkedSpan::start(
+            format!("commit {sink}"),
+            SpanKind::Internal,
+            vec![
+                KeyValue::new("tidemill.node", sink.to_string()),
+                KeyValue::new("tidemill.shard", shard as i64),
+                KeyValue::new("tidemill.epoch", epoch.get() as i64),
+            ],
+            contexts,
+        )
+    }
 }
 
 impl<S: Sink> Actor for SinkActor<S> {
@@ -87,6 +135,7 @@ impl<S: Sink> Actor for SinkActor<S> {
             counter,
             metrics,
             latency,
+            traces: TraceLog::default(),
         })
     }
 
@@ -126,6 +175,7 @@ impl<S: Sink> SinkShard<S> {
                 if self.args.role == SinkRole::Output {
                     // Dead letters carry no event time worth a latency.
                     self.latency.note_batch(&batch);
+                    self.traces.note(&batch);
                 }
                 self.args.sink.write(batch).await?;
                 self.counter.add_written(n, self.args.role == SinkRole::DeadLetters);
@@ -161,6 +211,7 @@ impl<S: Sink> SinkShard<S> {
         let staged = self.args.sink.stage(epoch).await?;
         self.metrics.snapshot(started.elapsed());
         self.latency.seal(epoch);
+        self.traces.seal(epoch);
         self.last_epoch = epoch;
         self.staged.insert(epoch, staged.clone());
         let counts = self.counter.snapshot();
@@ -175,7 +226,13 @@ impl<S: Sink> SinkShard<S> {
             }
             let (e, staged) = entry.remove_entry();
             let started = std::time::Instant::now();
-            self.args.sink.commit(e, staged).await?;
+            let span = self.traces.commit_span(e, &self.args.name, self.args.shard);
+            let commit = self.args.sink.commit(e, staged);
+            match &span {
+                Some(span) => tracing::Instrument::instrument(commit, span.log_span().clone()).await?,
+                None => commit.await?,
+            }
+            drop(span);
             self.metrics.commit(started.elapsed());
             self.latency.committed(e);
             tracing::debug!(sink = %self.args.name, epoch = %e, "committed");

@@ -24,6 +24,7 @@ use crate::operator::StateSnapshot;
 use crate::record::Batch;
 use crate::source::{Source, SourcePoll};
 use crate::time::{Epoch, Watermark};
+use crate::trace::{self, SpanKind};
 
 /// How long a send may wait for downstream credit before the source is paused.
 /// Short waits are normal flow control; pausing on each would churn the client.
@@ -159,13 +160,17 @@ where
         let room = cap.map_or(u64::MAX, |cap| cap.saturating_sub(self.since_barrier)).max(1);
         let max = (config.batch_size as u64).min(room) as usize;
         match self.args.source.poll(max).await? {
-            SourcePoll::Data(batch) => {
+            SourcePoll::Data(mut batch) => {
                 self.idle_since = None;
                 self.idle_announced = false;
                 self.counter.add_in(batch.len());
                 self.latency.note_batch(&batch);
                 self.since_barrier += batch.len() as u64;
+                // Ends once the batch is handed downstream (backpressure included).
+                let span =
+                    trace::node_batch_span("source", &self.args.name, self.args.shard, SpanKind::Consumer, &mut batch);
                 self.send(batch).await?;
+                drop(span);
                 if cap.is_some_and(|cap| self.since_barrier >= cap) {
                     // Resumed by the next barrier.
                     self.capped = true;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::Message;
+use tidemill_runtime::trace;
 use tidemill_runtime::{EventTime, Offset, Origin, PartitionId, Record, SourceError};
 
 use super::KafkaSource;
@@ -33,7 +34,9 @@ impl KafkaSource {
                         partition: PartitionId(self.partition as u32),
                         offset: Offset(offset),
                     };
-                    batch.push(Record::new(value, time, origin));
+                    // Headers are parsed only while tracing is on.
+                    let trace = if trace::enabled() { value.trace_context() } else { None };
+                    batch.push(Record::new(value, time, origin).traced(trace));
                     self.next = Some(offset + 1);
                     self.position_valid = true;
                 }
