@@ -23,6 +23,7 @@ mod job;
 mod message;
 pub mod metrics;
 mod operator;
+mod otlp_protocol;
 mod record;
 mod sink;
 mod source;

@@ -62,6 +62,10 @@ async fn metrics_are_pushed_over_otlp_when_the_environment_says_so() {
     // Edition 2021: setting the environment is safe; this binary has one test.
     std::env::set_var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", format!("http://{addr}/v1/metrics"));
     std::env::set_var("OTEL_METRIC_EXPORT_INTERVAL", "50");
+    // The metrics variable wins over the generic one, and `http/json` (not built
+    // in) falls back to HTTP/protobuf, never to the generic `grpc`.
+    std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
+    std::env::set_var("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json");
 
     let job = Job::builder("otlp-push").metrics(MetricsConfig::default());
     let values = Arc::new((0..1_000u32).collect::<Vec<_>>());

@@ -4,5 +4,6 @@
 pub mod binary;
 pub mod delta_reader;
 pub mod kafka;
+pub mod metrics;
 pub mod order_oracle;
 pub mod order_tables;

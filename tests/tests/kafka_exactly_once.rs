@@ -128,7 +128,7 @@ fn latest_epoch(dir: &Path) -> u64 {
         .map(|entries| {
             entries
                 .filter_map(|e| {
-                    e.ok()?.file_name().to_str()?.strip_prefix("epoch-")?.strip_suffix(".json")?.parse().ok()
+                    e.ok()?.file_name().to_str()?.strip_prefix("epoch-")?.strip_suffix(".ckpt")?.parse().ok()
                 })
                 .max()
                 .unwrap_or(0)

@@ -1,6 +1,8 @@
 //! `order-producer`: writes order events to a Kafka topic, generated (the same
 //! deterministic events as `order-aggregates --generate`) or replayed from a
-//! JSON-lines file, keyed by `order_id`.
+//! JSON-lines file, keyed by `order_id`. With `--rate` it paces the records; with
+//! `--live` as well, event times follow the wall clock (a live stream, for latency
+//! measurements).
 
 // mimalloc: one small allocation per record in the hot loop.
 #[global_allocator]
@@ -14,8 +16,9 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Parser};
 use serde::Deserialize;
 use tidemill_operators::kafka::partition_count;
@@ -38,7 +41,7 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// failed.
 #[derive(Debug, Parser)]
 #[command(name = "order-producer", version)]
-#[command(group(ArgGroup::new("input").required(true).args(["generate", "replay"])))]
+#[command(group(ArgGroup::new("input").required(true).args(["generate", "replay", "duration"])))]
 struct Cli {
     /// Kafka bootstrap servers.
     #[arg(long, value_name = "HOST:PORT,...", env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
@@ -65,6 +68,23 @@ struct Cli {
     /// Replay this JSON-lines file, one record per line, malformed lines included.
     #[arg(long, value_name = "FILE")]
     replay: Option<PathBuf>,
+
+    /// Send at most N records per second: record n is not sent before n/N seconds
+    /// after the first (sleeps of at least 1 ms, so records go out in small bursts)
+    /// [default: as fast as possible].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    rate: Option<u64>,
+
+    /// With --rate: generate for this long, i.e. rate × duration events (instead of
+    /// --generate N).
+    #[arg(long, value_name = "DURATION", requires = "rate", value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+
+    /// With --rate: a live stream. Event times start at the wall clock when sending
+    /// starts and advance 1/rate per event, so each generated event's time is its
+    /// scheduled send time minus its jitter (see --jitter).
+    #[arg(long, requires = "rate", conflicts_with = "replay")]
+    live: bool,
 
     /// Generator: random seed [default: 42].
     #[arg(long, value_name = "N", conflicts_with = "replay")]
@@ -93,6 +113,11 @@ struct Cli {
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, value_name = "FILTER", env = "RUST_LOG", default_value = "warn")]
     log: String,
+
+    /// Share of records (0..1) given a producer span and a W3C `traceparent`
+    /// header; spans go over OTLP (`OTEL_EXPORTER_OTLP_*`, default localhost:4318).
+    #[arg(long, value_name = "RATIO")]
+    trace_sample: Option<tidemill_runtime::trace::SampleRatio>,
 }
 
 fn parse_property(s: &str) -> Result<(String, String), String> {
@@ -220,18 +245,71 @@ fn main() -> ExitCode {
     tidemill_job_examples::cli::run_main(&cli.log, || run(&cli))
 }
 
-fn input(cli: &Cli) -> Result<Input, String> {
+/// The input; a live generator's event times start at `live_start`.
+fn input(cli: &Cli, live_start: DateTime<Utc>) -> Result<Input, String> {
     if let Some(path) = &cli.replay {
         let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         return Ok(Input::Replay(BufReader::with_capacity(1 << 20, file), path.clone()));
     }
-    let mut config = GeneratorConfig { count: cli.generate.unwrap_or(0), ..GeneratorConfig::default() };
+    let count = match (cli.generate, cli.duration, cli.rate) {
+        (Some(n), _, _) => n,
+        (None, Some(d), Some(rate)) => (d.as_secs_f64() * rate as f64).round() as u64,
+        _ => 0,
+    };
+    let mut config = GeneratorConfig { count, ..GeneratorConfig::default() };
     config.seed = cli.seed.unwrap_or(config.seed);
     config.users = cli.users.unwrap_or(config.users);
     config.max_jitter = cli.jitter.unwrap_or(config.max_jitter);
     config.duplicate_share = cli.duplicate_share.unwrap_or(config.duplicate_share);
     config.malformed_share = cli.malformed_share.unwrap_or(config.malformed_share);
+    if let (true, Some(rate)) = (cli.live, cli.rate) {
+        config = live_config(config, rate, live_start);
+    }
     Ok(Input::Generate(Box::new(OrderGenerator::new(config).map_err(|e| e.to_string())?)))
+}
+
+/// A live generator: event `n` has the nominal time `start + n / rate` (before its
+/// jitter), the moment a [`Pacer`] of `rate` started at `start` sends it.
+fn live_config(config: GeneratorConfig, rate: u64, start: DateTime<Utc>) -> GeneratorConfig {
+    GeneratorConfig { start, events_per_second_event_time: rate as f64, ..config }
+}
+
+/// Paces records to a rate: record `n` waits until `n / rate` seconds after the
+/// start. Sleeps last at least 1 ms (a thousand wake-ups a second at most), so a
+/// record may go out up to about 1 ms after its time, never before it.
+struct Pacer {
+    started: Instant,
+    /// The wall clock at `started`.
+    started_wall: SystemTime,
+    rate: f64,
+    /// The most a record was sent after its time (how far the producer fell behind).
+    max_behind: Duration,
+}
+
+impl Pacer {
+    fn new(rate: u64) -> Self {
+        Pacer {
+            started: Instant::now(),
+            started_wall: SystemTime::now(),
+            rate: rate as f64,
+            max_behind: Duration::ZERO,
+        }
+    }
+
+    /// When record `n` may be sent, relative to the start.
+    fn due(&self, n: u64) -> Duration {
+        Duration::from_secs_f64(n as f64 / self.rate)
+    }
+
+    /// Waits until record `n` may be sent.
+    fn wait(&mut self, n: u64) {
+        let due = self.due(n);
+        let now = self.started.elapsed();
+        match due.checked_sub(now) {
+            Some(ahead) if !ahead.is_zero() => thread::sleep(ahead.max(Duration::from_millis(1))),
+            _ => self.max_behind = self.max_behind.max(now - due),
+        }
+    }
 }
 
 /// Creates the topic if asked and missing; returns its partition count.
@@ -269,7 +347,9 @@ async fn ensure_topic(cli: &Cli) -> Result<usize, String> {
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
-    let input = input(cli)?;
+    // Built here to report a bad configuration before touching Kafka; a live input
+    // is built again once the topic is ready, so its event times start at the send.
+    let mut input = input(cli, Utc::now())?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     // rdkafka clients are created inside a tokio runtime.
     let _entered = runtime.enter();
@@ -291,7 +371,14 @@ fn run(cli: &Cli) -> Result<(), String> {
     }
     let producer: ThreadedProducer<Deliveries> =
         config.create_with_context(Deliveries::default()).map_err(|e| format!("cannot create the producer: {e}"))?;
+    let tracing = producer_tracing::ProducerTracing::start(cli.trace_sample)?;
 
+    let mut pacer = cli.rate.map(Pacer::new);
+    if let (true, Some(pacer)) = (cli.live, &pacer) {
+        let start = DateTime::<Utc>::from(pacer.started_wall);
+        input = self::input(cli, start)?;
+        eprintln!("live: event times start at {start}, {} events/s", pacer.rate);
+    }
     let started = Instant::now();
     let (chunks, reader) = input.spawn();
     let (mut sent, mut bytes, mut keyed) = (0u64, 0u64, 0u64);
@@ -303,9 +390,15 @@ fn run(cli: &Cli) -> Result<(), String> {
             start = end;
             let key = order_key(payload);
             keyed += u64::from(key.is_some());
+            if let Some(pacer) = &mut pacer {
+                pacer.wait(sent);
+            }
             let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&cli.topic).payload(payload);
             if let Some(key) = &key {
                 record = record.key(key.as_bytes());
+            }
+            if let Some(headers) = tracing.as_ref().and_then(|t| t.headers_for(sent, &cli.topic, key.as_deref())) {
+                record = record.headers(headers);
             }
             // Never wait for a delivery here: when librdkafka's queue is full, wait
             // for some delivery reports to make room, then try again.
@@ -337,6 +430,9 @@ fn run(cli: &Cli) -> Result<(), String> {
         bytes as f64 / 1e6,
         cli.topic
     );
+    if let Some(pacer) = &pacer {
+        println!("paced at {} records/s: at most {} ms behind schedule", pacer.rate, pacer.max_behind.as_millis());
+    }
     if failed > 0 {
         let first = context.first_error.lock().ok().and_then(|e| e.clone()).unwrap_or_default();
         return Err(format!("{failed} deliveries failed (first error: {first})"));
@@ -404,5 +500,124 @@ mod tests {
         assert!(Cli::try_parse_from(["order-producer", "--topic", "t"]).is_err(), "an input is required");
         assert!(Cli::try_parse_from(["order-producer", "--topic", "t", "--replay", "f", "--seed", "1"]).is_err());
         assert!(Cli::try_parse_from(["order-producer", "--topic", "t", "--generate", "1", "--replay", "f"]).is_err());
+    }
+
+    #[test]
+    fn live_options_parse_and_size_the_input() {
+        let parse = |args: &[&str]| Cli::try_parse_from(["order-producer", "--topic", "t"].iter().chain(args));
+        let cli = parse(&["--rate", "1000", "--duration", "2.5s", "--live", "--jitter", "50ms"]).unwrap();
+        let Input::Generate(generator) = input(&cli, Utc::now()).unwrap() else { panic!("a generated input") };
+        assert_eq!(generator.config().count, 2_500, "rate × duration events");
+        assert_eq!(generator.config().events_per_second_event_time, 1_000.0);
+        assert!(parse(&["--rate", "10", "--generate", "5", "--live"]).is_ok());
+        assert!(parse(&["--rate", "10", "--replay", "f"]).is_ok(), "a replay can be paced");
+        assert!(parse(&["--duration", "1s"]).is_err(), "--duration needs --rate");
+        assert!(parse(&["--generate", "5", "--live"]).is_err(), "--live needs --rate");
+        assert!(parse(&["--rate", "10", "--replay", "f", "--live"]).is_err(), "a replay is not live");
+        assert!(parse(&["--rate", "10", "--generate", "5", "--duration", "1s"]).is_err(), "one input");
+        assert!(parse(&["--rate", "0", "--generate", "5"]).is_err());
+    }
+
+    /// What a live run does, without Kafka: the pacer releases each generated event
+    /// no earlier than its time, and its event time never lies ahead of the wall
+    /// clock. The lower bounds are exact; the upper one is far above what a busy
+    /// machine needs.
+    #[test]
+    fn live_event_times_follow_the_wall_clock_and_the_rate_paces() {
+        use tidemill_operators::source::EventKind;
+        const RATE: u64 = 4_000;
+        const EVENTS: u64 = 600; // 150 ms
+        let jitter = Duration::from_millis(20);
+        let mut pacer = Pacer::new(RATE);
+        let start = DateTime::<Utc>::from(pacer.started_wall);
+        let config = GeneratorConfig { count: EVENTS, max_jitter: jitter, ..GeneratorConfig::default() };
+        let config = live_config(config, RATE, start);
+        let mut checked = 0;
+        for event in OrderGenerator::events(&config) {
+            pacer.wait(event.seq);
+            let now = DateTime::<Utc>::from(SystemTime::now());
+            assert!(pacer.started.elapsed() >= pacer.due(event.seq), "event {} sent early", event.seq);
+            let EventKind::Valid(order) = event.kind else { continue };
+            // Milliseconds are truncated, so the event time is never after the send.
+            assert!(order.event_time <= now, "event {} from the future: {} > {now}", event.seq, order.event_time);
+            let scheduled = start + pacer.due(event.seq);
+            let jitter = chrono::Duration::from_std(jitter).unwrap();
+            // - 2 ms: the start and the nominal time are both truncated to milliseconds.
+            let earliest = scheduled - jitter - chrono::Duration::milliseconds(2);
+            assert!(order.event_time >= earliest, "event {}: {} < {earliest}", event.seq, order.event_time);
+            assert!(now - order.event_time < jitter + chrono::Duration::seconds(5), "event {} too old", event.seq);
+            checked += 1;
+        }
+        assert!(checked > EVENTS * 9 / 10, "{checked} valid events checked");
+        assert!(pacer.started.elapsed() >= Duration::from_secs_f64((EVENTS - 1) as f64 / RATE as f64));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Tracing (`--trace-sample`): a producer span and a W3C `traceparent` header for a
+// sampled share of the records. Kept apart from the sending loop, which only asks
+// `headers_for` of each record.
+mod producer_tracing {
+    use opentelemetry::propagation::Injector;
+    use opentelemetry::trace::{Span, SpanKind, Tracer, TracerProvider};
+    use opentelemetry::KeyValue;
+    use tidemill_job_examples::cli;
+    use tidemill_operators::kafka::rdkafka::message::{Header, OwnedHeaders};
+    use tidemill_runtime::trace::{self, SampleRatio, TraceContext, TracingGuard};
+
+    /// Decides which records are traced and makes their headers.
+    pub(crate) struct ProducerTracing {
+        ratio: f64,
+        tracer: opentelemetry::global::BoxedTracer,
+        /// Keeps the exporter this tool installed (flushed on drop).
+        _guard: Option<TracingGuard>,
+    }
+
+    /// An [`Injector`] over Kafka headers.
+    struct KafkaHeaders(OwnedHeaders);
+
+    impl Injector for KafkaHeaders {
+        fn set(&mut self, key: &str, value: String) {
+            let headers = std::mem::take(&mut self.0);
+            self.0 = headers.insert(Header { key, value: Some(value.as_bytes()) });
+        }
+    }
+
+    impl ProducerTracing {
+        /// `None` unless `--trace-sample` is above 0; installs the OTLP exporter
+        /// unless the environment already made `run_main` install it.
+        pub(crate) fn start(ratio: Option<SampleRatio>) -> Result<Option<Self>, String> {
+            let Some(ratio) = ratio.filter(|r| r.get() > 0.0) else { return Ok(None) };
+            let guard = cli::start_tracing(true)?;
+            let tracer = opentelemetry::global::tracer_provider().tracer("order-producer");
+            Ok(Some(ProducerTracing { ratio: ratio.get(), tracer, _guard: guard }))
+        }
+
+        /// Headers for record number `n` (0-based) if it is sampled: exactly
+        /// `ratio` of the records, spread evenly (no random numbers on the hot path).
+        pub(crate) fn headers_for(&self, n: u64, topic: &str, key: Option<&str>) -> Option<OwnedHeaders> {
+            if ((n + 1) as f64 * self.ratio).floor() <= (n as f64 * self.ratio).floor() {
+                return None;
+            }
+            let mut attributes = vec![
+                KeyValue::new("messaging.system", "kafka"),
+                KeyValue::new("messaging.destination.name", topic.to_string()),
+            ];
+            if let Some(key) = key {
+                attributes.push(KeyValue::new("messaging.kafka.message.key", key.to_string()));
+            }
+            let mut span = self
+                .tracer
+                .span_builder("produce orders")
+                .with_kind(SpanKind::Producer)
+                .with_attributes(attributes)
+                .start(&self.tracer);
+            let cx = TraceContext::from_span_context(span.span_context());
+            // Ends at enqueueing: delivery is reported only for failures.
+            span.end();
+            let mut headers = KafkaHeaders(OwnedHeaders::new());
+            trace::inject(cx?, &mut headers);
+            Some(headers.0)
+        }
     }
 }

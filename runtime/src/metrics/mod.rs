@@ -44,6 +44,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use opentelemetry::metrics::{Meter, MeterProvider as _};
+use opentelemetry::KeyValue;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::reader::MetricReader;
@@ -238,6 +239,11 @@ impl JobMetrics {
         let meter = provider.meter("tidemill");
         let registry = Arc::new(Registry::new(plan));
         let instruments = Instruments::new(&meter);
+        // Failure series exist from the start at 0, so that `increase()` counts the
+        // first failure (a series that appears with value 1 has no increase).
+        for error_type in ["store_write", "pipeline_failed"] {
+            instruments.checkpoint_failures.add(0, &[KeyValue::new(keys::ERROR_TYPE, error_type)]);
+        }
         let observables = instruments::observe(&meter, &registry);
         Ok(JobMetrics {
             job: Arc::from(job),

@@ -1,11 +1,12 @@
-//! Installing the tracer provider: OTLP over HTTP/protobuf configured by the
-//! standard `OTEL_EXPORTER_OTLP_*` environment variables, or any provider a test
+//! Installing the tracer provider: OTLP over HTTP/protobuf or gRPC configured by
+//! the standard `OTEL_EXPORTER_OTLP_*` environment variables, or any provider a test
 //! or an embedding application builds (an in-memory exporter, say).
 
-use opentelemetry_otlp::SpanExporter;
+use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 
+use crate::otlp_protocol::{self, OtlpProtocol};
 use crate::trace::set_enabled;
 
 /// Tracing could not be set up.
@@ -97,29 +98,36 @@ pub fn install(provider: SdkTracerProvider) -> TracingGuard {
     TracingGuard { provider }
 }
 
-/// Installs a provider exporting over OTLP HTTP/protobuf, configured by the
-/// standard variables (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` used as is, or
-/// `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces` appended, `*_HEADERS`,
-/// `*_TIMEOUT`, `OTEL_BSP_*` for the batch processor). Spans are exported from a
+/// Installs a provider exporting over OTLP, configured by the standard variables
+/// (`OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` or `OTEL_EXPORTER_OTLP_PROTOCOL`:
+/// `http/protobuf` by default, or `grpc`; `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+/// used as is, or `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces` appended for
+/// HTTP and as is for gRPC; `*_HEADERS`, `*_TIMEOUT`, `OTEL_BSP_*` for the batch
+/// processor). A gRPC exporter's connection runs on a small runtime of its own,
+/// so this needs no tokio runtime of the caller's. Spans are exported from a
 /// thread of the batch processor, so a slow or absent collector costs the job
 /// nothing but dropped spans and logged errors.
 ///
 /// `head_ratio` samples traces that start here; spans continuing an upstream
 /// context follow its sampled flag.
 pub fn install_otlp(service_name: &str, head_ratio: SampleRatio) -> Result<TracingGuard, TraceSetupError> {
-    for var in ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"] {
-        if let Ok(p) = std::env::var(var) {
-            if p.trim() != "http/protobuf" {
-                tracing::warn!(variable = var, protocol = %p, "only http/protobuf is built in: exporting spans with it");
-            }
+    let protocol = otlp_protocol::from_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "spans");
+    let exporter = match protocol {
+        // The protocol is given, not left to the builder: it would read the
+        // variables again, its own way, and refuse HTTP if they said gRPC.
+        OtlpProtocol::HttpProtobuf => SpanExporter::builder().with_http().with_protocol(Protocol::HttpBinary).build(),
+        OtlpProtocol::Grpc => {
+            let rt = otlp_protocol::grpc_runtime().map_err(|e| TraceSetupError::Exporter(e.to_string()))?;
+            let _in_runtime = rt.enter();
+            SpanExporter::builder().with_tonic().build()
         }
     }
-    let exporter = SpanExporter::builder().with_http().build().map_err(|e| TraceSetupError::Exporter(e.to_string()))?;
+    .map_err(|e| TraceSetupError::Exporter(e.to_string()))?;
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(head_ratio.get()))))
         .with_resource(Resource::builder().with_service_name(service_name.to_string()).build())
         .build();
-    tracing::info!(service = service_name, head_ratio = head_ratio.get(), "exporting spans over OTLP");
+    tracing::info!(service = service_name, head_ratio = head_ratio.get(), ?protocol, "exporting spans over OTLP");
     Ok(install(provider))
 }
