@@ -3,3 +3,4 @@
 
 pub mod cli;
 pub mod order_aggregates;
+pub mod producer;

@@ -8,7 +8,6 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -16,11 +15,11 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Parser};
-use serde::Deserialize;
+use tidemill_job_examples::producer::{live_config, order_key, Pacer, ProducerTracing};
 use tidemill_operators::kafka::partition_count;
 use tidemill_operators::kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use tidemill_operators::kafka::rdkafka::client::{ClientContext, DefaultClientContext};
@@ -125,23 +124,6 @@ fn parse_property(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),
     }
-}
-
-/// The key of a line: its `order_id` if the line is a JSON object whose `order_id`
-/// is a string; `None` otherwise (not UTF-8, not JSON, not an object, no `order_id`,
-/// or one that is not a string).
-fn order_key(line: &[u8]) -> Option<Cow<'_, str>> {
-    #[derive(Deserialize)]
-    struct Keyed<'a> {
-        #[serde(borrow, default)]
-        order_id: Option<Cow<'a, str>>,
-    }
-    let text = std::str::from_utf8(line).ok()?;
-    // A derived struct deserializer also accepts an array: only objects count.
-    if !text.trim_start().starts_with('{') {
-        return None;
-    }
-    serde_json::from_str::<Keyed<'_>>(text).ok()?.order_id
 }
 
 /// Where the records come from.
@@ -268,50 +250,6 @@ fn input(cli: &Cli, live_start: DateTime<Utc>) -> Result<Input, String> {
     Ok(Input::Generate(Box::new(OrderGenerator::new(config).map_err(|e| e.to_string())?)))
 }
 
-/// A live generator: event `n` has the nominal time `start + n / rate` (before its
-/// jitter), the moment a [`Pacer`] of `rate` started at `start` sends it.
-fn live_config(config: GeneratorConfig, rate: u64, start: DateTime<Utc>) -> GeneratorConfig {
-    GeneratorConfig { start, events_per_second_event_time: rate as f64, ..config }
-}
-
-/// Paces records to a rate: record `n` waits until `n / rate` seconds after the
-/// start. Sleeps last at least 1 ms (a thousand wake-ups a second at most), so a
-/// record may go out up to about 1 ms after its time, never before it.
-struct Pacer {
-    started: Instant,
-    /// The wall clock at `started`.
-    started_wall: SystemTime,
-    rate: f64,
-    /// The most a record was sent after its time (how far the producer fell behind).
-    max_behind: Duration,
-}
-
-impl Pacer {
-    fn new(rate: u64) -> Self {
-        Pacer {
-            started: Instant::now(),
-            started_wall: SystemTime::now(),
-            rate: rate as f64,
-            max_behind: Duration::ZERO,
-        }
-    }
-
-    /// When record `n` may be sent, relative to the start.
-    fn due(&self, n: u64) -> Duration {
-        Duration::from_secs_f64(n as f64 / self.rate)
-    }
-
-    /// Waits until record `n` may be sent.
-    fn wait(&mut self, n: u64) {
-        let due = self.due(n);
-        let now = self.started.elapsed();
-        match due.checked_sub(now) {
-            Some(ahead) if !ahead.is_zero() => thread::sleep(ahead.max(Duration::from_millis(1))),
-            _ => self.max_behind = self.max_behind.max(now - due),
-        }
-    }
-}
-
 /// Creates the topic if asked and missing; returns its partition count.
 async fn ensure_topic(cli: &Cli) -> Result<usize, String> {
     let existing = partition_count(&cli.brokers, &cli.topic, ADMIN_TIMEOUT);
@@ -371,7 +309,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     }
     let producer: ThreadedProducer<Deliveries> =
         config.create_with_context(Deliveries::default()).map_err(|e| format!("cannot create the producer: {e}"))?;
-    let tracing = producer_tracing::ProducerTracing::start(cli.trace_sample)?;
+    let tracing = ProducerTracing::start(cli.trace_sample)?;
 
     let mut pacer = cli.rate.map(Pacer::new);
     if let (true, Some(pacer)) = (cli.live, &pacer) {
@@ -445,35 +383,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_are_keyed_by_a_string_order_id() {
-        let key = |line: &str| order_key(line.as_bytes()).map(|k| k.into_owned());
-        assert_eq!(key(r#"{"order_id":"o-1","user_id":"u-7","amount":5}"#).as_deref(), Some("o-1"));
-        assert_eq!(key(r#"  {"amount":5, "order_id" : "o-2"} "#).as_deref(), Some("o-2"));
-        assert_eq!(key(r#"{"order_id":"o-\u00e9\n"}"#).as_deref(), Some("o-é\n"), "escapes are decoded");
-        assert_eq!(key(r#"{"order_id":"","x":[1,{"order_id":"inner"}]}"#).as_deref(), Some(""));
-        for unkeyed in [
-            r#"{"order_id":17}"#,
-            r#"{"order_id":null}"#,
-            r#"{"user_id":"u-1"}"#,
-            r#"["o-1"]"#,
-            r#""o-1""#,
-            r#"{"order_id":"o-1""#,
-            r#"{"order_id":"o-1"} trailing"#,
-            r#"{"order_id":"o-1","order_id":"o-2"}"#,
-            "",
-            "not json",
-        ] {
-            assert_eq!(key(unkeyed), None, "{unkeyed}");
-        }
-        assert_eq!(order_key(b"{\"order_id\":\"o-\xff\"}"), None, "not UTF-8");
-    }
-
-    #[test]
     fn every_generated_event_gets_the_key_of_its_order() {
         use tidemill_operators::source::EventKind;
         let config = GeneratorConfig { count: 2_000, duplicate_share: 0.1, malformed_share: 0.2, ..Default::default() };
         for event in OrderGenerator::events(&config) {
-            let key = order_key(&event.bytes).map(Cow::into_owned);
+            let key = order_key(&event.bytes).map(std::borrow::Cow::into_owned);
             match event.kind {
                 EventKind::Valid(o) | EventKind::Duplicate(o) => assert_eq!(key, Some(o.order_id)),
                 // Malformed events may still carry a string order_id; they are produced either way.
@@ -516,108 +430,5 @@ mod tests {
         assert!(parse(&["--rate", "10", "--replay", "f", "--live"]).is_err(), "a replay is not live");
         assert!(parse(&["--rate", "10", "--generate", "5", "--duration", "1s"]).is_err(), "one input");
         assert!(parse(&["--rate", "0", "--generate", "5"]).is_err());
-    }
-
-    /// What a live run does, without Kafka: the pacer releases each generated event
-    /// no earlier than its time, and its event time never lies ahead of the wall
-    /// clock. The lower bounds are exact; the upper one is far above what a busy
-    /// machine needs.
-    #[test]
-    fn live_event_times_follow_the_wall_clock_and_the_rate_paces() {
-        use tidemill_operators::source::EventKind;
-        const RATE: u64 = 4_000;
-        const EVENTS: u64 = 600; // 150 ms
-        let jitter = Duration::from_millis(20);
-        let mut pacer = Pacer::new(RATE);
-        let start = DateTime::<Utc>::from(pacer.started_wall);
-        let config = GeneratorConfig { count: EVENTS, max_jitter: jitter, ..GeneratorConfig::default() };
-        let config = live_config(config, RATE, start);
-        let mut checked = 0;
-        for event in OrderGenerator::events(&config) {
-            pacer.wait(event.seq);
-            let now = DateTime::<Utc>::from(SystemTime::now());
-            assert!(pacer.started.elapsed() >= pacer.due(event.seq), "event {} sent early", event.seq);
-            let EventKind::Valid(order) = event.kind else { continue };
-            // Milliseconds are truncated, so the event time is never after the send.
-            assert!(order.event_time <= now, "event {} from the future: {} > {now}", event.seq, order.event_time);
-            let scheduled = start + pacer.due(event.seq);
-            let jitter = chrono::Duration::from_std(jitter).unwrap();
-            // - 2 ms: the start and the nominal time are both truncated to milliseconds.
-            let earliest = scheduled - jitter - chrono::Duration::milliseconds(2);
-            assert!(order.event_time >= earliest, "event {}: {} < {earliest}", event.seq, order.event_time);
-            assert!(now - order.event_time < jitter + chrono::Duration::seconds(5), "event {} too old", event.seq);
-            checked += 1;
-        }
-        assert!(checked > EVENTS * 9 / 10, "{checked} valid events checked");
-        assert!(pacer.started.elapsed() >= Duration::from_secs_f64((EVENTS - 1) as f64 / RATE as f64));
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Tracing (`--trace-sample`): a producer span and a W3C `traceparent` header for a
-// sampled share of the records. Kept apart from the sending loop, which only asks
-// `headers_for` of each record.
-mod producer_tracing {
-    use opentelemetry::propagation::Injector;
-    use opentelemetry::trace::{Span, SpanKind, Tracer, TracerProvider};
-    use opentelemetry::KeyValue;
-    use tidemill_job_examples::cli;
-    use tidemill_operators::kafka::rdkafka::message::{Header, OwnedHeaders};
-    use tidemill_runtime::trace::{self, SampleRatio, TraceContext, TracingGuard};
-
-    /// Decides which records are traced and makes their headers.
-    pub(crate) struct ProducerTracing {
-        ratio: f64,
-        tracer: opentelemetry::global::BoxedTracer,
-        /// Keeps the exporter this tool installed (flushed on drop).
-        _guard: Option<TracingGuard>,
-    }
-
-    /// An [`Injector`] over Kafka headers.
-    struct KafkaHeaders(OwnedHeaders);
-
-    impl Injector for KafkaHeaders {
-        fn set(&mut self, key: &str, value: String) {
-            let headers = std::mem::take(&mut self.0);
-            self.0 = headers.insert(Header { key, value: Some(value.as_bytes()) });
-        }
-    }
-
-    impl ProducerTracing {
-        /// `None` unless `--trace-sample` is above 0; installs the OTLP exporter
-        /// unless the environment already made `run_main` install it.
-        pub(crate) fn start(ratio: Option<SampleRatio>) -> Result<Option<Self>, String> {
-            let Some(ratio) = ratio.filter(|r| r.get() > 0.0) else { return Ok(None) };
-            let guard = cli::start_tracing(true)?;
-            let tracer = opentelemetry::global::tracer_provider().tracer("order-producer");
-            Ok(Some(ProducerTracing { ratio: ratio.get(), tracer, _guard: guard }))
-        }
-
-        /// Headers for record number `n` (0-based) if it is sampled: exactly
-        /// `ratio` of the records, spread evenly (no random numbers on the hot path).
-        pub(crate) fn headers_for(&self, n: u64, topic: &str, key: Option<&str>) -> Option<OwnedHeaders> {
-            if ((n + 1) as f64 * self.ratio).floor() <= (n as f64 * self.ratio).floor() {
-                return None;
-            }
-            let mut attributes = vec![
-                KeyValue::new("messaging.system", "kafka"),
-                KeyValue::new("messaging.destination.name", topic.to_string()),
-            ];
-            if let Some(key) = key {
-                attributes.push(KeyValue::new("messaging.kafka.message.key", key.to_string()));
-            }
-            let mut span = self
-                .tracer
-                .span_builder("produce orders")
-                .with_kind(SpanKind::Producer)
-                .with_attributes(attributes)
-                .start(&self.tracer);
-            let cx = TraceContext::from_span_context(span.span_context());
-            // Ends at enqueueing: delivery is reported only for failures.
-            span.end();
-            let mut headers = KafkaHeaders(OwnedHeaders::new());
-            trace::inject(cx?, &mut headers);
-            Some(headers.0)
-        }
     }
 }
