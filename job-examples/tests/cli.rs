@@ -10,7 +10,7 @@ use serde_json::Value;
 use tidemill_job_examples::order_aggregates::{preview_table, OrderTables};
 
 /// Every long option the CLI defines, besides `--help` and `--version`.
-const LONG_OPTIONS: [&str; 29] = [
+const LONG_OPTIONS: [&str; 31] = [
     "input",
     "generate",
     "output",
@@ -37,6 +37,8 @@ const LONG_OPTIONS: [&str; 29] = [
     "start-offsets",
     "group-id",
     "kafka-consumers",
+    "group",
+    "session-timeout",
     "metrics-addr",
     "summary-json",
     "log",

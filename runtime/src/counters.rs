@@ -181,7 +181,7 @@ impl ShardCounter {
 }
 
 /// What a finished job did.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct JobSummary {
     /// Records read by sources.
     pub records_in: u64,
@@ -201,4 +201,24 @@ pub struct JobSummary {
     pub restarts: u32,
     /// Wall time of the run.
     pub elapsed: Duration,
+}
+
+impl JobSummary {
+    /// Adds what `other` did (another job over other partitions, run at the same
+    /// time): counts add up, the wall time is the longer one.
+    pub fn absorb(&mut self, other: &JobSummary) {
+        self.records_in += other.records_in;
+        self.records_out += other.records_out;
+        self.dead_letters += other.dead_letters;
+        self.dead_letters_written += other.dead_letters_written;
+        self.late += other.late;
+        for (sink, n) in &other.written_by_sink {
+            *self.written_by_sink.entry(sink.clone()).or_default() += n;
+        }
+        for (reason, n) in &other.dead_letters_by_reason {
+            *self.dead_letters_by_reason.entry(reason.clone()).or_default() += n;
+        }
+        self.restarts += other.restarts;
+        self.elapsed = self.elapsed.max(other.elapsed);
+    }
 }

@@ -143,6 +143,12 @@ impl JobHandle {
         self.committed.clone()
     }
 
+    /// A handle that stops or aborts the job from elsewhere, while another task
+    /// waits on this one.
+    pub fn control(&self) -> JobControl {
+        JobControl { supervisor: self.supervisor.clone() }
+    }
+
     /// Asks the job to stop gracefully: sources stop reading and end their streams,
     /// every window fires, sinks commit, and [`JobHandle::wait`] returns the summary.
     pub fn stop(&self) {
@@ -201,5 +207,33 @@ impl JobHandle {
         let result = (&mut self.done).await;
         self.close_metrics().await;
         result.map_err(|_| JobError::Internal("the job supervisor ended without a result".into()))?
+    }
+}
+
+/// Stops or aborts a running job; cheap to clone. See [`JobHandle::control`].
+#[derive(Clone, Debug)]
+pub struct JobControl {
+    supervisor: ActorRef<SupervisorMsg>,
+}
+
+impl JobControl {
+    /// Asks the job to stop gracefully (as [`JobHandle::stop`]).
+    pub fn stop(&self) {
+        let _ = self.supervisor.cast(SupervisorMsg::Stop);
+    }
+
+    /// Asks the job to take a checkpoint, commit it and stop **without** ending its
+    /// streams: open windows are not fired but kept in the checkpoint, so that a job
+    /// started again from the same store (here or in another process) goes on as if
+    /// never interrupted. [`JobHandle::wait`] then returns the summary. This is
+    /// what a consumer-group task does when its partition is revoked.
+    pub fn suspend(&self) {
+        let _ = self.supervisor.cast(SupervisorMsg::Suspend);
+    }
+
+    /// Ends the job at once, as a crash would (as [`JobHandle::abort`]); its
+    /// [`JobHandle::wait`] then returns [`JobError::Aborted`] or the summary so far.
+    pub fn abort(&self) {
+        let _ = self.supervisor.cast(SupervisorMsg::Abort);
     }
 }

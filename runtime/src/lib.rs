@@ -44,7 +44,7 @@ pub use dead_letter::{DeadLetter, PartitionInfo, ReasonCode, SourceCatalog, Sour
 pub use edge::{EdgeClosed, EdgeStats, InputIndex, InputPort, NodeMsg};
 pub use graph::{GraphError, JobBuilder, KeyedStream, Stream};
 pub use harness::OperatorHarness;
-pub use job::{Job, JobError, JobHandle};
+pub use job::{Job, JobControl, JobError, JobHandle};
 pub use message::Message;
 pub use operator::{Operator, OperatorError, Output, StateSnapshot};
 pub use record::{Batch, Offset, Origin, PartitionId, Record, SourceId};

@@ -206,6 +206,36 @@ async fn a_job_started_again_after_a_crash_resumes_from_the_checkpoint_store() {
     assert!(std::fs::read_dir(dir.path()).unwrap().count() <= 3, "old checkpoints are pruned");
 }
 
+/// `suspend` (what a consumer-group task does when its partition is revoked):
+/// checkpoint, commit, stop without ending the streams. Open state is not emitted
+/// but kept, and a job started again from the store finishes as if uninterrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_job_keeps_its_open_state_for_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let parts = [input(30_000, 5), input(30_000, 6)];
+    let out = outputs();
+    let never = Arc::new(AtomicBool::new(false));
+
+    let first = Job::builder("suspend").config(config()).checkpoint_store(LocalCheckpointStore::new(dir.path()));
+    order_of_the_day(&first, parts.clone(), &out, usize::MAX, never.clone());
+    let handle = first.build().unwrap().start().await.unwrap();
+    commits_at_least(&out.all, 2).await;
+    handle.control().suspend();
+    let summary = handle.wait().await.expect("a suspended job ends with its summary");
+
+    assert!(summary.records_in < 60_000, "suspended before the end ({} read)", summary.records_in);
+    assert!(out.sums.lock().unwrap().committed.is_empty(), "no open sum was emitted by the suspension");
+    let store = LocalCheckpointStore::new(dir.path());
+    let manifest = store.latest().await.unwrap().expect("the suspension checkpointed");
+    assert!(!manifest.finished, "a suspension is not the end of the input");
+    assert!(!out.all.lock().unwrap().committed.is_empty(), "the suspension committed what it checkpointed");
+
+    let second = Job::builder("suspend").config(config()).checkpoint_store(LocalCheckpointStore::new(dir.path()));
+    order_of_the_day(&second, parts.clone(), &out, usize::MAX, never);
+    second.build().unwrap().run().await.unwrap();
+    assert_exactly_once(&out, &parts);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpoint_of_another_job_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -12,8 +12,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
-use tidemill_job_examples::order_aggregates::{self, OrderInput, OrderJobSettings, OrderTables};
-use tidemill_operators::kafka::{KafkaSourceConfig, StartOffsets};
+use tidemill_job_examples::order_aggregates::{self, GroupOptions, OrderInput, OrderJobSettings, OrderTables};
+use tidemill_operators::kafka::{KafkaSourceConfig, PartitionTasks, StartOffsets};
+use tidemill_runtime::JobSummary;
 
 /// Rows of each table shown after a run.
 const PREVIEW_ROWS: usize = 3;
@@ -66,6 +67,22 @@ struct Cli {
     #[arg(long, value_name = "N", requires = "topic", env = "TIDEMILL_KAFKA_CONSUMERS",
           value_parser = clap::value_parser!(u16).range(1..))]
     kafka_consumers: Option<u16>,
+
+    /// With --topic: scale out through the consumer group. Every process started
+    /// with --group and the same group joins it and runs one task per partition it
+    /// is assigned; partitions move between processes as they come and go
+    /// (cooperative rebalancing), each task's state with them. Needs a
+    /// --checkpoint-dir every process can reach, and a topic keyed by user_id
+    /// (order-producer --key user-id). See docs/scale-out.md.
+    #[arg(long, requires_all = ["topic", "checkpoint_dir"], env = "TIDEMILL_GROUP")]
+    group: bool,
+
+    /// With --group: how long the group waits for a process that stopped answering
+    /// (killed) before its partitions go to the others (Kafka's session.timeout.ms;
+    /// the broker allows 6s to 5m by default).
+    #[arg(long, value_name = "DURATION", requires = "group", default_value = "45s",
+          env = "TIDEMILL_SESSION_TIMEOUT", value_parser = humantime::parse_duration)]
+    session_timeout: Duration,
 
     /// Folder for the tables: <DIR>/order_aggregates, <DIR>/orders, <DIR>/dlq.
     #[arg(long, value_name = "DIR", env = "TIDEMILL_OUTPUT")]
@@ -160,7 +177,7 @@ struct Cli {
         long,
         value_name = "FILTER",
         env = "RUST_LOG",
-        default_value = "warn,tidemill::progress=info,tidemill_runtime::metrics=info,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=error"
+        default_value = "warn,tidemill_operators::kafka::group=info,tidemill::progress=info,tidemill_runtime::metrics=info,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=error"
     )]
     log: String,
 }
@@ -241,17 +258,65 @@ fn run(cli: &Cli) -> Result<(), String> {
     let settings = cli.settings()?;
     let input = cli.input(&settings);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    if cli.group {
+        let OrderInput::Kafka(source) = &input else { return Err("--group needs --topic".into()) };
+        let summary = runtime.block_on(run_group(cli, source, &settings))?;
+        return finish(cli, &runtime, &input, &summary);
+    }
     let summary = runtime.block_on(async {
         let job = order_aggregates::build(&input, &cli.output, &settings).map_err(|e| e.to_string())?;
         let handle = job.start().await.map_err(|e| e.to_string())?;
         handle.wait_or_stop_on_signal().await.map_err(|e| e.to_string())
     })?;
+    finish(cli, &runtime, &input, &summary)
+}
+
+/// Group mode: join the consumer group and run a task per assigned partition
+/// until every owned task finished (--bounded) or SIGTERM/SIGINT (tasks are
+/// suspended: checkpointed and committed, windows kept open for the next owner).
+async fn run_group(cli: &Cli, source: &KafkaSourceConfig, settings: &OrderJobSettings) -> Result<JobSummary, String> {
+    let options = GroupOptions { group_id: cli.group_id.clone(), session_timeout: cli.session_timeout };
+    let build = |partition: i32| {
+        order_aggregates::build_task(source, &options, partition, &cli.output, settings).map_err(|e| e.to_string())
+    };
+    let tasks = PartitionTasks::new(options.group_config(source), build).bounded(cli.bounded);
+    let outcome = tasks.run(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    eprintln!(
+        "group {}: ran partitions {:?}, finished {:?}, handed over {}, lost {}",
+        options.group_id(),
+        outcome.owned,
+        outcome.finished,
+        outcome.handed_over,
+        outcome.lost
+    );
+    Ok(outcome.summary.unwrap_or_default())
+}
+
+/// Completes on the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+}
+
+fn finish(
+    cli: &Cli,
+    runtime: &tokio::runtime::Runtime,
+    input: &OrderInput,
+    summary: &JobSummary,
+) -> Result<(), String> {
     if let Some(path) = &cli.summary_json {
-        let json = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
+        let json = serde_json::to_string_pretty(summary).map_err(|e| e.to_string())?;
         std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     let tables = OrderTables::under(&cli.output);
-    let report = runtime.block_on(order_aggregates::render_report(&input, &tables, &summary, PREVIEW_ROWS));
+    let report = runtime.block_on(order_aggregates::render_report(input, &tables, summary, PREVIEW_ROWS));
     // Not print!: that panics when stdout is a closed pipe.
     std::io::stdout().write_all(report.as_bytes()).map_err(|e| format!("cannot write the report: {e}"))
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Parser};
-use tidemill_job_examples::producer::{live_config, order_key, Pacer, ProducerTracing};
+use tidemill_job_examples::producer::{live_config, record_key, KeyField, Pacer, ProducerTracing};
 use tidemill_operators::kafka::partition_count;
 use tidemill_operators::kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use tidemill_operators::kafka::rdkafka::client::{ClientContext, DefaultClientContext};
@@ -34,9 +34,9 @@ use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
 /// How long to wait for metadata and topic creation.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Produces order events to a Kafka topic, keyed by `order_id` (lines that are not a
-/// JSON object with a string `order_id`, malformed ones included, are produced
-/// without a key), with many records in flight; exits non-zero if any delivery
+/// Produces order events to a Kafka topic, keyed by `order_id` or `user_id` (--key;
+/// lines that are not a JSON object with that field as a string, malformed ones
+/// included, are produced without a key), with many records in flight; exits non-zero if any delivery
 /// failed.
 #[derive(Debug, Parser)]
 #[command(name = "order-producer", version)]
@@ -49,6 +49,12 @@ struct Cli {
     /// The topic to write to.
     #[arg(long)]
     topic: String,
+
+    /// The order field that keys each record: order-id (the seed's producer) or
+    /// user-id (one user's orders share a partition, as `order-aggregates --group`
+    /// needs).
+    #[arg(long, value_name = "FIELD", value_enum, default_value_t = KeyField::OrderId)]
+    key: KeyField,
 
     /// Create the topic with N partitions if it does not exist (without this, a
     /// missing topic is an error).
@@ -326,7 +332,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         for &end in &chunk.ends {
             let payload = &chunk.data[start..end];
             start = end;
-            let key = order_key(payload);
+            let key = record_key(payload, cli.key);
             keyed += u64::from(key.is_some());
             if let Some(pacer) = &mut pacer {
                 pacer.wait(sent);
@@ -387,7 +393,7 @@ mod tests {
         use tidemill_operators::source::EventKind;
         let config = GeneratorConfig { count: 2_000, duplicate_share: 0.1, malformed_share: 0.2, ..Default::default() };
         for event in OrderGenerator::events(&config) {
-            let key = order_key(&event.bytes).map(std::borrow::Cow::into_owned);
+            let key = record_key(&event.bytes, KeyField::OrderId).map(std::borrow::Cow::into_owned);
             match event.kind {
                 EventKind::Valid(o) | EventKind::Duplicate(o) => assert_eq!(key, Some(o.order_id)),
                 // Malformed events may still carry a string order_id; they are produced either way.

@@ -12,6 +12,7 @@
 //! "10 minutes")`, `window(event_time, "5 minutes", "1 minute")`,
 //! `count(order_id)`, append mode) and its MERGE on `(order_id, event_time)`.
 
+mod group;
 mod preview;
 mod report;
 mod rows;
@@ -28,6 +29,7 @@ use tidemill_operators::window::{Count, SlidingWindow, WindowError, WindowResult
 use tidemill_runtime::checkpoint::LocalCheckpointStore;
 use tidemill_runtime::{DeadLetter, Job, JobBuilder, NodeContext, SourceError, Stream};
 
+pub use group::{build_task, GroupOptions};
 pub use preview::{preview_table, PreviewError, TablePreview};
 pub use report::render_report;
 pub use rows::{OrderAggregateRow, OrderRow};
@@ -126,8 +128,18 @@ impl OrderSinks for DeltaOrderSinks {
 /// command line fails fast with a clear error. The output folder is touched last: a
 /// bad input or bad settings leave it as it was.
 pub fn build(input: &OrderInput, output: &Path, settings: &OrderJobSettings) -> Result<Job, OrderJobError> {
+    build_named(JOB_NAME, input, output, settings)
+}
+
+/// [`build`] under another job name (the name prefixes Delta transaction ids).
+pub(crate) fn build_named(
+    name: &str,
+    input: &OrderInput,
+    output: &Path,
+    settings: &OrderJobSettings,
+) -> Result<Job, OrderJobError> {
     let mut runtime = settings.runtime.clone();
-    let mut job = Job::builder(JOB_NAME);
+    let mut job = Job::builder(name);
     if let Some(dir) = &settings.checkpoint_dir {
         // The seed's Spark trigger: a micro-batch (here: a checkpoint) every 30 s.
         runtime.checkpoint_interval.get_or_insert(std::time::Duration::from_secs(30));
@@ -198,10 +210,14 @@ fn file_or_generator_source(job: &JobBuilder, input: &OrderInput) -> Result<Stre
 
 fn kafka_source(job: &JobBuilder, config: &KafkaSourceConfig) -> Result<Stream<KafkaRecord>, OrderJobError> {
     config.validate().map_err(OrderJobError::Kafka)?;
-    // One source actor per partition: ask the broker how many there are. A missing
-    // topic or an unreachable broker fails here, before anything starts.
-    let partitions = partition_count(&config.brokers, &config.topic, config.metadata_timeout)
-        .map_err(|e| OrderJobError::Kafka(format!("topic {} at {}: {e}", config.topic, config.brokers)))?;
+    // One source actor per partition: the listed ones, or ask the broker how many
+    // there are. A missing topic or an unreachable broker fails here, before
+    // anything starts.
+    let partitions = match &config.partitions {
+        Some(list) => list.len(),
+        None => partition_count(&config.brokers, &config.topic, config.metadata_timeout)
+            .map_err(|e| OrderJobError::Kafka(format!("topic {} at {}: {e}", config.topic, config.brokers)))?,
+    };
     let config = config.clone();
     Ok(job.source("kafka", partitions, move |ctx: &NodeContext| KafkaSource::new(config.clone(), ctx)))
 }

@@ -1,24 +1,49 @@
-//! The Kafka key of a JSON-lines order: its `order_id`.
+//! The Kafka key of a JSON-lines order: its `order_id` (the seed's producer) or its
+//! `user_id` (co-partitioned with the windows, for jobs scaled out through a
+//! consumer group).
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
 
+/// Which field of an order keys its Kafka record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyField {
+    /// `order_id`, as the seed's producer: duplicates of an order share a partition.
+    #[default]
+    OrderId,
+    /// `user_id`: one user's orders (duplicates included) share a partition, so a
+    /// task per partition holds whole windows (`order-aggregates --group`).
+    UserId,
+}
+
 /// The key of a line: its `order_id` if the line is a JSON object whose `order_id`
 /// is a string; `None` otherwise (not UTF-8, not JSON, not an object, no `order_id`,
 /// or one that is not a string).
 pub fn order_key(line: &[u8]) -> Option<Cow<'_, str>> {
+    record_key(line, KeyField::OrderId)
+}
+
+/// The key of a line by `field`: that field if the line is a JSON object where it
+/// is a string; `None` otherwise.
+pub fn record_key(line: &[u8], field: KeyField) -> Option<Cow<'_, str>> {
     #[derive(Deserialize)]
     struct Keyed<'a> {
         #[serde(borrow, default)]
         order_id: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        user_id: Option<Cow<'a, str>>,
     }
     let text = std::str::from_utf8(line).ok()?;
     // A derived struct deserializer also accepts an array: only objects count.
     if !text.trim_start().starts_with('{') {
         return None;
     }
-    serde_json::from_str::<Keyed<'_>>(text).ok()?.order_id
+    let keyed = serde_json::from_str::<Keyed<'_>>(text).ok()?;
+    match field {
+        KeyField::OrderId => keyed.order_id,
+        KeyField::UserId => keyed.user_id,
+    }
 }
 
 #[cfg(test)]
@@ -47,5 +72,13 @@ mod tests {
             assert_eq!(key(unkeyed), None, "{unkeyed}");
         }
         assert_eq!(order_key(b"{\"order_id\":\"o-\xff\"}"), None, "not UTF-8");
+    }
+
+    #[test]
+    fn records_can_be_keyed_by_user_id() {
+        let line = br#"{"order_id":"o-1","user_id":"u-7","amount":5}"#;
+        assert_eq!(record_key(line, KeyField::UserId).as_deref(), Some("u-7"));
+        assert_eq!(record_key(line, KeyField::OrderId).as_deref(), Some("o-1"));
+        assert_eq!(record_key(br#"{"order_id":"o-1","user_id":7}"#, KeyField::UserId), None);
     }
 }

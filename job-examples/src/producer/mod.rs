@@ -5,6 +5,6 @@ mod key;
 mod pacing;
 mod tracing;
 
-pub use key::order_key;
+pub use key::{order_key, record_key, KeyField};
 pub use pacing::{live_config, Pacer};
 pub use tracing::ProducerTracing;

@@ -74,6 +74,12 @@ pub struct KafkaSourceConfig {
     /// multiplies threads and connections for nothing.
     #[serde(default)]
     pub consumers: Option<usize>,
+    /// Only these partitions, source shard `i` reading `partitions[i]`; when absent,
+    /// shard `i` reads partition `i` (one shard per partition of the topic). A
+    /// consumer-group task reads the one partition it was assigned
+    /// ([`PartitionTasks`](super::PartitionTasks)).
+    #[serde(default)]
+    pub partitions: Option<Vec<i32>>,
 }
 
 fn default_true() -> bool {
@@ -101,6 +107,7 @@ impl KafkaSourceConfig {
             metadata_timeout: default_metadata_timeout(),
             properties: BTreeMap::new(),
             consumers: None,
+            partitions: None,
         }
     }
 
@@ -127,6 +134,9 @@ impl KafkaSourceConfig {
         if self.group_id.as_deref().is_some_and(|g| g.trim().is_empty()) {
             return Err("group_id must not be empty (leave it out to use the job name)".into());
         }
+        if let Some(p) = self.partitions.iter().flatten().find(|p| **p < 0) {
+            return Err(format!("partition {p} is negative"));
+        }
         if self.metadata_timeout.is_zero() {
             return Err("metadata_timeout must be positive".into());
         }
@@ -134,6 +144,16 @@ impl KafkaSourceConfig {
             return Err(format!("property {key:?} is set by the Kafka source and cannot be overridden"));
         }
         Ok(())
+    }
+
+    /// The Kafka partition source shard `shard` reads (see `partitions`).
+    pub fn partition_of(&self, shard: usize) -> Result<i32, String> {
+        match &self.partitions {
+            Some(list) => list.get(shard).copied().ok_or_else(|| {
+                format!("source shard {shard} has no partition: the source lists {} partition(s)", list.len())
+            }),
+            None => i32::try_from(shard).map_err(|_| "partition number too large".to_string()),
+        }
     }
 
     /// How many consumers the partitions are spread over (see `consumers`).

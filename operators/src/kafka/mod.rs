@@ -15,11 +15,12 @@
 //!
 //! The partitions of a source node in one process share a few `BaseConsumer`s
 //! (one per CPU by default), each partition reading its own queue split off its
-//! consumer. Partitions are assigned explicitly (no `subscribe`): there is no
-//! group membership and no rebalancing, and the consumer group (the job's name
-//! unless `group_id` says otherwise) only receives the checkpointed offsets, for
-//! lag tooling. Scale-out across processes by consumer-group assignment comes
-//! later (design decision 5).
+//! consumer. Within one job, partitions are assigned explicitly (no `subscribe`),
+//! and the consumer group (the job's name unless `group_id` says otherwise)
+//! receives the checkpointed offsets, for lag tooling. Scale-out across processes
+//! (design decision 5) is [`PartitionTasks`]: each process joins the group with
+//! cooperative rebalancing and runs one task (a job over one partition, with its
+//! own checkpoints) per partition it is assigned.
 //!
 //! Backpressure: a source whose downstream stays full is paused by the runtime;
 //! it pauses its partition in the consumer and resumes it when there is room.
@@ -33,6 +34,7 @@
 mod config;
 mod consumer;
 mod context;
+mod group;
 mod metadata;
 mod position;
 mod record;
@@ -40,6 +42,7 @@ mod sink;
 mod source;
 
 pub use config::{EndOffsets, KafkaSourceConfig, StartOffsets};
+pub use group::{GroupConfig, GroupError, GroupSummary, PartitionTasks};
 pub use metadata::partition_count;
 pub use record::KafkaRecord;
 pub use sink::{

@@ -37,7 +37,10 @@ pub async fn open_or_create(path: &Path, expected: &SchemaRef, type_name: &str) 
     let has_log = path.join("_delta_log").is_dir();
     if !has_log {
         let mut entries = std::fs::read_dir(path).map_err(|e| unavailable(format!("cannot list the folder: {e}")))?;
-        if let Some(Ok(entry)) = entries.next() {
+        // Tables are opened concurrently (sink shards, partition tasks of other
+        // processes): their write probe or a log being created are not "foreign".
+        let foreign = |e: &std::fs::DirEntry| e.file_name() != WRITE_PROBE && e.file_name() != "_delta_log";
+        if let Some(entry) = entries.by_ref().flatten().find(foreign) {
             return Err(unavailable(format!(
                 "the folder is not empty ({} and maybe more) but has no _delta_log: refusing to turn it into a table",
                 entry.file_name().to_string_lossy()

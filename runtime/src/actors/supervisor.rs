@@ -65,6 +65,9 @@ pub enum SupervisorMsg {
     TriggerCheckpoint,
     /// Stop gracefully.
     Stop,
+    /// Checkpoint now and stop once that checkpoint is committed, without ending
+    /// the streams: windows stay open in the checkpoint, for whoever resumes it.
+    Suspend,
     /// End at once, without a final checkpoint (a simulated crash).
     Abort,
 }
@@ -104,6 +107,8 @@ pub(crate) struct SupervisorState {
     failures: VecDeque<Instant>,
     started: Instant,
     stopping: bool,
+    /// Suspending: the next committed checkpoint ends the job.
+    suspending: bool,
     coordinator: Coordinator,
     /// The newest durable checkpoint: where a restart starts from.
     restored: Option<Manifest>,
@@ -160,6 +165,7 @@ impl Actor for JobSupervisor {
             failures: VecDeque::new(),
             started: Instant::now(),
             stopping: false,
+            suspending: false,
             coordinator: Coordinator::new(last),
             restored,
             final_epoch: None,
@@ -215,6 +221,17 @@ impl Actor for JobSupervisor {
             SupervisorMsg::Abort => {
                 tracing::warn!(job = %state.plan.name, "job aborted");
                 state.finish(&myself, Err(JobError::Aborted));
+            }
+            SupervisorMsg::Suspend => {
+                tracing::info!(job = %state.plan.name, "suspending: checkpoint, commit, stop without draining");
+                state.suspending = true;
+                state.metrics.set_status(JobStatus::Stopping);
+                // A checkpoint in flight will do; otherwise start one now.
+                if state.final_epoch.is_none() {
+                    if let Some(epoch) = state.coordinator.trigger(false) {
+                        state.pipeline.sources.iter().for_each(|s| drop(s.cast(SourceMsg::Barrier(epoch))));
+                    }
+                }
             }
             SupervisorMsg::Stop => {
                 state.stopping = true;
@@ -344,7 +361,7 @@ impl SupervisorState {
         for s in &self.pipeline.sources {
             let _ = s.cast(SourceMsg::CheckpointComplete(epoch));
         }
-        if self.final_epoch == Some(epoch) {
+        if self.final_epoch == Some(epoch) || self.suspending {
             let summary = self.counters.summary(self.restarts, self.started.elapsed());
             tracing::info!(job = %self.plan.name, records_in = summary.records_in, records_out = summary.records_out,
                 dead_letters = summary.dead_letters, late = summary.late, "job finished");

@@ -69,7 +69,21 @@ impl LocalCheckpointStore {
         let mut file = std::fs::File::create(&tmp).map_err(|e| self.error(e))?;
         file.write_all(bytes).map_err(|e| self.error(e))?;
         file.sync_all().map_err(|e| self.error(e))?;
-        std::fs::rename(&tmp, self.dir.join(&name)).map_err(|e| self.error(e))?;
+        // A hard link, not a rename: it fails if the epoch exists. Two writers of one
+        // store (a task that lost its partition and the process that took it over)
+        // can then never both write epoch N; the loser fails its checkpoint and never
+        // commits sink output for it (see docs/scale-out.md, fencing).
+        let linked = std::fs::hard_link(&tmp, self.dir.join(&name));
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(self.error(format!(
+                    "checkpoint {name} already exists: another process wrote this epoch (the task was taken over)"
+                )));
+            }
+            Err(e) => return Err(self.error(e)),
+        }
         std::fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| self.error(e))?;
         Ok(())
     }
@@ -176,5 +190,23 @@ mod tests {
         std::fs::write(dir.path().join(LocalCheckpointStore::file_name(2)), b"{not json").unwrap();
         let err = store.latest().await.unwrap_err().to_string();
         assert!(err.contains("epoch-00000000000000000002.ckpt"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_epoch_is_written_once_so_a_second_writer_is_fenced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalCheckpointStore::new(dir.path());
+        store.save(&manifest(4)).await.unwrap();
+        let other = LocalCheckpointStore::new(dir.path());
+        let err = other.save(&manifest(4)).await.expect_err("epoch 4 exists");
+        assert!(err.to_string().contains("already exists"), "{err}");
+        assert_eq!(store.latest().await.unwrap().map(|m| m.epoch.get()), Some(4));
+        other.save(&manifest(5)).await.expect("a new epoch is fine");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str().map(str::to_string))
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "no temporary files left: {leftovers:?}");
     }
 }

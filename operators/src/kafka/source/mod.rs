@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::config::KafkaSourceConfig;
 use super::consumer::SharedConsumer;
 use super::context::SourceContext;
+use super::group::GroupMember;
 use super::metadata::{self, ProbeError};
 use super::position::{self, Checkpoint};
 use super::record::KafkaRecord;
@@ -96,6 +97,8 @@ pub struct KafkaSource {
     snapshotted: AtomicU64,
     /// The offset last committed to the group.
     committed: Option<u64>,
+    /// The consumer group offsets are committed to.
+    group: String,
 }
 
 impl fmt::Debug for KafkaSource {
@@ -119,12 +122,15 @@ impl KafkaSource {
     /// the brokers do not answer, that is not an error: librdkafka keeps trying, and
     /// the check is repeated when the source is polled.
     pub fn new(config: KafkaSourceConfig, ctx: &NodeContext) -> Result<Self, SourceError> {
-        let what = format!("kafka topic {} partition {}", config.topic, ctx.shard);
+        let partition = config.partition_of(ctx.shard).map_err(|reason| SourceError::Unreadable {
+            what: format!("kafka topic {} source shard {}", config.topic, ctx.shard),
+            reason,
+        })?;
+        let what = format!("kafka topic {} partition {partition}", config.topic);
         let unreadable = |reason: String| SourceError::Unreadable { what: what.clone(), reason };
         config.validate().map_err(&unreadable)?;
-        let partition = i32::try_from(ctx.shard).map_err(|_| unreadable("partition number too large".into()))?;
-        let name: Arc<str> = Arc::from(format!("{}[{}]", ctx.node, ctx.shard));
-        let shared = SharedConsumer::for_partition(&config, ctx, ctx.shard).map_err(&unreadable)?;
+        let name: Arc<str> = Arc::from(format!("{}[{partition}]", ctx.node));
+        let shared = SharedConsumer::for_partition(&config, ctx, partition as usize).map_err(&unreadable)?;
         let client = shared.consumer().client();
         match metadata::check_partition(client, &config.topic, partition, config.metadata_timeout) {
             Ok(()) => {}
@@ -150,7 +156,8 @@ impl KafkaSource {
             PartitionInfo { kind: SourceKind::Kafka, name: config.topic.clone(), kafka_partition: Some(partition) };
         ctx.catalog.register(ctx.source_id, PartitionId(partition as u32), info);
         let missing_seen = shared.events().missing_reports();
-        let labels = PartitionLabels::kafka(&config.topic, partition, &config.group_for(ctx));
+        let group = config.group_for(ctx);
+        let labels = PartitionLabels::kafka(&config.topic, partition, &group);
         let metrics = ctx.metrics.source_partition(labels);
         shared.track(partition, metrics.clone());
         Ok(KafkaSource {
@@ -173,6 +180,7 @@ impl KafkaSource {
             warned: false,
             snapshotted: AtomicU64::new(NO_OFFSET),
             committed: None,
+            group,
         })
     }
 
@@ -321,7 +329,13 @@ impl Source for KafkaSource {
             return Ok(());
         }
         let Ok(kafka_offset) = i64::try_from(offset) else { return Ok(()) };
-        match self.shared.commit(self.partition, kafka_offset) {
+        // In a consumer group, only the member may commit (the broker refuses
+        // commits of a non-member to a group with members): commit through it.
+        let committed = match GroupMember::find(&self.group) {
+            Some(member) => member.commit(&self.config.topic, self.partition, kafka_offset),
+            None => self.shared.commit(self.partition, kafka_offset),
+        };
+        match committed {
             Ok(()) => {
                 tracing::debug!(source = &*self.name, %epoch, offset, "committing checkpointed offset");
                 self.committed = Some(offset);

@@ -1,0 +1,71 @@
+//! The order job scaled out through its Kafka consumer group: every process runs
+//! one task per partition it is assigned (see `PartitionTasks` and
+//! docs/scale-out.md).
+//!
+//! A task is the whole order job over one partition, named
+//! `order-aggregates.p<partition>`: its checkpoints are under
+//! `<checkpoint dir>/p<partition>` (a folder every process of the job must see),
+//! and its Delta commits carry the transaction id
+//! `tidemill-order-aggregates.p<partition>-<sink>[-<shard>]`, so every (sink,
+//! source partition) has its own version sequence, continued by whichever
+//! process owns the partition.
+//!
+//! Exact only when the topic is keyed so that one user's orders share a
+//! partition (`order-producer --key user-id`): windows count per `user_id`
+//! inside one task.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tidemill_operators::kafka::{GroupConfig, KafkaSourceConfig};
+use tidemill_runtime::metrics::MetricsAddr;
+use tidemill_runtime::Job;
+
+use super::{build_named, OrderInput, OrderJobError, OrderJobSettings, JOB_NAME};
+
+/// How the processes of the job meet in the consumer group.
+#[derive(Clone, Debug)]
+pub struct GroupOptions {
+    /// The consumer group (default: the job's name).
+    pub group_id: Option<String>,
+    /// How long the group waits for a silent (killed) process.
+    pub session_timeout: Duration,
+}
+
+impl GroupOptions {
+    /// The group member's configuration for the job reading `source`.
+    pub fn group_config(&self, source: &KafkaSourceConfig) -> GroupConfig {
+        let mut config = GroupConfig::new(&source.brokers, &source.topic, self.group_id());
+        config.session_timeout = self.session_timeout;
+        config
+    }
+
+    /// The consumer group id.
+    pub fn group_id(&self) -> String {
+        self.group_id.clone().unwrap_or_else(|| JOB_NAME.to_string())
+    }
+}
+
+/// Builds the task of `partition`: the order job reading only that partition of
+/// `source`, checkpointing under `<checkpoint_dir>/p<partition>`, with no metrics
+/// endpoint of its own (the tasks of a process would compete for its address).
+pub fn build_task(
+    source: &KafkaSourceConfig,
+    group: &GroupOptions,
+    partition: i32,
+    output: &Path,
+    settings: &OrderJobSettings,
+) -> Result<Job, OrderJobError> {
+    let Some(dir) = &settings.checkpoint_dir else {
+        return Err(OrderJobError::Kafka(
+            "group mode needs --checkpoint-dir, a folder every process of the job can reach".into(),
+        ));
+    };
+    let mut task = settings.clone();
+    task.checkpoint_dir = Some(dir.join(format!("p{partition}")));
+    task.metrics.addr = MetricsAddr::OFF;
+    let mut source = source.clone();
+    source.partitions = Some(vec![partition]);
+    source.group_id = Some(group.group_id());
+    build_named(&format!("{JOB_NAME}.p{partition}"), &OrderInput::Kafka(source), output, &task)
+}

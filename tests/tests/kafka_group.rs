@@ -1,0 +1,201 @@
+//! Scale-out through the consumer group (`order-aggregates --group`): processes
+//! join and die while the job runs, partitions move between them with their
+//! state, and the Delta tables still equal the batch oracle exactly.
+//!
+//! 1. Process A joins alone and owns all 6 partitions.
+//! 2. Process B joins: cooperative rebalancing moves some partitions from A to B.
+//!    A suspends those tasks (checkpoint and commit, windows kept open) before the
+//!    partitions move, and B resumes them from A's checkpoints.
+//! 3. B is killed with SIGKILL once it has checkpointed its own progress; after
+//!    the session timeout the group gives B's partitions back to A, which
+//!    resumes them from B's checkpoints and replays the rest.
+//! 4. Process C runs last (bounded) and finds every partition finished, or
+//!    finishes what A had not reached.
+//!
+//! Needs the broker `scripts/kafka start` runs (or `KAFKA_BOOTSTRAP_SERVERS`).
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
+use tidemill_tests::binary::{order_aggregates, order_producer};
+use tidemill_tests::kafka::{brokers, TopicGuard};
+use tidemill_tests::metrics::poll_until;
+use tidemill_tests::order_oracle::OrderOracle;
+use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_payloads};
+
+const PARTITIONS: u32 = 6;
+const WAIT: Duration = Duration::from_secs(120);
+
+fn generator() -> GeneratorConfig {
+    GeneratorConfig {
+        seed: 91,
+        count: 60_000,
+        users: 300,
+        events_per_second_event_time: 100.0,
+        max_jitter: Duration::from_secs(120),
+        duplicate_share: 0.02,
+        malformed_share: 0.02,
+        ..GeneratorConfig::default()
+    }
+}
+
+/// Creates the topic and produces the generated events keyed by `user_id`.
+fn produce(topic: &str, config: &GeneratorConfig) {
+    let status = Command::new(order_producer())
+        .args(["--brokers", &brokers(), "--topic", topic, "--create-partitions", &PARTITIONS.to_string()])
+        .args(["--key", "user-id", "--generate", &config.count.to_string(), "--seed", &config.seed.to_string()])
+        .args(["--users", &config.users.to_string(), "--jitter", "120s"])
+        .args(["--duplicate-share", "0.02", "--malformed-share", "0.02"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("run order-producer");
+    assert!(status.success(), "producing into {topic} at {} failed: is the broker running?", brokers());
+}
+
+/// A running `order-aggregates --group` process and the lines of its log.
+struct Member {
+    name: &'static str,
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Member {
+    fn start(name: &'static str, topic: &str, output: &Path, checkpoints: &Path) -> Self {
+        let mut child = Command::new(order_aggregates())
+            .args(["--brokers", &brokers(), "--topic", topic, "--group", "--group-id", topic, "--bounded"])
+            .args(["--session-timeout", "6s", "--checkpoint-interval", "300ms"])
+            // Slow enough that partitions move while there is work left.
+            .args(["--max-records-per-checkpoint", "500", "--shards", "1", "--kafka-consumers", "1"])
+            .args(["--metrics-addr", "off"])
+            .arg("--output")
+            .arg(output)
+            .arg("--checkpoint-dir")
+            .arg(checkpoints)
+            .args(["--log", "warn,tidemill_operators::kafka::group=info"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start order-aggregates");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        Member { name, child, log }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Every partition named in this member's log lines containing `what`.
+    fn partitions(&self, what: &str) -> BTreeSet<i32> {
+        self.lines().iter().filter(|l| l.contains(what)).flat_map(|l| partition_list(l)).collect()
+    }
+
+    /// Waits until the log holds `what` naming at least one partition.
+    fn await_partitions(&self, what: &str) -> BTreeSet<i32> {
+        poll_until(WAIT, || {
+            let got = self.partitions(what);
+            if got.is_empty() {
+                Err(format!("{} has not logged `{what}` yet; log: {:?}", self.name, self.lines()))
+            } else {
+                Ok(got)
+            }
+        })
+        .unwrap()
+    }
+
+    fn wait_success(&mut self) {
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "{} exited with {status}; log:\n{}", self.name, self.lines().join("\n"));
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `partitions=[1, 2]` list of a log line.
+fn partition_list(line: &str) -> Vec<i32> {
+    let Some(start) = line.find("partitions=[") else { return Vec::new() };
+    let rest = &line[start + "partitions=[".len()..];
+    let list = &rest[..rest.find(']').unwrap_or(0)];
+    list.split(',').filter_map(|p| p.trim().parse().ok()).collect()
+}
+
+/// The newest epoch checkpointed for `partition`'s task (0 if none).
+fn task_epoch(checkpoints: &Path, partition: i32) -> u64 {
+    std::fs::read_dir(checkpoints.join(format!("p{partition}")))
+        .map(|entries| {
+            entries
+                .filter_map(|e| {
+                    e.ok()?.file_name().to_str()?.strip_prefix("epoch-")?.strip_suffix(".ckpt")?.parse().ok()
+                })
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn partitions_move_between_processes_with_their_state_and_results_equal_the_oracle() {
+    let dir = tempfile::tempdir().unwrap();
+    let guard = TopicGuard::unique("orders-group");
+    let topic = guard.name.clone();
+    let config = generator();
+    produce(&topic, &config);
+    let (output, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
+
+    let started = std::time::Instant::now();
+    let mut a = Member::start("A", &topic, &output, &checkpoints);
+    let first = a.await_partitions("partitions assigned");
+    assert_eq!(first.len(), PARTITIONS as usize, "A alone owns every partition: {first:?}");
+    poll_until(WAIT, || match (0..PARTITIONS as i32).all(|p| task_epoch(&checkpoints, p) > 0) {
+        true => Ok(()),
+        false => Err("A has not checkpointed every partition yet".into()),
+    })
+    .unwrap();
+
+    // B joins: the group hands some partitions from A to B.
+    let mut b = Member::start("B", &topic, &output, &checkpoints);
+    let moved = b.await_partitions("partitions assigned");
+    let revoked = a.await_partitions("partitions revoked");
+    assert!(moved.is_subset(&revoked), "B got only partitions A gave up: moved {moved:?}, revoked {revoked:?}");
+    // B checkpoints its own progress on them before it dies.
+    let handed: Vec<(i32, u64)> = moved.iter().map(|p| (*p, task_epoch(&checkpoints, *p))).collect();
+    poll_until(WAIT, || match handed.iter().all(|(p, e)| task_epoch(&checkpoints, *p) > *e) {
+        true => Ok(()),
+        false => Err(format!("B has not checkpointed its partitions {moved:?} yet")),
+    })
+    .unwrap();
+    eprintln!("{:?}: B checkpointed {moved:?}; SIGKILL", started.elapsed());
+    b.child.kill().expect("SIGKILL B");
+    b.child.wait().expect("reap B");
+
+    // After the session timeout the group gives B's partitions back (unless A had
+    // finished everything of its own and left first: then C takes them).
+    a.wait_success();
+    eprintln!("{:?}: A finished", started.elapsed());
+    let mut c = Member::start("C", &topic, &output, &checkpoints);
+    c.wait_success();
+    eprintln!("{:?}: C finished", started.elapsed());
+    let resumed = a.lines().iter().filter(|l| l.contains("partitions assigned")).count() > 1;
+    eprintln!("B's partitions {moved:?} resumed by {}", if resumed { "A" } else { "C" });
+
+    let oracle = OrderOracle::compute(OrderGenerator::events(&config), 300_000, 60_000);
+    assert_windows_equal(&output.join("order_aggregates"), &oracle);
+    assert_orders_equal(&output.join("orders"), &oracle);
+    assert_eq!(dead_letter_payloads(&output.join("dlq")), oracle.malformed, "every malformed record once");
+}
