@@ -47,7 +47,7 @@ impl GroupOptions {
 }
 
 /// Builds the task of `partition`: the order job reading only that partition of
-/// `source`, checkpointing under `<checkpoint_dir>/p<partition>`, with no metrics
+/// `source` (after the [`KeyedByUser`](super::KeyedByUser) check), checkpointing under `<checkpoint_dir>/p<partition>`, with no metrics
 /// endpoint of its own (the tasks of a process would compete for its address).
 pub fn build_task(
     source: &KafkaSourceConfig,
@@ -67,5 +67,5 @@ pub fn build_task(
     let mut source = source.clone();
     source.partitions = Some(vec![partition]);
     source.group_id = Some(group.group_id());
-    build_named(&format!("{JOB_NAME}.p{partition}"), &OrderInput::Kafka(source), output, &task)
+    build_named(&format!("{JOB_NAME}.p{partition}"), &OrderInput::Kafka(source), output, &task, true)
 }

@@ -12,6 +12,7 @@
 //! "10 minutes")`, `window(event_time, "5 minutes", "1 minute")`,
 //! `count(order_id)`, append mode) and its MERGE on `(order_id, event_time)`.
 
+mod copartition;
 mod group;
 mod preview;
 mod report;
@@ -29,6 +30,7 @@ use tidemill_operators::window::{Count, SlidingWindow, WindowError, WindowResult
 use tidemill_runtime::checkpoint::LocalCheckpointStore;
 use tidemill_runtime::{DeadLetter, Job, JobBuilder, NodeContext, SourceError, Stream};
 
+pub use copartition::KeyedByUser;
 pub use group::{build_task, GroupOptions};
 pub use preview::{preview_table, PreviewError, TablePreview};
 pub use report::render_report;
@@ -128,15 +130,17 @@ impl OrderSinks for DeltaOrderSinks {
 /// command line fails fast with a clear error. The output folder is touched last: a
 /// bad input or bad settings leave it as it was.
 pub fn build(input: &OrderInput, output: &Path, settings: &OrderJobSettings) -> Result<Job, OrderJobError> {
-    build_named(JOB_NAME, input, output, settings)
+    build_named(JOB_NAME, input, output, settings, false)
 }
 
-/// [`build`] under another job name (the name prefixes Delta transaction ids).
+/// [`build`] under another job name (the name prefixes Delta transaction ids);
+/// with `keyed_by_user`, a Kafka input must be keyed by `user_id` ([`KeyedByUser`]).
 pub(crate) fn build_named(
     name: &str,
     input: &OrderInput,
     output: &Path,
     settings: &OrderJobSettings,
+    keyed_by_user: bool,
 ) -> Result<Job, OrderJobError> {
     let mut runtime = settings.runtime.clone();
     let mut job = Job::builder(name);
@@ -148,6 +152,10 @@ pub(crate) fn build_named(
     let job = job.config(runtime).metrics(settings.metrics.clone());
     let sinks = DeltaOrderSinks::new(output, settings.target_file_rows).with_orders_shards(settings.shards);
     match input {
+        OrderInput::Kafka(config) if keyed_by_user => {
+            let checked = kafka_source(&job, config)?.operator("keyed_by_user", |_: &NodeContext| KeyedByUser);
+            assemble(&job, &checked, settings, &sinks)?
+        }
         OrderInput::Kafka(config) => assemble(&job, &kafka_source(&job, config)?, settings, &sinks)?,
         other => assemble(&job, &file_or_generator_source(&job, other)?, settings, &sinks)?,
     }

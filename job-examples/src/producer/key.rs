@@ -27,10 +27,15 @@ pub fn order_key(line: &[u8]) -> Option<Cow<'_, str>> {
 /// The key of a line by `field`: that field if the line is a JSON object where it
 /// is a string; `None` otherwise.
 pub fn record_key(line: &[u8], field: KeyField) -> Option<Cow<'_, str>> {
+    // One struct per field: a line whose *other* field has the wrong type (a
+    // malformed order with a numeric `order_id`) is still keyed by this one.
     #[derive(Deserialize)]
-    struct Keyed<'a> {
+    struct ByOrder<'a> {
         #[serde(borrow, default)]
         order_id: Option<Cow<'a, str>>,
+    }
+    #[derive(Deserialize)]
+    struct ByUser<'a> {
         #[serde(borrow, default)]
         user_id: Option<Cow<'a, str>>,
     }
@@ -39,10 +44,9 @@ pub fn record_key(line: &[u8], field: KeyField) -> Option<Cow<'_, str>> {
     if !text.trim_start().starts_with('{') {
         return None;
     }
-    let keyed = serde_json::from_str::<Keyed<'_>>(text).ok()?;
     match field {
-        KeyField::OrderId => keyed.order_id,
-        KeyField::UserId => keyed.user_id,
+        KeyField::OrderId => serde_json::from_str::<ByOrder<'_>>(text).ok()?.order_id,
+        KeyField::UserId => serde_json::from_str::<ByUser<'_>>(text).ok()?.user_id,
     }
 }
 
@@ -80,5 +84,7 @@ mod tests {
         assert_eq!(record_key(line, KeyField::UserId).as_deref(), Some("u-7"));
         assert_eq!(record_key(line, KeyField::OrderId).as_deref(), Some("o-1"));
         assert_eq!(record_key(br#"{"order_id":"o-1","user_id":7}"#, KeyField::UserId), None);
+        let other_field_malformed = br#"{"order_id":17,"user_id":"u-7"}"#;
+        assert_eq!(record_key(other_field_malformed, KeyField::UserId).as_deref(), Some("u-7"));
     }
 }
