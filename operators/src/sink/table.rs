@@ -18,6 +18,13 @@ use tidemill_runtime::SinkError;
 
 /// Name of the probe file written (and removed) at open to prove the folder is writable.
 const WRITE_PROBE: &str = ".tidemill-write-probe";
+/// How often a commit may lose the race for the next table version. Appends with
+/// different transaction ids never conflict, so losing is only contention: every
+/// sink shard, and every partition task of every process, commits at the same
+/// checkpoint. delta-rs' default (15) failed the final commit of 24 concurrent
+/// `orders` writers (12 tasks x 2 shards) now and then; each retry costs one read
+/// of the new log entries.
+const COMMIT_ATTEMPTS: usize = 500;
 
 /// Opens the Delta table at `path`, creating the folder and the table (with the
 /// schema `expected`) when there is none. An existing table must have the same
@@ -179,7 +186,9 @@ pub async fn commit_append(
             .await
             .map_err(|e| DeltaTableError::Generic(format!("staged data file {} cannot be committed: {e}", add.path)))?;
     }
-    let properties = CommitProperties::default().with_application_transaction(Transaction::new(app_id, txn_version));
+    let properties = CommitProperties::default()
+        .with_application_transaction(Transaction::new(app_id, txn_version))
+        .with_max_retries(COMMIT_ATTEMPTS);
     let operation = DeltaOperation::Write { mode: SaveMode::Append, partition_by: None, predicate: None };
     let actions = adds.into_iter().map(Action::Add).collect();
     let finalized = CommitBuilder::from(properties)
