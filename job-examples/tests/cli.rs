@@ -10,7 +10,7 @@ use serde_json::Value;
 use tidemill_job_examples::order_aggregates::{preview_table, OrderTables};
 
 /// Every long option the CLI defines, besides `--help` and `--version`.
-const LONG_OPTIONS: [&str; 31] = [
+const LONG_OPTIONS: [&str; 32] = [
     "input",
     "generate",
     "output",
@@ -31,6 +31,7 @@ const LONG_OPTIONS: [&str; 31] = [
     "checkpoint-dir",
     "checkpoint-interval",
     "max-records-per-checkpoint",
+    "max-event-time-drift",
     "topic",
     "brokers",
     "bounded",

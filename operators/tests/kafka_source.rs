@@ -118,6 +118,7 @@ fn ctx(job: &str, shard: usize, shards: usize, catalog: &SourceCatalog) -> NodeC
         source_id: SourceId(3),
         pipeline: PipelineId::next(),
         metrics: tidemill_runtime::metrics::NodeMetrics::detached("orders"),
+        event_time: tidemill_runtime::EventTimeBoard::detached(),
     }
 }
 

@@ -77,6 +77,12 @@ pub struct JobConfig {
     pub restart: RestartPolicy,
     /// Manifests kept in the checkpoint store (older ones are pruned).
     pub checkpoints_to_keep: usize,
+    /// Watermark alignment: a source partition whose newest event time is more
+    /// than this ahead of the slowest active partition waits (paused) until the
+    /// others catch up, which bounds the state kept for the watermark (see
+    /// [`EventTimeBoard`](crate::EventTimeBoard)). `None`: partitions read freely.
+    #[serde(with = "humantime_serde")]
+    pub max_event_time_drift: Option<Duration>,
 }
 
 impl Default for JobConfig {
@@ -90,6 +96,7 @@ impl Default for JobConfig {
             max_records_per_checkpoint: None,
             restart: RestartPolicy::default(),
             checkpoints_to_keep: 3,
+            max_event_time_drift: None,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::dead_letter::SourceCatalog;
+use crate::event_time_board::EventTimeBoard;
 use crate::metrics::NodeMetrics;
 use crate::record::SourceId;
 
@@ -33,6 +34,9 @@ pub struct NodeContext {
     /// The job's metrics, for what the node records itself (a Kafka source's lag
     /// per partition, a sink's own instruments).
     pub metrics: NodeMetrics,
+    /// How far each source partition has got in event time, for watermark
+    /// alignment ([`JobConfig::max_event_time_drift`](crate::JobConfig::max_event_time_drift)).
+    pub event_time: EventTimeBoard,
 }
 
 /// One spawn of a job's actors: unique in the process, across jobs and restarts.
@@ -65,6 +69,7 @@ impl NodeContext {
             source_id: SourceId(0),
             pipeline: PipelineId::next(),
             metrics: NodeMetrics::detached(node),
+            event_time: EventTimeBoard::detached(),
         }
     }
 }

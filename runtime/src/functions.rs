@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::context::NodeContext;
 use crate::dead_letter::ReasonCode;
+use crate::event_time_board::EventTimeBoard;
 use crate::operator::{Operator, OperatorError, Output, StateSnapshot};
 use crate::record::Batch;
 use crate::time::EventTime;
@@ -77,6 +79,9 @@ pub(crate) struct TimestampAssigner<T, F> {
     time: F,
     delay: Duration,
     max_seen: EventTime,
+    /// Where the newest event time of this shard's source partition is published
+    /// (watermark alignment), when the shards match the source's partitions.
+    board: Option<(EventTimeBoard, usize)>,
     _types: PhantomData<fn(T)>,
 }
 
@@ -87,7 +92,16 @@ struct AssignerState {
 
 impl<T, F> TimestampAssigner<T, F> {
     pub(crate) fn new(time: F, delay: Duration) -> Self {
-        TimestampAssigner { time, delay, max_seen: EventTime::MIN, _types: PhantomData }
+        TimestampAssigner { time, delay, max_seen: EventTime::MIN, board: None, _types: PhantomData }
+    }
+
+    /// Publishes this shard's newest event time on `ctx`'s board, if the board
+    /// follows as many source partitions as this assigner has shards.
+    pub(crate) fn aligned(mut self, ctx: &NodeContext) -> Self {
+        if ctx.event_time.partitions() == ctx.shards {
+            self.board = Some((ctx.event_time.clone(), ctx.shard));
+        }
+        self
     }
 }
 
@@ -107,6 +121,9 @@ where
         }
         if self.max_seen != EventTime::MIN {
             out.emit_watermark(self.max_seen.saturating_sub(self.delay).saturating_sub(Duration::from_millis(1)));
+            if let Some((board, partition)) = &self.board {
+                board.publish(*partition, self.max_seen);
+            }
         }
         Ok(())
     }

@@ -162,6 +162,13 @@ struct Cli {
     #[arg(long, value_name = "N", env = "TIDEMILL_MAX_RECORDS_PER_CHECKPOINT")]
     max_records_per_checkpoint: Option<u64>,
 
+    /// Watermark alignment: a partition more than this ahead (in event time) of the
+    /// slowest active partition waits for the others, which bounds the state kept
+    /// for the watermark when partitions are read at different speeds (a catch-up
+    /// run) [default: off]. A few times the window slide, e.g. 2m.
+    #[arg(long, value_name = "DURATION", env = "TIDEMILL_MAX_EVENT_TIME_DRIFT", value_parser = humantime::parse_duration)]
+    max_event_time_drift: Option<Duration>,
+
     /// Serve /metrics (Prometheus), /healthz and /readyz here, e.g. 0.0.0.0:9464 to
     /// be scraped from other hosts, or `off` [default: 127.0.0.1:9464, localhost
     /// only; a free port if that is taken]. OTLP push: set OTEL_EXPORTER_OTLP_ENDPOINT.
@@ -212,6 +219,9 @@ impl Cli {
         }
         if self.checkpoint_interval.is_some() {
             s.runtime.checkpoint_interval = self.checkpoint_interval;
+        }
+        if self.max_event_time_drift.is_some() {
+            s.runtime.max_event_time_drift = self.max_event_time_drift;
         }
         set(&mut s.generator.seed, &self.seed);
         set(&mut s.generator.users, &self.users);

@@ -32,6 +32,8 @@ pub(crate) struct RunShared {
     pub(crate) config: Arc<JobConfig>,
     pub(crate) supervisor: ActorRef<supervisor::SupervisorMsg>,
     pub(crate) generation: u64,
+    /// Event time per source partition, for watermark alignment; new per pipeline.
+    pub(crate) event_time: crate::EventTimeBoard,
 }
 
 /// What a shard starts from after a restore: the epoch of the checkpoint, its

@@ -87,6 +87,7 @@ impl Pipeline {
                         source_id: spec.source_id,
                         pipeline: pipeline_id,
                         metrics: shared.metrics.node(&spec.name, shard),
+                        event_time: shared.event_time.clone(),
                     },
                     node,
                     edge_stats: edge_stats(plan, node, &shared),

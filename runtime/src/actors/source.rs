@@ -29,6 +29,8 @@ use crate::trace::{self, SpanKind};
 /// How long a send may wait for downstream credit before the source is paused.
 /// Short waits are normal flow control; pausing on each would churn the client.
 const PAUSE_AFTER: Duration = Duration::from_millis(50);
+/// How often a partition waiting for the others (watermark alignment) looks again.
+const ALIGNMENT_RECHECK: Duration = Duration::from_millis(5);
 
 /// Messages a source actor understands.
 #[derive(Debug)]
@@ -76,6 +78,8 @@ pub(crate) struct SourcePartition<S: Source> {
     capped: bool,
     /// Source time (the Kafka timestamp) to the commit of the checkpoint.
     latency: crate::metrics::EpochLatency,
+    /// Paused because this partition is too far ahead in event time.
+    aligning: bool,
 }
 
 impl<S> Actor for SourceActor<S>
@@ -108,6 +112,7 @@ where
             since_barrier: 0,
             capped: false,
             latency: metrics.source_latency(),
+            aligning: false,
         })
     }
 
@@ -155,13 +160,19 @@ where
 {
     async fn poll(&mut self, myself: &ActorRef<SourceMsg>) -> Result<(), ActorProcessingErr> {
         let config = self.args.shared.config.clone();
+        if self.wait_for_slower_partitions(config.max_event_time_drift) {
+            myself.send_after(ALIGNMENT_RECHECK, || SourceMsg::Poll);
+            return Ok(());
+        }
         let cap = config.max_records_per_checkpoint.filter(|_| config.checkpoint_interval.is_some());
         // Never read past the cap: a batch is cut to what is left of it.
         let room = cap.map_or(u64::MAX, |cap| cap.saturating_sub(self.since_barrier)).max(1);
         let max = (config.batch_size as u64).min(room) as usize;
         match self.args.source.poll(max).await? {
             SourcePoll::Data(mut batch) => {
-                self.idle_since = None;
+                if self.idle_since.take().is_some() {
+                    self.args.shared.event_time.set_idle(self.args.shard, false);
+                }
                 self.idle_announced = false;
                 self.counter.add_in(batch.len());
                 self.latency.note_batch(&batch);
@@ -182,6 +193,7 @@ where
                 let since = *self.idle_since.get_or_insert_with(Instant::now);
                 if !self.idle_announced && since.elapsed() >= config.idle_timeout {
                     self.idle_announced = true;
+                    self.args.shared.event_time.set_idle(self.args.shard, true);
                     tracing::debug!(source = %self.args.name, partition = self.args.shard, "source idle");
                     self.args.out.broadcast(Control::Watermark(Watermark::Idle)).await?;
                 }
@@ -190,6 +202,23 @@ where
             SourcePoll::End => self.exhaust().await?,
         }
         Ok(())
+    }
+
+    /// Watermark alignment: whether this partition must wait because it is more
+    /// than `drift` ahead of the slowest active one. Pauses the source (a Kafka
+    /// partition stops fetching) while it waits, resumes it after.
+    fn wait_for_slower_partitions(&mut self, drift: Option<Duration>) -> bool {
+        let ahead = drift.is_some_and(|d| self.args.shared.event_time.is_ahead(self.args.shard, d));
+        if ahead != self.aligning {
+            self.aligning = ahead;
+            if ahead {
+                tracing::debug!(source = %self.args.name, partition = self.args.shard, "ahead in event time: waiting");
+                self.args.source.pause();
+            } else {
+                self.args.source.resume();
+            }
+        }
+        ahead
     }
 
     /// Sends a batch downstream; if that waits longer than [`PAUSE_AFTER`], the
@@ -232,6 +261,10 @@ where
             return Ok(());
         }
         self.exhausted = true;
+        self.args.shared.event_time.set_idle(self.args.shard, true);
+        if std::mem::take(&mut self.aligning) {
+            self.args.source.resume();
+        }
         tracing::info!(source = %self.args.name, partition = self.args.shard, "source exhausted");
         if !self.idle_announced {
             self.idle_announced = true;

@@ -286,6 +286,7 @@ impl SupervisorState {
             config: self.config.clone(),
             supervisor: myself.clone(),
             generation: self.generation,
+            event_time: self.event_time_board(),
         };
         self.pipeline =
             Pipeline::spawn(&self.plan, &self.catalog, self.restored.as_ref(), shared, myself.get_cell()).await?;
@@ -295,6 +296,17 @@ impl SupervisorState {
             self.pipeline.sources.iter().for_each(|s| drop(s.cast(SourceMsg::Stop)));
         }
         Ok(())
+    }
+
+    /// A fresh board for watermark alignment: one slot per partition of the job's
+    /// only source node; detached when alignment is off or there are several
+    /// source nodes (which partition a timestamp assigner follows is then unclear).
+    fn event_time_board(&self) -> crate::EventTimeBoard {
+        let mut sources = self.plan.nodes.iter().filter(|n| n.kind == NodeKind::Source);
+        match (self.config.max_event_time_drift, sources.next(), sources.next()) {
+            (Some(_), Some(source), None) => crate::EventTimeBoard::new(source.parallelism),
+            _ => crate::EventTimeBoard::detached(),
+        }
     }
 
     /// Every source is exhausted and no checkpoint is in flight: start the final one.

@@ -215,7 +215,9 @@ impl<T: Clone + Send + Serialize + 'static> Stream<T> {
     where
         F: Fn(&T) -> EventTime + Clone + Send + Sync + 'static,
     {
-        self.operator(name, move |_: &NodeContext| TimestampAssigner::new(time.clone(), max_out_of_orderness))
+        self.operator(name, move |ctx: &NodeContext| {
+            TimestampAssigner::new(time.clone(), max_out_of_orderness).aligned(ctx)
+        })
     }
 }
 
