@@ -2,6 +2,7 @@
 //! and batch oracles of the order job.
 
 pub mod binary;
+pub mod checkpoints;
 pub mod delta_reader;
 pub mod kafka;
 pub mod metrics;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
 use tidemill_tests::binary::{order_aggregates, order_producer};
+use tidemill_tests::checkpoints::latest_epoch;
 use tidemill_tests::kafka::{brokers, TopicGuard};
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_payloads};
@@ -120,18 +121,4 @@ fn exactly_once_into_delta_from_kafka_across_sigkills_and_failure_points() {
     assert_windows_equal(&output.join("order_aggregates"), &oracle);
     assert_orders_equal(&output.join("orders"), &oracle);
     assert_eq!(dead_letter_payloads(&output.join("dlq")), oracle.malformed, "every malformed record once");
-}
-
-/// The newest checkpoint's epoch in the store folder (0 if none yet).
-fn latest_epoch(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| {
-                    e.ok()?.file_name().to_str()?.strip_prefix("epoch-")?.strip_suffix(".ckpt")?.parse().ok()
-                })
-                .max()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0)
 }

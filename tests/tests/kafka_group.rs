@@ -17,6 +17,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -24,8 +25,9 @@ use std::time::Duration;
 
 use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
 use tidemill_tests::binary::{order_aggregates, order_producer};
+use tidemill_tests::checkpoints::latest_epoch;
 use tidemill_tests::kafka::{brokers, TopicGuard};
-use tidemill_tests::metrics::poll_until;
+use tidemill_tests::metrics::{free_local_addr, http_get, poll_until, scrape_until};
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_payloads};
 
@@ -67,12 +69,23 @@ struct Member {
 
 impl Member {
     fn start(name: &'static str, topic: &str, output: &Path, checkpoints: &Path) -> Self {
+        Self::start_with_metrics(name, topic, output, checkpoints, None)
+    }
+
+    fn start_with_metrics(
+        name: &'static str,
+        topic: &str,
+        output: &Path,
+        checkpoints: &Path,
+        metrics: Option<SocketAddr>,
+    ) -> Self {
+        let metrics = metrics.map_or_else(|| "off".to_string(), |a| a.to_string());
         let mut child = Command::new(order_aggregates())
             .args(["--brokers", &brokers(), "--topic", topic, "--group", "--group-id", topic, "--bounded"])
             .args(["--session-timeout", "6s", "--checkpoint-interval", "300ms"])
             // Slow enough that partitions move while there is work left.
             .args(["--max-records-per-checkpoint", "500", "--shards", "1", "--kafka-consumers", "1"])
-            .args(["--metrics-addr", "off"])
+            .args(["--metrics-addr", &metrics])
             .arg("--output")
             .arg(output)
             .arg("--checkpoint-dir")
@@ -138,16 +151,7 @@ fn partition_list(line: &str) -> Vec<i32> {
 
 /// The newest epoch checkpointed for `partition`'s task (0 if none).
 fn task_epoch(checkpoints: &Path, partition: i32) -> u64 {
-    std::fs::read_dir(checkpoints.join(format!("p{partition}")))
-        .map(|entries| {
-            entries
-                .filter_map(|e| {
-                    e.ok()?.file_name().to_str()?.strip_prefix("epoch-")?.strip_suffix(".ckpt")?.parse().ok()
-                })
-                .max()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0)
+    latest_epoch(&checkpoints.join(format!("p{partition}")))
 }
 
 #[test]
@@ -160,7 +164,8 @@ fn partitions_move_between_processes_with_their_state_and_results_equal_the_orac
     let (output, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
 
     let started = std::time::Instant::now();
-    let mut a = Member::start("A", &topic, &output, &checkpoints);
+    let a_metrics = free_local_addr();
+    let mut a = Member::start_with_metrics("A", &topic, &output, &checkpoints, Some(a_metrics));
     let first = a.await_partitions("partitions assigned");
     assert_eq!(first.len(), PARTITIONS as usize, "A alone owns every partition: {first:?}");
     poll_until(WAIT, || match (0..PARTITIONS as i32).all(|p| task_epoch(&checkpoints, p) > 0) {
@@ -168,6 +173,16 @@ fn partitions_move_between_processes_with_their_state_and_results_equal_the_orac
         false => Err("A has not checkpointed every partition yet".into()),
     })
     .unwrap();
+    // One endpoint for the process: a lag series per partition, each labelled with
+    // the task (job) that reads it.
+    scrape_until(a_metrics, WAIT, |s| {
+        let tasks = s.sum_by("tidemill_source_lag", "tidemill_job", &[("messaging_destination_name", &topic)]);
+        let want: BTreeSet<String> = (0..PARTITIONS).map(|p| format!("order-aggregates.p{p}")).collect();
+        let got: BTreeSet<String> = tasks.into_keys().collect();
+        (got == want).then_some(()).ok_or_else(|| format!("lag series of tasks {got:?}"))
+    })
+    .unwrap();
+    assert_eq!(http_get(a_metrics, "/readyz").map(|r| r.0).ok(), Some(200), "every task of A is running");
 
     // B joins: the group hands some partitions from A to B.
     let mut b = Member::start("B", &topic, &output, &checkpoints);

@@ -14,6 +14,7 @@ use std::time::Duration;
 use clap::{ArgGroup, Parser};
 use tidemill_job_examples::order_aggregates::{self, GroupOptions, OrderInput, OrderJobSettings, OrderTables};
 use tidemill_operators::kafka::{KafkaSourceConfig, PartitionTasks, StartOffsets};
+use tidemill_runtime::metrics::MetricsHub;
 use tidemill_runtime::JobSummary;
 
 /// Rows of each table shown after a run.
@@ -289,7 +290,22 @@ async fn run_group(cli: &Cli, source: &KafkaSourceConfig, settings: &OrderJobSet
     let build = |partition: i32| {
         order_aggregates::build_task(source, &options, partition, &cli.output, settings).map_err(|e| e.to_string())
     };
-    let tasks = PartitionTasks::new(options.group_config(source), build).bounded(cli.bounded);
+    let hub = MetricsHub::new();
+    // One endpoint for every task of this process (the tasks themselves have none).
+    let _endpoint = match settings.metrics.addr.0 {
+        Some(addr) => match hub.serve(addr).await {
+            Err(e) if settings.metrics.fallback_to_free_port => {
+                // Another process of the job on this machine has the default port.
+                let endpoint = hub.serve(std::net::SocketAddr::new(addr.ip(), 0)).await;
+                let endpoint = endpoint.map_err(|e| format!("metrics endpoint: {e}"))?;
+                tracing::warn!(error = %e, addr = %endpoint.addr(), "metrics endpoint moved to a free port");
+                Some(endpoint)
+            }
+            served => Some(served.map_err(|e| format!("metrics endpoint: {e}"))?),
+        },
+        None => None,
+    };
+    let tasks = PartitionTasks::new(options.group_config(source), build).bounded(cli.bounded).metrics_hub(hub);
     let outcome = tasks.run(shutdown_signal()).await.map_err(|e| e.to_string())?;
     eprintln!(
         "group {}: ran partitions {:?}, finished {:?}, handed over {}, lost {}",

@@ -18,8 +18,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::metrics::hub::Exposition;
 use crate::metrics::registry::JobStatus;
-use crate::metrics::{JobMetrics, MetricsError};
+use crate::metrics::MetricsError;
 
 /// A client that sends no complete request head within this time is dropped.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,7 +36,7 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), 
 }
 
 /// Serves until the returned task is aborted.
-pub(crate) fn serve(listener: TcpListener, metrics: Arc<JobMetrics>) -> JoinHandle<()> {
+pub(crate) fn serve<E: Exposition>(listener: TcpListener, metrics: Arc<E>) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let (stream, peer) = match listener.accept().await {
@@ -51,7 +52,7 @@ pub(crate) fn serve(listener: TcpListener, metrics: Arc<JobMetrics>) -> JoinHand
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let metrics = metrics.clone();
-                    async move { Ok::<_, Infallible>(respond(&metrics, &req)) }
+                    async move { Ok::<_, Infallible>(respond(metrics.as_ref(), &req)) }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
@@ -72,7 +73,7 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     r
 }
 
-fn respond(metrics: &JobMetrics, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn respond<E: Exposition>(metrics: &E, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
         r.headers_mut().insert(hyper::header::ALLOW, HeaderValue::from_static("GET, HEAD"));

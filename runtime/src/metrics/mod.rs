@@ -27,6 +27,7 @@
 mod events;
 mod gauges;
 mod http;
+mod hub;
 mod instruments;
 mod lag;
 mod latency;
@@ -52,6 +53,7 @@ use opentelemetry_sdk::metrics::{InstrumentKind, ManualReader, Pipeline, SdkMete
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
+pub use hub::{HubEndpoint, MetricsHub, JOB_LABEL};
 pub use instruments::keys;
 pub use lag::LagGrowthConfig;
 pub use latency::EpochLatency;
@@ -272,6 +274,13 @@ impl JobMetrics {
     /// Collects every instrument now and renders the Prometheus text exposition.
     pub fn prometheus_text(&self) -> Result<String, MetricsError> {
         collect_text(&self.reader)
+    }
+
+    /// Collects every instrument now, as the encoder's families.
+    pub(crate) fn families(&self) -> Result<Vec<prometheus::Family>, MetricsError> {
+        let mut rm = ResourceMetrics::default();
+        self.reader.collect(&mut rm).map_err(|e| MetricsError::Collect(e.to_string()))?;
+        Ok(prometheus::families(&rm))
     }
 
     /// Where the HTTP endpoint listens, once it does.

@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::time::Duration;
 
+use tidemill_runtime::metrics::MetricsHub;
 use tidemill_runtime::{Job, JobControl, JobError, JobSummary};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -82,12 +83,15 @@ pub struct PartitionTasks<F> {
     config: GroupConfig,
     build: F,
     bounded: bool,
+    hub: Option<MetricsHub>,
 }
 
 struct Running {
     control: JobControl,
     id: u64,
     suspended: bool,
+    /// The task's job name (its metrics in the hub).
+    job: String,
 }
 
 type TaskResult = (i32, u64, Result<JobSummary, JobError>);
@@ -98,7 +102,14 @@ where
 {
     /// Tasks built by `build(partition)`, in the group `config` describes.
     pub fn new(config: GroupConfig, build: F) -> Self {
-        PartitionTasks { config, build, bounded: false }
+        PartitionTasks { config, build, bounded: false, hub: None }
+    }
+
+    /// Registers every running task's metrics in `hub` (one endpoint for the
+    /// process; see [`MetricsHub`]).
+    pub fn metrics_hub(mut self, hub: MetricsHub) -> Self {
+        self.hub = Some(hub);
+        self
     }
 
     /// Bounded tasks: leave the group once every owned task has finished.
@@ -113,7 +124,13 @@ where
         let (member, mut events) = GroupMember::join(&self.config).map_err(GroupError::Membership)?;
         tracing::info!(group = %self.config.group_id, topic = %self.config.topic, "joined the consumer group");
         let (results_tx, mut results) = mpsc::unbounded_channel::<TaskResult>();
-        let mut state = RunState { running: HashMap::new(), next_id: 0, out: GroupSummary::default(), error: None };
+        let mut state = RunState {
+            running: HashMap::new(),
+            next_id: 0,
+            out: GroupSummary::default(),
+            error: None,
+            hub: self.hub.clone(),
+        };
         let mut quiet_since = Instant::now();
         let mut rebalanced = false;
         let settle = self.config.session_timeout.max(SETTLE);
@@ -169,6 +186,7 @@ struct RunState {
     next_id: u64,
     out: GroupSummary,
     error: Option<GroupError>,
+    hub: Option<MetricsHub>,
 }
 
 impl RunState {
@@ -189,7 +207,11 @@ impl RunState {
         let handle = job.start().await.map_err(|e| start(e.to_string()))?;
         self.next_id += 1;
         let id = self.next_id;
-        self.running.insert(partition, Running { control: handle.control(), id, suspended: false });
+        let job = handle.metrics().job().to_string();
+        if let Some(hub) = &self.hub {
+            hub.add(handle.metrics().clone());
+        }
+        self.running.insert(partition, Running { control: handle.control(), id, suspended: false, job });
         self.out.owned.insert(partition);
         tracing::info!(partition, "task started");
         let results = results.clone();
@@ -228,6 +250,9 @@ impl RunState {
     fn on_result(&mut self, (partition, id, result): TaskResult) {
         let Some(task) = self.running.get(&partition).filter(|t| t.id == id) else { return };
         let suspended = task.suspended;
+        if let Some(hub) = &self.hub {
+            hub.remove(&task.job);
+        }
         self.running.remove(&partition);
         match result {
             Ok(summary) => {

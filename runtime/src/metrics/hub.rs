@@ -1,0 +1,172 @@
+//! [`MetricsHub`]: the metrics of several jobs of one process behind one endpoint.
+//!
+//! A process of a group-scaled job runs one job per partition it owns (a task);
+//! each has its own meter provider, and they come and go with rebalances. The hub
+//! serves them together: `/metrics` merges their families, every sample labelled
+//! `tidemill_job` with its job's name (the tasks' series would otherwise collide),
+//! and `/readyz` is ready when every current job is running (a process that owns
+//! no partition is a ready standby).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::task::JoinHandle;
+
+use super::prometheus::{self, Family, Sample};
+use super::{http, JobMetrics, JobStatus, MetricsError};
+
+/// The label naming a sample's job in a hub's exposition.
+pub const JOB_LABEL: &str = "tidemill_job";
+
+/// Jobs whose metrics one endpoint serves; cheap to clone (shared).
+#[derive(Clone, Debug, Default)]
+pub struct MetricsHub {
+    jobs: Arc<Mutex<BTreeMap<String, Arc<JobMetrics>>>>,
+}
+
+/// What an endpoint serves: one job, or a hub of several.
+pub(crate) trait Exposition: Send + Sync + 'static {
+    /// The Prometheus text of everything, collected now.
+    fn prometheus_text(&self) -> Result<String, MetricsError>;
+    /// What `/readyz` reports.
+    fn status(&self) -> JobStatus;
+}
+
+impl Exposition for JobMetrics {
+    fn prometheus_text(&self) -> Result<String, MetricsError> {
+        JobMetrics::prometheus_text(self)
+    }
+
+    fn status(&self) -> JobStatus {
+        JobMetrics::status(self)
+    }
+}
+
+impl MetricsHub {
+    /// An empty hub.
+    pub fn new() -> Self {
+        MetricsHub::default()
+    }
+
+    /// Serves `metrics` from now on (replacing a job of the same name).
+    pub fn add(&self, metrics: Arc<JobMetrics>) {
+        self.lock().insert(metrics.job().to_string(), metrics);
+    }
+
+    /// Stops serving the job named `job`.
+    pub fn remove(&self, job: &str) {
+        self.lock().remove(job);
+    }
+
+    /// The names of the jobs served.
+    pub fn jobs(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<JobMetrics>>> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Listens on `addr` (port 0: a free port) and serves `/metrics`, `/healthz`
+    /// and `/readyz` until the returned endpoint is dropped.
+    pub async fn serve(&self, addr: SocketAddr) -> Result<HubEndpoint, MetricsError> {
+        let (listener, local) = http::bind(addr).await?;
+        tracing::info!(addr = %local, "metrics endpoint of every task: /metrics, /healthz, /readyz");
+        let task = http::serve(listener, Arc::new(self.clone()));
+        Ok(HubEndpoint { addr: local, task })
+    }
+}
+
+impl Exposition for MetricsHub {
+    fn prometheus_text(&self) -> Result<String, MetricsError> {
+        let jobs: Vec<Arc<JobMetrics>> = self.lock().values().cloned().collect();
+        let mut merged: BTreeMap<String, Family> = BTreeMap::new();
+        for job in jobs {
+            for mut family in job.families()? {
+                for sample in &mut family.samples {
+                    label(sample, job.job());
+                }
+                match merged.get_mut(&family.name) {
+                    Some(existing) if existing.kind == family.kind => existing.samples.extend(family.samples),
+                    Some(_) => {}
+                    None => {
+                        merged.insert(family.name.clone(), family);
+                    }
+                }
+            }
+        }
+        Ok(prometheus::encode(&merged.into_values().collect::<Vec<_>>()))
+    }
+
+    fn status(&self) -> JobStatus {
+        let jobs = self.lock();
+        let not_running = jobs.values().map(|j| j.status()).find(|s| *s != JobStatus::Running);
+        not_running.unwrap_or(JobStatus::Running)
+    }
+}
+
+fn label(sample: &mut Sample, job: &str) {
+    let labels = match sample {
+        Sample::Value { labels, .. } | Sample::Histogram { labels, .. } => labels,
+    };
+    labels.push((JOB_LABEL.to_string(), job.to_string()));
+    labels.sort();
+}
+
+/// A hub's listening endpoint; stops serving when dropped.
+#[derive(Debug)]
+pub struct HubEndpoint {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl HubEndpoint {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for HubEndpoint {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::MetricsConfig;
+
+    fn job(name: &str) -> Arc<JobMetrics> {
+        let config = MetricsConfig { otlp_from_env: false, ..MetricsConfig::default() };
+        Arc::new(JobMetrics::new(name, None, &config).unwrap())
+    }
+
+    #[test]
+    fn families_of_several_jobs_merge_with_a_job_label_each() {
+        let hub = MetricsHub::new();
+        assert_eq!(hub.status(), JobStatus::Running, "no job: a ready standby");
+        let (a, b) = (job("orders.p0"), job("orders.p1"));
+        hub.add(a.clone());
+        hub.add(b.clone());
+        let text = hub.prometheus_text().unwrap();
+        let type_lines: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+        let mut unique = type_lines.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(type_lines.len(), unique.len(), "each family once:\n{text}");
+        assert!(text.contains("tidemill_job=\"orders.p0\"") && text.contains("tidemill_job=\"orders.p1\""), "{text}");
+        let series: Vec<&str> =
+            text.lines().filter(|l| !l.starts_with('#')).map(|l| l.rsplit_once(' ').unwrap().0).collect();
+        let mut distinct = series.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(series.len(), distinct.len(), "no series twice:\n{text}");
+        hub.remove("orders.p0");
+        assert!(!hub.prometheus_text().unwrap().contains("orders.p0"));
+        assert_eq!(hub.jobs(), vec!["orders.p1".to_string()]);
+        assert_eq!(hub.status(), JobStatus::Starting, "a job not yet running");
+    }
+}
