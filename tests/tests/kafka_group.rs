@@ -34,10 +34,10 @@ use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, de
 const PARTITIONS: u32 = 6;
 const WAIT: Duration = Duration::from_secs(120);
 
-fn generator() -> GeneratorConfig {
+fn generator(count: u64) -> GeneratorConfig {
     GeneratorConfig {
         seed: 91,
-        count: 60_000,
+        count,
         users: 300,
         events_per_second_event_time: 100.0,
         max_jitter: Duration::from_secs(120),
@@ -79,10 +79,21 @@ impl Member {
         checkpoints: &Path,
         metrics: Option<SocketAddr>,
     ) -> Self {
+        Self::spawn(name, topic, output, checkpoints, metrics, "6s")
+    }
+
+    fn spawn(
+        name: &'static str,
+        topic: &str,
+        output: &Path,
+        checkpoints: &Path,
+        metrics: Option<SocketAddr>,
+        session_timeout: &str,
+    ) -> Self {
         let metrics = metrics.map_or_else(|| "off".to_string(), |a| a.to_string());
         let mut child = Command::new(order_aggregates())
             .args(["--brokers", &brokers(), "--topic", topic, "--group", "--group-id", topic, "--bounded"])
-            .args(["--session-timeout", "6s", "--checkpoint-interval", "300ms"])
+            .args(["--session-timeout", session_timeout, "--checkpoint-interval", "300ms"])
             // Slow enough that partitions move while there is work left.
             .args(["--max-records-per-checkpoint", "500", "--shards", "1", "--kafka-consumers", "1"])
             .args(["--metrics-addr", &metrics])
@@ -159,7 +170,7 @@ fn partitions_move_between_processes_with_their_state_and_results_equal_the_orac
     let dir = tempfile::tempdir().unwrap();
     let guard = TopicGuard::unique("orders-group");
     let topic = guard.name.clone();
-    let config = generator();
+    let config = generator(60_000);
     produce(&topic, &config);
     let (output, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
 
@@ -248,4 +259,53 @@ fn group_mode_on_a_topic_not_keyed_by_user_fails_with_the_fix_in_the_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a topic keyed by order_id was accepted in group mode: {stderr}");
     assert!(stderr.contains("not keyed by user_id") && stderr.contains("--key user-id"), "{stderr}");
+}
+
+/// SIGTERM on a group member: its tasks are suspended (checkpoint, commit, open
+/// windows kept) and it leaves the group at once, so its partitions move to the
+/// other member long before the session timeout (20 s here) would move them.
+#[test]
+fn a_member_stopped_with_sigterm_hands_its_partitions_over_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let guard = TopicGuard::unique("orders-group-leave");
+    let topic = guard.name.clone();
+    let config = generator(30_000);
+    produce(&topic, &config);
+    let (output, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
+
+    let mut a = Member::spawn("A", &topic, &output, &checkpoints, None, "20s");
+    a.await_partitions("partitions assigned");
+    let mut b = Member::spawn("B", &topic, &output, &checkpoints, None, "20s");
+    let moved = b.await_partitions("partitions assigned");
+    let handed: Vec<(i32, u64)> = moved.iter().map(|p| (*p, task_epoch(&checkpoints, *p))).collect();
+    poll_until(WAIT, || match handed.iter().all(|(p, e)| task_epoch(&checkpoints, *p) > *e) {
+        true => Ok(()),
+        false => Err(format!("B has not checkpointed its partitions {moved:?} yet")),
+    })
+    .unwrap();
+
+    let stopped = std::time::Instant::now();
+    let status = Command::new("kill").args(["-TERM", &b.child.id().to_string()]).status().expect("kill -TERM");
+    assert!(status.success());
+    b.wait_success();
+    assert!(b.lines().iter().any(|l| l.contains("task suspended and committed")), "B suspended its tasks");
+    // A gets them back well before the 20 s session timeout: B left the group.
+    poll_until(Duration::from_secs(10), || {
+        let back: BTreeSet<i32> = a
+            .lines()
+            .iter()
+            .filter(|l| l.contains("partitions assigned"))
+            .skip(1)
+            .flat_map(|l| partition_list(l))
+            .collect();
+        moved.is_subset(&back).then_some(()).ok_or_else(|| format!("A got back only {back:?} of {moved:?}"))
+    })
+    .unwrap();
+    eprintln!("B's partitions {moved:?} back at A {:?} after SIGTERM", stopped.elapsed());
+    a.wait_success();
+
+    let oracle = OrderOracle::compute(OrderGenerator::events(&config), 300_000, 60_000);
+    assert_windows_equal(&output.join("order_aggregates"), &oracle);
+    assert_orders_equal(&output.join("orders"), &oracle);
+    assert_eq!(dead_letter_payloads(&output.join("dlq")), oracle.malformed, "every malformed record once");
 }
