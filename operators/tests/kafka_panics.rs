@@ -83,9 +83,9 @@ async fn a_panicking_operator_sends_its_records_to_the_dlq_and_the_job_goes_on()
     assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), expected);
 
     assert_eq!(summary.restarts, 0, "a panic in a user function is not a failure of the job");
-    let dead = dead.lock().unwrap();
-    assert_eq!(dead.committed.len(), cursed.len(), "every cursed order is a dead letter");
-    for letter in dead.committed.iter().map(|r| &r.value) {
+    let letters: Vec<DeadLetter> = dead.lock().unwrap().committed.iter().map(|r| r.value.clone()).collect();
+    assert_eq!(letters.len(), cursed.len(), "every cursed order is a dead letter");
+    for letter in &letters {
         assert_eq!(letter.reason, ReasonCode::UserFunctionPanic);
         assert_eq!(letter.detail, format!("no enrichment for {CURSED}"));
         assert_eq!(&*letter.stage, "enrich");
