@@ -165,6 +165,25 @@ fn task_epoch(checkpoints: &Path, partition: i32) -> u64 {
     latest_epoch(&checkpoints.join(format!("p{partition}")))
 }
 
+/// Waits until every task of `partitions` has checkpointed again (a newer epoch
+/// than now): their new owner has made progress of its own.
+fn await_new_checkpoints(checkpoints: &Path, partitions: &BTreeSet<i32>, owner: &str) {
+    let before: Vec<(i32, u64)> = partitions.iter().map(|p| (*p, task_epoch(checkpoints, *p))).collect();
+    poll_until(WAIT, || match before.iter().all(|(p, e)| task_epoch(checkpoints, *p) > *e) {
+        true => Ok(()),
+        false => Err(format!("{owner} has not checkpointed its partitions {partitions:?} yet")),
+    })
+    .unwrap();
+}
+
+/// The three tables equal the batch oracle of the generated input.
+fn assert_tables_equal_the_oracle(output: &Path, config: &GeneratorConfig) {
+    let oracle = OrderOracle::compute(OrderGenerator::events(config), 300_000, 60_000);
+    assert_windows_equal(&output.join("order_aggregates"), &oracle);
+    assert_orders_equal(&output.join("orders"), &oracle);
+    assert_eq!(dead_letter_payloads(&output.join("dlq")), oracle.malformed, "every malformed record once");
+}
+
 #[test]
 fn partitions_move_between_processes_with_their_state_and_results_equal_the_oracle() {
     let dir = tempfile::tempdir().unwrap();
@@ -201,12 +220,7 @@ fn partitions_move_between_processes_with_their_state_and_results_equal_the_orac
     let revoked = a.await_partitions("partitions revoked");
     assert!(moved.is_subset(&revoked), "B got only partitions A gave up: moved {moved:?}, revoked {revoked:?}");
     // B checkpoints its own progress on them before it dies.
-    let handed: Vec<(i32, u64)> = moved.iter().map(|p| (*p, task_epoch(&checkpoints, *p))).collect();
-    poll_until(WAIT, || match handed.iter().all(|(p, e)| task_epoch(&checkpoints, *p) > *e) {
-        true => Ok(()),
-        false => Err(format!("B has not checkpointed its partitions {moved:?} yet")),
-    })
-    .unwrap();
+    await_new_checkpoints(&checkpoints, &moved, "B");
     eprintln!("{:?}: B checkpointed {moved:?}; SIGKILL", started.elapsed());
     b.child.kill().expect("SIGKILL B");
     b.child.wait().expect("reap B");
@@ -228,10 +242,7 @@ fn partitions_move_between_processes_with_their_state_and_results_equal_the_orac
     let resumed: BTreeSet<i32> = a_later.union(&c_got).copied().collect();
     assert!(moved.is_subset(&resumed), "B's partitions {moved:?} went to A ({a_later:?}) or C ({c_got:?})");
 
-    let oracle = OrderOracle::compute(OrderGenerator::events(&config), 300_000, 60_000);
-    assert_windows_equal(&output.join("order_aggregates"), &oracle);
-    assert_orders_equal(&output.join("orders"), &oracle);
-    assert_eq!(dead_letter_payloads(&output.join("dlq")), oracle.malformed, "every malformed record once");
+    assert_tables_equal_the_oracle(&output, &config);
 }
 
 /// A topic keyed by `order_id` (the seed's producer) would split one user's
@@ -277,12 +288,7 @@ fn a_member_stopped_with_sigterm_hands_its_partitions_over_at_once() {
     a.await_partitions("partitions assigned");
     let mut b = Member::spawn("B", &topic, &output, &checkpoints, None, "20s");
     let moved = b.await_partitions("partitions assigned");
-    let handed: Vec<(i32, u64)> = moved.iter().map(|p| (*p, task_epoch(&checkpoints, *p))).collect();
-    poll_until(WAIT, || match handed.iter().all(|(p, e)| task_epoch(&checkpoints, *p) > *e) {
-        true => Ok(()),
-        false => Err(format!("B has not checkpointed its partitions {moved:?} yet")),
-    })
-    .unwrap();
+    await_new_checkpoints(&checkpoints, &moved, "B");
 
     let stopped = std::time::Instant::now();
     let status = Command::new("kill").args(["-TERM", &b.child.id().to_string()]).status().expect("kill -TERM");
@@ -304,8 +310,5 @@ fn a_member_stopped_with_sigterm_hands_its_partitions_over_at_once() {
     eprintln!("B's partitions {moved:?} back at A {:?} after SIGTERM", stopped.elapsed());
     a.wait_success();
 
-    let oracle = OrderOracle::compute(OrderGenerator::events(&config), 300_000, 60_000);
-    assert_windows_equal(&output.join("order_aggregates"), &oracle);
-    assert_orders_equal(&output.join("orders"), &oracle);
-    assert_eq!(dead_letter_payloads(&output.join("dlq")), oracle.malformed, "every malformed record once");
+    assert_tables_equal_the_oracle(&output, &config);
 }
