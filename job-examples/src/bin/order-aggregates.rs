@@ -292,19 +292,8 @@ async fn run_group(cli: &Cli, source: &KafkaSourceConfig, settings: &OrderJobSet
     };
     let hub = MetricsHub::new();
     // One endpoint for every task of this process (the tasks themselves have none).
-    let _endpoint = match settings.metrics.addr.0 {
-        Some(addr) => match hub.serve(addr).await {
-            Err(e) if settings.metrics.fallback_to_free_port => {
-                // Another process of the job on this machine has the default port.
-                let endpoint = hub.serve(std::net::SocketAddr::new(addr.ip(), 0)).await;
-                let endpoint = endpoint.map_err(|e| format!("metrics endpoint: {e}"))?;
-                tracing::warn!(error = %e, addr = %endpoint.addr(), "metrics endpoint moved to a free port");
-                Some(endpoint)
-            }
-            served => Some(served.map_err(|e| format!("metrics endpoint: {e}"))?),
-        },
-        None => None,
-    };
+    let _endpoint =
+        hub.serve(&settings.metrics, &options.group_id()).await.map_err(|e| format!("metrics endpoint: {e}"))?;
     let tasks = PartitionTasks::new(options.group_config(source), build).bounded(cli.bounded).metrics_hub(hub);
     let outcome = tasks.run(shutdown_signal()).await.map_err(|e| e.to_string())?;
     eprintln!(

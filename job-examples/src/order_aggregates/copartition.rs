@@ -5,12 +5,13 @@
 //! seed's producer keys by `order_id`), one user's orders are spread over several
 //! tasks, and each would write its own partial count of the user's windows: wrong
 //! results, silently. This check turns that into a loud failure of the task, with
-//! the fix in the message. It costs one borrowed JSON scan per record, in group
-//! mode only.
+//! the fix in the message. It costs one JSON scan per record (the producer's own
+//! [`record_key`]), in group mode only.
 
-use serde::Deserialize;
 use tidemill_operators::kafka::KafkaRecord;
 use tidemill_runtime::{Batch, Operator, OperatorError, Output};
+
+use crate::producer::{record_key, KeyField};
 
 /// Passes records on unchanged; fails on the first well-formed order whose Kafka
 /// key is not its `user_id`. Records that are not JSON objects with a string
@@ -19,29 +20,14 @@ use tidemill_runtime::{Batch, Operator, OperatorError, Output};
 #[derive(Debug, Default)]
 pub struct KeyedByUser;
 
-#[derive(Deserialize)]
-struct UserOnly<'a> {
-    #[serde(borrow, default)]
-    user_id: Option<&'a str>,
-}
-
-/// The string `user_id` of a JSON object, if it has one (unescaped only: an
-/// escaped id is compared after decoding by nobody, so it is let through).
-fn user_id(payload: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(payload).ok()?;
-    if !text.trim_start().starts_with('{') {
-        return None;
-    }
-    serde_json::from_str::<UserOnly<'_>>(text).ok()?.user_id
-}
-
 impl Operator for KeyedByUser {
     type In = KafkaRecord;
     type Out = KafkaRecord;
 
     fn process(&mut self, batch: Batch<KafkaRecord>, out: &mut Output<KafkaRecord>) -> Result<(), OperatorError> {
         for record in &batch {
-            let Some(user) = user_id(&record.value.payload) else { continue };
+            // The same reading of the field as `order-producer --key user-id`.
+            let Some(user) = record_key(&record.value.payload, KeyField::UserId) else { continue };
             if record.value.key.as_deref() != Some(user.as_bytes()) {
                 let key = record.value.key.as_deref().map(String::from_utf8_lossy);
                 return Err(OperatorError::Failed(format!(

@@ -212,10 +212,8 @@ impl Actor for JobSupervisor {
                 }
             }
             SupervisorMsg::TriggerCheckpoint => {
-                if state.final_epoch.is_none() && !state.stopping {
-                    if let Some(epoch) = state.coordinator.trigger(false) {
-                        state.pipeline.sources.iter().for_each(|s| drop(s.cast(SourceMsg::Barrier(epoch))));
-                    }
+                if !state.stopping {
+                    state.start_checkpoint();
                 }
             }
             SupervisorMsg::Abort => {
@@ -227,11 +225,7 @@ impl Actor for JobSupervisor {
                 state.suspending = true;
                 state.metrics.set_status(JobStatus::Stopping);
                 // A checkpoint in flight will do; otherwise start one now.
-                if state.final_epoch.is_none() {
-                    if let Some(epoch) = state.coordinator.trigger(false) {
-                        state.pipeline.sources.iter().for_each(|s| drop(s.cast(SourceMsg::Barrier(epoch))));
-                    }
-                }
+                state.start_checkpoint();
             }
             SupervisorMsg::Stop => {
                 state.stopping = true;
@@ -296,6 +290,17 @@ impl SupervisorState {
             self.pipeline.sources.iter().for_each(|s| drop(s.cast(SourceMsg::Stop)));
         }
         Ok(())
+    }
+
+    /// Starts a periodic checkpoint: barriers into every source. Nothing happens
+    /// while one is in flight or once the final checkpoint was started.
+    fn start_checkpoint(&mut self) {
+        if self.final_epoch.is_some() {
+            return;
+        }
+        if let Some(epoch) = self.coordinator.trigger(false) {
+            self.pipeline.sources.iter().for_each(|s| drop(s.cast(SourceMsg::Barrier(epoch))));
+        }
     }
 
     /// A fresh board for watermark alignment: one slot per partition of the job's

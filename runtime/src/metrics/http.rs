@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::metrics::hub::Exposition;
 use crate::metrics::registry::JobStatus;
-use crate::metrics::MetricsError;
+use crate::metrics::{MetricsConfig, MetricsError};
 
 /// A client that sends no complete request head within this time is dropped.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,6 +33,26 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), 
     let local =
         listener.local_addr().map_err(|e| MetricsError::Bind { addr: addr.to_string(), reason: e.to_string() })?;
     Ok((listener, local))
+}
+
+/// Binds `config.addr`, if there is one; when it is taken and
+/// `config.fallback_to_free_port` allows it, a free port on the same interface
+/// (logged, naming `job`).
+pub(crate) async fn bind_configured(
+    config: &MetricsConfig,
+    job: &str,
+) -> Result<Option<(TcpListener, SocketAddr)>, MetricsError> {
+    let Some(addr) = config.addr.0 else { return Ok(None) };
+    let bound = match bind(addr).await {
+        Err(e) if config.fallback_to_free_port => {
+            let (listener, local) = bind(SocketAddr::new(addr.ip(), 0)).await?;
+            tracing::warn!(job, error = %e, addr = %local, "metrics endpoint moved to a free port");
+            (listener, local)
+        }
+        bound => bound?,
+    };
+    tracing::info!(job, addr = %bound.1, "metrics endpoint: /metrics, /healthz, /readyz");
+    Ok(Some(bound))
 }
 
 /// Serves until the returned task is aborted.

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinHandle;
 
-use super::prometheus::{self, Family, Sample};
-use super::{http, JobMetrics, JobStatus, MetricsError};
+use super::prometheus::{self, Sample};
+use super::{http, JobMetrics, JobStatus, MetricsConfig, MetricsError};
 
 /// The label naming a sample's job in a hub's exposition.
 pub const JOB_LABEL: &str = "tidemill_job";
@@ -68,35 +68,29 @@ impl MetricsHub {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Listens on `addr` (port 0: a free port) and serves `/metrics`, `/healthz`
-    /// and `/readyz` until the returned endpoint is dropped.
-    pub async fn serve(&self, addr: SocketAddr) -> Result<HubEndpoint, MetricsError> {
-        let (listener, local) = http::bind(addr).await?;
-        tracing::info!(addr = %local, "metrics endpoint of every task: /metrics, /healthz, /readyz");
+    /// Serves `/metrics`, `/healthz` and `/readyz` where `config.addr` says (with the
+    /// same fallback to a free port as a job's endpoint; `name` names it in logs)
+    /// until the returned endpoint is dropped; `None` when the address is `off`.
+    pub async fn serve(&self, config: &MetricsConfig, name: &str) -> Result<Option<HubEndpoint>, MetricsError> {
+        let Some((listener, addr)) = http::bind_configured(config, name).await? else { return Ok(None) };
         let task = http::serve(listener, Arc::new(self.clone()));
-        Ok(HubEndpoint { addr: local, task })
+        Ok(Some(HubEndpoint { addr, task }))
     }
 }
 
 impl Exposition for MetricsHub {
     fn prometheus_text(&self) -> Result<String, MetricsError> {
         let jobs: Vec<Arc<JobMetrics>> = self.lock().values().cloned().collect();
-        let mut merged: BTreeMap<String, Family> = BTreeMap::new();
+        let mut all = Vec::new();
         for job in jobs {
             for mut family in job.families()? {
                 for sample in &mut family.samples {
                     label(sample, job.job());
                 }
-                match merged.get_mut(&family.name) {
-                    Some(existing) if existing.kind == family.kind => existing.samples.extend(family.samples),
-                    Some(_) => {}
-                    None => {
-                        merged.insert(family.name.clone(), family);
-                    }
-                }
+                all.push(family);
             }
         }
-        Ok(prometheus::encode(&merged.into_values().collect::<Vec<_>>()))
+        Ok(prometheus::encode(&prometheus::merge(all)))
     }
 
     fn status(&self) -> JobStatus {
@@ -137,7 +131,6 @@ impl Drop for HubEndpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::MetricsConfig;
 
     fn job(name: &str) -> Arc<JobMetrics> {
         let config = MetricsConfig { otlp_from_env: false, ..MetricsConfig::default() };

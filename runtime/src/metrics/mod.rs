@@ -198,9 +198,14 @@ impl MetricReader for SharedReader {
 
 /// Collects from `reader` and encodes the result as Prometheus text.
 pub(crate) fn collect_text(reader: &ManualReader) -> Result<String, MetricsError> {
+    Ok(prometheus::encode(&collect_families(reader)?))
+}
+
+/// Collects from `reader`, as the encoder's families.
+fn collect_families(reader: &ManualReader) -> Result<Vec<prometheus::Family>, MetricsError> {
     let mut rm = ResourceMetrics::default();
     reader.collect(&mut rm).map_err(|e| MetricsError::Collect(e.to_string()))?;
-    Ok(prometheus::encode(&prometheus::families(&rm)))
+    Ok(prometheus::families(&rm))
 }
 
 /// One job's metrics: its meter provider, instruments and live values.
@@ -278,9 +283,7 @@ impl JobMetrics {
 
     /// Collects every instrument now, as the encoder's families.
     pub(crate) fn families(&self) -> Result<Vec<prometheus::Family>, MetricsError> {
-        let mut rm = ResourceMetrics::default();
-        self.reader.collect(&mut rm).map_err(|e| MetricsError::Collect(e.to_string()))?;
-        Ok(prometheus::families(&rm))
+        collect_families(&self.reader)
     }
 
     /// Where the HTTP endpoint listens, once it does.
@@ -320,17 +323,8 @@ pub(crate) struct MetricsServices {
 impl MetricsServices {
     pub(crate) async fn start(metrics: Arc<JobMetrics>, config: &MetricsConfig) -> Result<Self, MetricsError> {
         let mut tasks = Vec::new();
-        if let Some(addr) = config.addr.0 {
-            let (listener, local) = match http::bind(addr).await {
-                Err(e) if config.fallback_to_free_port => {
-                    let (listener, local) = http::bind(SocketAddr::new(addr.ip(), 0)).await?;
-                    tracing::warn!(job = %metrics.job, error = %e, addr = %local, "metrics endpoint moved to a free port");
-                    (listener, local)
-                }
-                bound => bound?,
-            };
+        if let Some((listener, local)) = http::bind_configured(config, &metrics.job).await? {
             let _ = metrics.http_addr.set(local);
-            tracing::info!(job = %metrics.job, addr = %local, "metrics endpoint: /metrics, /healthz, /readyz");
             tasks.push(http::serve(listener, metrics.clone()));
         }
         if metrics.otlp {

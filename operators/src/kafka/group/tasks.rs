@@ -140,8 +140,7 @@ where
             tokio::select! {
                 () = &mut shutdown => {
                     tracing::info!(group = %self.config.group_id, "shutdown: suspending every task");
-                    let all: Vec<i32> = state.running.keys().copied().collect();
-                    state.stop(&all, false, &mut results).await;
+                    state.suspend_all(&mut results).await;
                     break;
                 }
                 Some(event) = events.recv() => {
@@ -168,8 +167,7 @@ where
                 }
             }
             if state.error.is_some() {
-                let all: Vec<i32> = state.running.keys().copied().collect();
-                state.stop(&all, false, &mut results).await;
+                state.suspend_all(&mut results).await;
                 break;
             }
         }
@@ -219,6 +217,12 @@ impl RunState {
             let _ = results.send((partition, id, handle.wait().await));
         });
         Ok(())
+    }
+
+    /// Suspends every running task and waits until each has ended.
+    async fn suspend_all(&mut self, results: &mut mpsc::UnboundedReceiver<TaskResult>) {
+        let all: Vec<i32> = self.running.keys().copied().collect();
+        self.stop(&all, false, results).await;
     }
 
     /// Suspends (or, when `lost`, aborts) the tasks of `partitions` and waits until

@@ -1,11 +1,9 @@
 //! Converts what an OpenTelemetry reader collected into the encoder's model.
 
-use std::collections::BTreeMap;
-
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, Metric, MetricData, ResourceMetrics};
 
-use super::{metric_name, Family, Kind, Number, Sample};
+use super::{merge, metric_name, Family, Kind, Number, Sample};
 
 fn value_text(v: &Value) -> String {
     v.as_str().into_owned()
@@ -20,38 +18,20 @@ fn labels<'a>(attrs: impl Iterator<Item = &'a KeyValue>) -> Vec<(String, String)
 /// Converts what a reader collected into families, sorted by name; metrics that
 /// map to the same name (from two meters) are merged into one family.
 pub fn families(rm: &ResourceMetrics) -> Vec<Family> {
-    let mut by_name: BTreeMap<String, Family> = BTreeMap::new();
     let resource: Vec<(String, String)> = {
         let mut l: Vec<(String, String)> =
             rm.resource().iter().map(|(k, v)| (k.as_str().to_string(), value_text(v))).collect();
         l.sort();
         l
     };
-    if !resource.is_empty() {
-        by_name.insert(
-            "target_info".into(),
-            Family {
-                name: "target_info".into(),
-                help: "Target metadata".into(),
-                kind: Kind::Gauge,
-                samples: vec![Sample::Value { labels: resource, value: Number::U64(1) }],
-            },
-        );
-    }
-    for scope in rm.scope_metrics() {
-        for metric in scope.metrics() {
-            if let Some(family) = family(metric) {
-                match by_name.get_mut(&family.name) {
-                    Some(existing) if existing.kind == family.kind => existing.samples.extend(family.samples),
-                    Some(_) => tracing::warn!(metric = %family.name, "two metrics of different types share a name"),
-                    None => {
-                        by_name.insert(family.name.clone(), family);
-                    }
-                }
-            }
-        }
-    }
-    by_name.into_values().collect()
+    let target_info = (!resource.is_empty()).then(|| Family {
+        name: "target_info".into(),
+        help: "Target metadata".into(),
+        kind: Kind::Gauge,
+        samples: vec![Sample::Value { labels: resource, value: Number::U64(1) }],
+    });
+    let metrics = rm.scope_metrics().flat_map(|scope| scope.metrics()).filter_map(family);
+    merge(target_info.into_iter().chain(metrics))
 }
 
 fn family(metric: &Metric) -> Option<Family> {

@@ -17,6 +17,7 @@
 //! The encoder works on its own small model ([`Family`], [`Sample`]) so that it can
 //! be tested without the SDK; [`families`] converts what a reader collected.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 mod convert;
@@ -224,6 +225,24 @@ fn write_labels(labels: &[(String, String)], extra: Option<(&str, &str)>, out: &
         out.push('"');
     }
     out.push('}');
+}
+
+/// Merges families of the same name into one (their samples one after the
+/// other), sorted by name: an exposition must name each family once. Families of
+/// one name but different types are a bug in whoever named them: the later one
+/// is dropped, with a warning.
+pub fn merge(families: impl IntoIterator<Item = Family>) -> Vec<Family> {
+    let mut by_name: BTreeMap<String, Family> = BTreeMap::new();
+    for family in families {
+        match by_name.get_mut(&family.name) {
+            Some(existing) if existing.kind == family.kind => existing.samples.extend(family.samples),
+            Some(_) => tracing::warn!(metric = %family.name, "two metrics of different types share a name"),
+            None => {
+                by_name.insert(family.name.clone(), family);
+            }
+        }
+    }
+    by_name.into_values().collect()
 }
 
 /// Writes the families as Prometheus text.
