@@ -72,7 +72,7 @@ pub trait BytesStreamExt {
         T: DeserializeOwned + Clone + Send + 'static;
 }
 
-impl<R: RawRecord + Clone> BytesStreamExt for Stream<R> {
+impl<R: RawRecord + Clone + Serialize> BytesStreamExt for Stream<R> {
     fn decode_json<T>(&self, name: &str) -> Stream<T>
     where
         T: DeserializeOwned + Clone + Send + 'static,

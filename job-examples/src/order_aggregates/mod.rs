@@ -60,9 +60,9 @@ pub enum OrderJobError {
         /// Why.
         reason: String,
     },
-    /// The graph is invalid (a bug in this job).
+    /// The graph or the runtime settings are invalid.
     #[error(transparent)]
-    Graph(#[from] tidemill_runtime::GraphError),
+    Build(#[from] tidemill_runtime::BuildError),
 }
 
 /// The job's name: it names Delta transaction ids (and, on Kafka, the consumer group).
@@ -166,7 +166,7 @@ pub(crate) fn build_named(
 /// Adds the order job's operators to `job`, reading raw JSON records from `raw`
 /// and writing to `sinks`. [`build`] uses it with a file or generator source and
 /// Delta sinks; benchmarks use it with in-memory sources and discarding sinks.
-pub fn assemble<R: RawRecord + Clone>(
+pub fn assemble<R: RawRecord + Clone + serde::Serialize>(
     job: &JobBuilder,
     raw: &Stream<R>,
     settings: &OrderJobSettings,
