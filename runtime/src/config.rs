@@ -265,6 +265,14 @@ pub enum ConfigError {
         /// The value given.
         value: String,
     },
+    /// A growth factor that is not a number above 1.
+    #[error("`{setting}` must be a number above 1, got {value}")]
+    NotAFactor {
+        /// The setting.
+        setting: &'static str,
+        /// The value given.
+        value: String,
+    },
     /// A value that is none of the allowed words.
     #[error("`{setting}` must be one of {choices}, got {value:?}")]
     UnknownChoice {
@@ -284,7 +292,8 @@ impl ConfigError {
             ConfigError::TooSmall { setting, .. }
             | ConfigError::ZeroDuration { setting }
             | ConfigError::Requires { setting, .. }
-            | ConfigError::UnknownChoice { setting, .. } => setting,
+            | ConfigError::UnknownChoice { setting, .. }
+            | ConfigError::NotAFactor { setting, .. } => setting,
             ConfigError::Order { lower, .. } => lower,
             ConfigError::BadMultiplier { .. } => "restart.multiplier",
         }

@@ -10,7 +10,7 @@ mod actors;
 mod alignment;
 pub mod checkpoint;
 mod collector;
-mod config;
+pub mod config;
 mod context;
 mod counters;
 mod dead_letter;

@@ -166,6 +166,7 @@ impl JobBuilder {
     /// Validates the configuration and the graph and produces a runnable [`Job`].
     pub fn build(self) -> Result<Job, BuildError> {
         self.config.validate()?;
+        self.metrics.validate()?;
         Ok(self.build_graph()?)
     }
 
