@@ -10,7 +10,7 @@ use serde_json::Value;
 use tidemill_job_examples::order_aggregates::{preview_table, OrderTables};
 
 /// Every long option the CLI defines, besides `--help` and `--version`.
-const LONG_OPTIONS: [&str; 32] = [
+const LONG_OPTIONS: [&str; 35] = [
     "input",
     "generate",
     "output",
@@ -32,6 +32,9 @@ const LONG_OPTIONS: [&str; 32] = [
     "checkpoint-interval",
     "max-records-per-checkpoint",
     "max-event-time-drift",
+    "from-checkpoint",
+    "existing-output",
+    "max-record-bytes",
     "topic",
     "brokers",
     "bounded",

@@ -168,6 +168,9 @@ async fn blocked_sink(topic: &str) {
     let job = Job::builder("backpressure")
         .config(JobConfig { checkpoint_interval: Some(Duration::from_secs(5)), ..JobConfig::default() });
     job.source("input", PARTITIONS as usize, move |ctx| KafkaSource::new(config.clone(), ctx)).sink("gated", sink);
+    // A Kafka source may reject records (over max_record_bytes): they need a sink.
+    let dead: Arc<Mutex<tidemill_runtime::testing::Collected<tidemill_runtime::DeadLetter>>> = Arc::default();
+    job.dead_letters().sink("dlq", move |_| Ok(tidemill_runtime::testing::CollectSink::new(dead.clone())));
     let handle = job.build().expect("graph").start().await.expect("job starts");
 
     // The process's size before any data, after the job and its clients started.

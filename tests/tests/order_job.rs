@@ -63,8 +63,9 @@ async fn order_job_on_a_generated_file_equals_the_batch_oracle() {
     assert_eq!(summary_.written_by_sink["orders"], oracle.orders.len() as u64);
 
     // A second, unrelated reader agrees with the first on every table.
-    // `orders` is written by one sink shard per job shard, each with its own txn app id.
-    for (table, app_ids) in [(&tables.order_aggregates, 1), (&tables.orders, settings.shards), (&tables.dlq, 1)] {
+    // `orders` is written by one sink shard per job shard, each with its own txn app
+    // ids: the shard's identity marker and its id in the run's lineage.
+    for (table, app_ids) in [(&tables.order_aggregates, 2), (&tables.orders, 2 * settings.shards), (&tables.dlq, 2)] {
         let mut a = read_rows(table, Engine::DeltaRs);
         let mut b = read_rows(table, Engine::Log);
         let key = |v: &Value| v.to_string();

@@ -65,9 +65,10 @@ async fn the_order_job_resumes_after_a_crash_and_writes_every_row_once() {
         dead_letter_rows(&tables.dlq).into_iter().map(|((_, line), (r, _))| (line, r)).collect();
     assert_eq!(reasons, oracle.dead_letters, "each malformed line once, with its reason");
 
-    // Each sink shard's transactions carry increasing epochs under its own app id
-    // (`orders` has one sink shard per job shard).
-    for (table, app_ids) in [(&tables.order_aggregates, 1), (&tables.orders, 2), (&tables.dlq, 1)] {
+    // Each sink shard's transactions carry increasing epochs under its own app ids
+    // (its identity marker and its id in the run's lineage; `orders` has one sink
+    // shard per job shard).
+    for (table, app_ids) in [(&tables.order_aggregates, 2), (&tables.orders, 4), (&tables.dlq, 2)] {
         let s = summary(table);
         let txn = s["txn"].as_object().unwrap();
         assert_eq!(txn.len(), app_ids, "{}", table.display());

@@ -73,6 +73,16 @@ pub struct GeneratorConfig {
     /// Share of events that are malformed (every reason in [`MALFORMED_REASONS`],
     /// equally likely).
     pub malformed_share: f64,
+    /// Share of events that are valid orders arriving late: their event time is
+    /// their nominal time minus a uniform draw from `[late_min, late_max]`, far
+    /// behind the watermark (a device that was offline). 0 by default.
+    pub late_share: f64,
+    /// The least lateness of a late order.
+    #[serde(with = "humantime_serde")]
+    pub late_min: Duration,
+    /// The greatest lateness of a late order.
+    #[serde(with = "humantime_serde")]
+    pub late_max: Duration,
 }
 
 impl Default for GeneratorConfig {
@@ -87,6 +97,9 @@ impl Default for GeneratorConfig {
             max_jitter: Duration::from_secs(2),
             duplicate_share: 0.01,
             malformed_share: 0.01,
+            late_share: 0.0,
+            late_min: Duration::from_secs(15 * 60),
+            late_max: Duration::from_secs(40 * 60),
         }
     }
 }
@@ -123,17 +136,26 @@ impl GeneratorConfig {
         if self.rate_limit == Some(0) {
             return invalid("rate_limit must be at least 1 record/s (or absent)".into());
         }
-        for (name, share) in [("duplicate_share", self.duplicate_share), ("malformed_share", self.malformed_share)] {
+        let shares = [
+            ("duplicate_share", self.duplicate_share),
+            ("malformed_share", self.malformed_share),
+            ("late_share", self.late_share),
+        ];
+        for (name, share) in shares {
             if !(0.0..=1.0).contains(&share) {
                 return invalid(format!("{name} must be within [0, 1], got {share}"));
             }
         }
-        if self.duplicate_share + self.malformed_share > 1.0 {
-            return invalid("duplicate_share + malformed_share must not exceed 1".into());
+        if self.duplicate_share + self.malformed_share + self.late_share > 1.0 {
+            return invalid("duplicate_share + malformed_share + late_share must not exceed 1".into());
+        }
+        if self.late_min > self.late_max {
+            return invalid(format!("late_min {:?} is more than late_max {:?}", self.late_min, self.late_max));
         }
         // Timestamps are written with four-digit years.
         let (first, last) = (self.start.timestamp_millis(), self.nominal_millis(self.count));
-        let lowest = first.saturating_sub(tidemill_runtime::duration_millis(self.max_out_of_orderness()));
+        let lowest =
+            first.saturating_sub(tidemill_runtime::duration_millis(self.max_out_of_orderness().max(self.late_max)));
         const YEAR_1: i64 = -62_135_596_800_000;
         const YEAR_10000: i64 = 253_402_300_800_000;
         if lowest < YEAR_1 || last >= YEAR_10000 {
@@ -180,6 +202,9 @@ pub struct GeneratedEvent {
     pub bytes: Vec<u8>,
     /// What the bytes are.
     pub kind: EventKind,
+    /// A valid order generated late (see [`GeneratorConfig::late_share`]), or a
+    /// duplicate of one.
+    pub late: bool,
 }
 
 /// What one step generated, without allocating.
@@ -188,6 +213,12 @@ enum Generated {
     Valid(Order),
     Duplicate(Order),
     Malformed(ReasonCode),
+}
+
+impl Generated {
+    fn is_late(&self) -> bool {
+        matches!(self, Generated::Valid(o) | Generated::Duplicate(o) if o.late)
+    }
 }
 
 /// The deterministic event generator. It is also an iterator over
@@ -276,13 +307,20 @@ impl OrderGenerator {
             self.writer.valid(buf, &order);
             return Some(Generated::Duplicate(order));
         }
-        let order = Order {
+        let mut order = Order {
             seq,
             user: self.rng.random_range(0..self.config.users),
             amount: self.rng.random_range(1..=100_000),
             time_ms: self.config.nominal_millis(seq) - self.rng.random_range(0..=self.jitter_ms) as i64,
+            late: false,
         };
         let malformed_from = self.config.duplicate_share;
+        let late_from = malformed_from + self.config.malformed_share;
+        if (late_from..late_from + self.config.late_share).contains(&draw) {
+            let (lo, hi) = (self.config.late_min.as_millis() as i64, self.config.late_max.as_millis() as i64);
+            order.time_ms = self.config.nominal_millis(seq) - self.rng.random_range(lo..=hi);
+            order.late = true;
+        }
         if (malformed_from..malformed_from + self.config.malformed_share).contains(&draw) {
             let reason = MALFORMED_REASONS[self.rng.random_range(0..MALFORMED_REASONS.len())];
             let variant = self.rng.random_range(0..writer::variants(reason));
@@ -318,12 +356,14 @@ impl Iterator for OrderGenerator {
     fn next(&mut self) -> Option<GeneratedEvent> {
         let seq = self.next_seq;
         let mut bytes = Vec::with_capacity(112);
-        let kind = match self.step(&mut bytes)? {
+        let generated = self.step(&mut bytes)?;
+        let late = generated.is_late();
+        let kind = match generated {
             Generated::Valid(o) => EventKind::Valid(order_event(&o)),
             Generated::Duplicate(o) => EventKind::Duplicate(order_event(&o)),
             Generated::Malformed(reason) => EventKind::Malformed(reason),
         };
-        Some(GeneratedEvent { seq, bytes, kind })
+        Some(GeneratedEvent { seq, bytes, kind, late })
     }
 }
 

@@ -21,6 +21,8 @@ pub(super) struct Order {
     pub amount: i64,
     /// Event time, milliseconds since the epoch.
     pub time_ms: i64,
+    /// Generated late (far behind the other event times).
+    pub late: bool,
 }
 
 /// How a malformed event changes one field of an otherwise valid object.
