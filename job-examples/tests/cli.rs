@@ -217,3 +217,92 @@ fn malformed_or_unknown_config_is_a_clear_error() {
         assert_no_tables(&output);
     }
 }
+
+/// Runs the binary with a deadline: a setting that used to hang the job must not
+/// hang the test.
+fn run_within(command: &mut Command, limit: std::time::Duration) -> Output {
+    use std::io::Read as _;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the order-aggregates binary starts");
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("order-aggregates {:?} still ran after {limit:?}", command.get_args().collect::<Vec<_>>());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    child.stdout.take().expect("stdout").read_to_end(&mut stdout).expect("stdout");
+    child.stderr.take().expect("stderr").read_to_end(&mut stderr).expect("stderr");
+    Output { status, stdout, stderr }
+}
+
+/// Every setting that cannot work, given on the command line, in the environment
+/// or in the TOML file, stops the binary with exit status 2 and a message naming
+/// the setting, before anything starts (no output folder). `--batch-size 0` used
+/// to hang and `--checkpoint-interval 0s` to panic inside the timer.
+#[test]
+fn every_unusable_setting_is_refused_before_anything_starts() {
+    let args: &[(&[&str], &str)] = &[
+        (&["--batch-size", "0"], "batch_size"),
+        (&["--checkpoint-interval", "0s"], "checkpoint_interval"),
+        (&["--edge-capacity", "0"], "edge_capacity"),
+        (&["--shards", "0"], "shards"),
+        (&["--max-records-per-checkpoint", "100"], "max_records_per_checkpoint"),
+        (&["--max-records-per-checkpoint", "0", "--checkpoint-interval", "1s"], "max_records_per_checkpoint"),
+        (&["--window-size", "0s"], "window size"),
+        (&["--window-slide", "10m"], "slide"),
+        (&["--max-event-time-drift", "0s"], "max_event_time_drift"),
+        (&["--max-record-bytes", "0"], "max_record_bytes"),
+        (&["--users", "0"], "users"),
+        (&["--duplicate-share", "2"], "duplicate_share"),
+    ];
+    let env: &[(&str, &str, &str)] = &[
+        ("TIDEMILL_BATCH_SIZE", "0", "batch_size"),
+        ("TIDEMILL_CHECKPOINT_INTERVAL", "0s", "checkpoint_interval"),
+        ("TIDEMILL_SHARDS", "0", "shards"),
+    ];
+    let toml: &[(&str, &str)] = &[
+        ("[runtime]\nbatch_size = 0\n", "batch_size"),
+        ("[runtime]\nidle_timeout = \"0s\"\n", "idle_timeout"),
+        ("[runtime]\ncheckpoints_to_keep = 1\n", "checkpoints_to_keep"),
+        ("[runtime.restart]\nmultiplier = 0.5\n", "multiplier"),
+        ("[metrics]\nprogress_interval = \"0s\"\n", "progress_interval"),
+        ("target_file_rows = 0\n", "target_file_rows"),
+        ("dedup_retention = \"0s\"\n", "dedup_retention"),
+        ("[runtime]\nbatch_sise = 10\n", "unknown field"),
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = dir.path().join("out");
+    let check = |what: String, out: Output, setting: &str| {
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{what}: exit status {:?}, stderr: {err}", out.status);
+        assert!(err.contains("error:") && err.contains(setting), "{what}: stderr does not name `{setting}`: {err}");
+        assert!(!output.exists(), "{what}: the output folder was created");
+    };
+    let limit = std::time::Duration::from_secs(60);
+    for (extra, setting) in args {
+        let mut command = order_aggregates();
+        command.args(["--generate", "100", "--output"]).arg(&output).args(*extra);
+        check(format!("{extra:?}"), run_within(&mut command, limit), setting);
+    }
+    for (key, value, setting) in env {
+        let mut command = order_aggregates();
+        command.env(key, value).args(["--generate", "100", "--output"]).arg(&output);
+        check(format!("{key}={value}"), run_within(&mut command, limit), setting);
+    }
+    for (text, setting) in toml {
+        let config = dir.path().join("job.toml");
+        std::fs::write(&config, text).expect("write config");
+        let mut command = order_aggregates();
+        command.args(["--generate", "100", "--config"]).arg(&config).arg("--output").arg(&output);
+        check(format!("config {text:?}"), run_within(&mut command, limit), setting);
+    }
+}

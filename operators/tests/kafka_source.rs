@@ -252,6 +252,30 @@ async fn snapshot_and_restore_continue_exactly_after() {
     delete_topic(&topic).await;
 }
 
+/// A record larger than the job's `max_record_bytes` is not passed on: the
+/// source dead-letters it as `record_too_large` with its first bytes and reads on.
+#[tokio::test]
+async fn a_record_over_the_size_limit_is_a_dead_letter_with_its_first_bytes() {
+    let topic = unique("too-large");
+    create_topic(&topic, 1).await;
+    let mut msgs = vec![Msg::simple(0, 0), Msg::simple(0, 1), Msg::simple(0, 2)];
+    msgs[1].payload = Some(vec![b'z'; 5_000]);
+    produce(&topic, &mut msgs).await;
+    let config = KafkaSourceConfig::new(brokers(), &topic).bounded();
+    let mut context = ctx("kafka-test", 0, 1, &SourceCatalog::new());
+    context.run.max_record_bytes = 1_000;
+    let mut source = KafkaSource::new(config, &context).expect("source");
+    let records = read_to_end(&mut source, 100).await;
+    assert_eq!(offsets(&records), vec![msgs[0].offset, msgs[2].offset], "the others are read");
+    let dead = source.take_dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].reason, tidemill_runtime::ReasonCode::RecordTooLarge);
+    assert_eq!(dead[0].origin.offset.0, msgs[1].offset);
+    assert_eq!(dead[0].payload, vec![b'z'; tidemill_runtime::DeadLetter::TRUNCATED_PAYLOAD]);
+    assert!(dead[0].detail.contains("record of 5000 bytes"), "{}", dead[0].detail);
+    delete_topic(&topic).await;
+}
+
 #[tokio::test]
 async fn bounded_mode_fixes_the_end_at_the_first_start() {
     let topic = unique("bounded");

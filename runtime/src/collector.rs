@@ -21,8 +21,11 @@ pub(crate) const ROUTING_SCHEME_VERSION: u32 = 1;
 /// its dead letter.
 pub(crate) struct KeyRoute<T> {
     pub(crate) hash: Arc<dyn Fn(&T) -> u64 + Send + Sync>,
-    pub(crate) payload: Arc<dyn Fn(&T) -> Vec<u8> + Send + Sync>,
+    pub(crate) payload: PayloadFn<T>,
 }
+
+/// A record's bytes for its dead letter (its JSON).
+pub(crate) type PayloadFn<T> = Arc<dyn Fn(&T) -> Vec<u8> + Send + Sync>;
 
 impl<T> Clone for KeyRoute<T> {
     fn clone(&self) -> Self {

@@ -67,12 +67,14 @@ pub(super) async fn new_rows<R: DeltaRecord + Serialize + Send + Sync + 'static>
         let rows = key_rows(&converter, &batch, key_columns, &schema).map_err(&fail)?;
         let mut flags = vec![true; batch.num_rows()];
         for (i, row) in rows.iter().enumerate() {
-            let key = row.as_ref().to_vec();
-            if wanted.contains_key(&key) {
-                flags[i] = false;
-                found += 1;
-            } else {
-                wanted.insert(key, (f, i));
+            match wanted.entry(row.as_ref().to_vec()) {
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    flags[i] = false;
+                    found += 1;
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert((f, i));
+                }
             }
         }
         keep.push(flags);
