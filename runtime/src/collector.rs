@@ -1,14 +1,14 @@
 //! Routing an actor's output to the shards of its downstream nodes.
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use crate::edge::{EdgeClosed, InputPort};
 use crate::message::Message;
 use crate::record::Batch;
+use crate::routing::shard_of_hash;
 use crate::time::{Epoch, Watermark};
 
-/// A function from a record to its shard hash (from `key_by`).
+/// A function from a record to its routing hash (from `key_by`, see [`crate::routing`]).
 pub(crate) type KeyHashFn<T> = Arc<dyn Fn(&T) -> u64 + Send + Sync>;
 
 /// How records of one edge are spread over the downstream shards.
@@ -29,16 +29,6 @@ impl<T> Clone for Route<T> {
             Route::Hash(f) => Route::Hash(f.clone()),
         }
     }
-}
-
-/// Hashes a key the same way in every process and every build (XXH64, seed 0, over
-/// the key's `Hash` encoding), so shard assignment is stable across restarts and
-/// across the processes of one job. std's `DefaultHasher` makes no such promise
-/// across Rust releases, and SipHash costs several times more on short keys.
-pub fn stable_hash<K: Hash + ?Sized>(key: &K) -> u64 {
-    let mut h = twox_hash::XxHash64::with_seed(0);
-    key.hash(&mut h);
-    h.finish()
 }
 
 /// A control message, sent to every downstream shard.
@@ -85,7 +75,7 @@ impl<T: Send + 'static> OutEdge<T> {
                 }
                 let mut parts: Vec<Batch<T>> = (0..n).map(|_| Vec::with_capacity(batch.len() / n + 1)).collect();
                 for r in batch {
-                    let shard = (hash(&r.value) % n as u64) as usize;
+                    let shard = shard_of_hash(hash(&r.value), n);
                     parts[shard].push(r);
                 }
                 for (port, part) in self.ports.iter().zip(parts) {
