@@ -94,8 +94,8 @@ pub const ROUTING_SCHEME_VERSION: u32 = 1;
 ///
 /// It takes bytes only and is deliberately not a `std::hash::Hasher`, so that no
 /// `Hash` implementation, whose output Rust does not keep stable, can feed it.
-/// Hashing is streaming: writing the parts of a key one after another gives the
-/// hash of their concatenation, without building that concatenation.
+/// Writing the parts of a key one after another gives the hash of their
+/// concatenation, without allocating.
 ///
 /// ```
 /// use tidemill_runtime::routing::RoutingHasher;
@@ -108,24 +108,58 @@ pub const ROUTING_SCHEME_VERSION: u32 = 1;
 /// assert_eq!(hasher.finish(), whole.finish());
 /// ```
 #[derive(Clone)]
-pub struct RoutingHasher(twox_hash::XxHash64);
+pub struct RoutingHasher {
+    // Keys are short (the order key is 24 bytes or so), and streaming XXH64 pays
+    // its buffering on every small write. So the first `HEAD_CAPACITY` bytes are
+    // only copied here and hashed in one shot by `finish`; a longer key moves to
+    // the streaming hasher. Both give XXH64 of the concatenation.
+    head: [u8; HEAD_CAPACITY],
+    head_len: usize,
+    stream: Option<twox_hash::XxHash64>,
+}
+
+/// How many bytes of a key [`RoutingHasher`] collects before it streams.
+const HEAD_CAPACITY: usize = 64;
 
 impl RoutingHasher {
     /// A hasher with nothing written yet (XXH64, seed 0).
     pub fn new() -> Self {
-        RoutingHasher(twox_hash::XxHash64::with_seed(0))
+        RoutingHasher { head: [0; HEAD_CAPACITY], head_len: 0, stream: None }
     }
 
     /// Appends bytes to the hashed input. Write variable-length parts of a key
     /// through the `str` or `[u8]` [`RoutingKey`] implementations instead, which
     /// prefix their length.
+    #[inline]
     pub fn write(&mut self, bytes: &[u8]) {
-        self.0.write(bytes);
+        if let Some(stream) = &mut self.stream {
+            stream.write(bytes);
+            return;
+        }
+        let end = self.head_len + bytes.len();
+        if end <= HEAD_CAPACITY {
+            self.head[self.head_len..end].copy_from_slice(bytes);
+            self.head_len = end;
+        } else {
+            let mut stream = twox_hash::XxHash64::with_seed(0);
+            stream.write(&self.head[..self.head_len]);
+            stream.write(bytes);
+            self.stream = Some(stream);
+        }
     }
 
     /// The hash of everything written so far.
+    #[inline]
     pub fn finish(&self) -> u64 {
-        self.0.finish()
+        match &self.stream {
+            Some(stream) => stream.finish(),
+            None => twox_hash::XxHash64::oneshot(0, &self.head[..self.head_len]),
+        }
+    }
+
+    /// How many bytes were written.
+    fn written(&self) -> u64 {
+        self.stream.as_ref().map_or(self.head_len as u64, |stream| stream.total_len())
     }
 }
 
@@ -137,7 +171,7 @@ impl Default for RoutingHasher {
 
 impl std::fmt::Debug for RoutingHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RoutingHasher").field("written", &self.0.total_len()).finish()
+        f.debug_struct("RoutingHasher").field("written", &self.written()).finish()
     }
 }
 
@@ -201,6 +235,7 @@ pub fn routing_shard<K: RoutingKey + ?Sized>(key: &K, shards: usize) -> usize {
 
 /// The shard, of `shards`, of a routing hash; the one formula both
 /// [`routing_shard`] and the runtime's hash edges use.
+#[inline]
 pub(crate) fn shard_of_hash(hash: u64, shards: usize) -> usize {
     assert!(shards > 0, "routing needs at least one shard");
     // The remainder is below `shards`, so it fits in usize.

@@ -61,6 +61,13 @@ fn golden() -> Vec<Golden> {
             [0, 0, 8],
         ),
         g(
+            "string longer than the hasher's 64-byte head",
+            Box::new("a key longer than the 64 bytes a routing hasher collects before it streams"),
+            length_prefixed(b"a key longer than the 64 bytes a routing hasher collects before it streams"),
+            0x420a_8e2b_5b4c_a014,
+            [0, 0, 8],
+        ),
+        g(
             "i64",
             Box::new(1_234_567_890_123i64),
             1_234_567_890_123i64.to_le_bytes().to_vec(),
@@ -187,13 +194,21 @@ fn pointers_and_owned_forms_route_as_their_target() {
 }
 
 #[test]
-fn streaming_equals_hashing_the_concatenation() {
-    let mut hasher = RoutingHasher::new();
-    for part in [&b"o-"[..], b"1001", &[0; 40], b"!"] {
-        hasher.write(part);
+fn writing_in_parts_equals_hashing_the_concatenation() {
+    // Inputs around the 64-byte head and the 32-byte XXH64 stripe, written in
+    // parts of every size, so that the head, the switch to streaming and the
+    // streaming itself all meet the one-shot hash.
+    let input: Vec<u8> = (0..=200u8).map(|b| b.wrapping_mul(37)).collect();
+    for len in [0, 1, 31, 32, 33, 63, 64, 65, 96, 128, 200] {
+        let whole = &input[..len];
+        for part in [1, 3, 8, 31, 64, 65, 200] {
+            let mut hasher = RoutingHasher::new();
+            for chunk in whole.chunks(part) {
+                hasher.write(chunk);
+            }
+            assert_eq!(hasher.finish(), twox_hash::XxHash64::oneshot(0, whole), "{len} bytes in parts of {part}");
+        }
     }
-    let whole = [&b"o-"[..], b"1001", &[0; 40], b"!"].concat();
-    assert_eq!(hasher.finish(), twox_hash::XxHash64::oneshot(0, &whole));
 }
 
 #[test]
