@@ -75,7 +75,7 @@ impl OrderSinks for Discard {
         let w = self.0.clone();
         rows.sink("order_aggregates", move |_| Ok(DiscardSink::new(w.clone())));
     }
-    fn orders(&self, rows: Stream<OrderRow>) {
+    fn orders(&self, rows: Stream<tidemill_operators::dedup::Deduped<OrderRow>>) {
         let w = self.0.clone();
         rows.sink("orders", move |_| Ok(DiscardSink::new(w.clone())));
     }

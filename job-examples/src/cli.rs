@@ -5,10 +5,29 @@ use std::process::ExitCode;
 
 use tidemill_runtime::trace::{self, SampleRatio, TracingGuard};
 
+/// Why a binary stopped, and so its exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum ExitError {
+    /// The command line, a setting, or the state it would start from is wrong:
+    /// nothing was started. Exit status 2, as for clap's usage errors.
+    #[error("{0}")]
+    Usage(String),
+    /// The job ran and failed. Exit status 1.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for ExitError {
+    fn from(message: String) -> Self {
+        ExitError::Failed(message)
+    }
+}
+
 /// Sets up `tracing` with `log` (EnvFilter syntax; `warn` if it does not parse),
 /// starts exporting spans if the environment asks for it (see [`start_tracing`]),
-/// runs `run`, and turns its error into `error: <message>` on stderr and exit 1.
-pub fn run_main(log: &str, run: impl FnOnce() -> Result<(), String>) -> ExitCode {
+/// runs `run`, and turns its error into `error: <message>` on stderr and exit
+/// status 2 ([`ExitError::Usage`]) or 1.
+pub fn run_main(log: &str, run: impl FnOnce() -> Result<(), ExitError>) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(log).unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
@@ -24,7 +43,11 @@ pub fn run_main(log: &str, run: impl FnOnce() -> Result<(), String>) -> ExitCode
     };
     match run() {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(ExitError::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(ExitError::Failed(message)) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tidemill_runtime::{KeyedStream, NodeContext, Stream};
 
 use crate::decode::{JsonDecoder, RawRecord};
-use crate::dedup::DedupByKey;
+use crate::dedup::{DedupByKey, DedupThroughTable, Deduped};
 use crate::window::{Aggregate, WindowError, WindowKey, WindowOperator, WindowResult, WindowSpec};
 
 /// Windows and deduplication on a keyed stream.
@@ -27,8 +27,15 @@ pub trait KeyedStreamExt<T, K> {
         A: Aggregate<T> + Clone;
 
     /// Forwards each key's first record only, remembering keys for `retention` of
-    /// event time behind the watermark.
+    /// event time behind the watermark; older records go to the dead letters as
+    /// `late_event` ([`DedupByKey`]).
     fn dedup(&self, name: &str, retention: Duration) -> Stream<T>;
+
+    /// Like [`dedup`](KeyedStreamExt::dedup), but records behind the horizon go on
+    /// as [`Deduped::Unverified`] for a sink that checks its table for the key
+    /// ([`DeltaDistinctSink`](crate::sink::DeltaDistinctSink)), so that every
+    /// distinct record reaches the table however late ([`DedupThroughTable`]).
+    fn dedup_through_table(&self, name: &str, retention: Duration) -> Stream<Deduped<T>>;
 }
 
 impl<T, K> KeyedStreamExt<T, K> for KeyedStream<T, K>
@@ -60,6 +67,10 @@ where
     fn dedup(&self, name: &str, retention: Duration) -> Stream<T> {
         self.operator(name, move |_: &NodeContext, key| DedupByKey::new(key, retention))
     }
+
+    fn dedup_through_table(&self, name: &str, retention: Duration) -> Stream<Deduped<T>> {
+        self.operator(name, move |_: &NodeContext, key| DedupThroughTable::new(key, retention))
+    }
 }
 
 /// JSON decoding on a stream of raw records: bytes (`Stream<Vec<u8>>`) or Kafka
@@ -72,7 +83,7 @@ pub trait BytesStreamExt {
         T: DeserializeOwned + Clone + Send + 'static;
 }
 
-impl<R: RawRecord + Clone> BytesStreamExt for Stream<R> {
+impl<R: RawRecord + Clone + Serialize> BytesStreamExt for Stream<R> {
     fn decode_json<T>(&self, name: &str) -> Stream<T>
     where
         T: DeserializeOwned + Clone + Send + 'static,

@@ -28,7 +28,7 @@ use support::{brokers, create_topic, delete_topic, unique, TIMEOUT};
 const PARTITIONS: i32 = 3;
 
 /// What the tests write: a key and a unique label.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 struct Item {
     key: String,
     label: String,

@@ -119,6 +119,7 @@ fn ctx(job: &str, shard: usize, shards: usize, catalog: &SourceCatalog) -> NodeC
         pipeline: PipelineId::next(),
         metrics: tidemill_runtime::metrics::NodeMetrics::detached("orders"),
         event_time: tidemill_runtime::EventTimeBoard::detached(),
+        run: tidemill_runtime::RunInfo::fresh(&tidemill_runtime::JobConfig::default()),
     }
 }
 

@@ -1,15 +1,35 @@
 //! Routing an actor's output to the shards of its downstream nodes.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use crate::dead_letter::{DeadLetter, ReasonCode};
 use crate::edge::{EdgeClosed, InputPort};
+use crate::functions::panic_message;
 use crate::message::Message;
 use crate::record::Batch;
 use crate::routing::shard_of_hash;
 use crate::time::{Epoch, Watermark};
 
-/// A function from a record to its routing hash (from `key_by`, see [`crate::routing`]).
+/// How a keyed edge routes a record: the routing hash of its key (from `key_by`,
+/// see [`crate::routing`]; the key function is user code, so it may panic) and, for
+/// a record whose key cannot be computed, the payload of its dead letter.
+pub(crate) struct KeyRoute<T> {
+    pub(crate) hash: KeyHashFn<T>,
+    pub(crate) payload: DeadLetterPayloadFn<T>,
+}
+
+/// A function from a record to its routing hash.
 pub(crate) type KeyHashFn<T> = Arc<dyn Fn(&T) -> u64 + Send + Sync>;
+
+/// A function from a record to the payload of its dead letter.
+pub(crate) type DeadLetterPayloadFn<T> = Arc<dyn Fn(&T) -> Vec<u8> + Send + Sync>;
+
+impl<T> Clone for KeyRoute<T> {
+    fn clone(&self) -> Self {
+        KeyRoute { hash: self.hash.clone(), payload: self.payload.clone() }
+    }
+}
 
 /// How records of one edge are spread over the downstream shards.
 pub(crate) enum Route<T> {
@@ -18,7 +38,7 @@ pub(crate) enum Route<T> {
     /// Batches go to the downstream shards in turn.
     RoundRobin,
     /// Each record goes to the shard its key hashes to.
-    Hash(KeyHashFn<T>),
+    Hash(KeyRoute<T>),
 }
 
 impl<T> Clone for Route<T> {
@@ -53,39 +73,68 @@ pub(crate) struct OutEdge<T: Send + 'static> {
     ports: Vec<InputPort<T>>,
     route: Route<T>,
     next: usize,
+    /// The downstream node: the stage a record whose key panics is rejected by.
+    stage: Arc<str>,
+    /// Shard per record of the batch being routed (kept to reuse its allocation).
+    shards: Vec<Option<usize>>,
 }
 
 impl<T: Send + 'static> OutEdge<T> {
-    pub(crate) fn new(ports: Vec<InputPort<T>>, route: Route<T>) -> Self {
-        OutEdge { ports, route, next: 0 }
+    pub(crate) fn new(ports: Vec<InputPort<T>>, route: Route<T>, stage: Arc<str>) -> Self {
+        OutEdge { ports, route, next: 0, stage, shards: Vec::new() }
     }
 
-    async fn send(&mut self, batch: Batch<T>) -> Result<(), EdgeClosed> {
+    /// Sends a batch; records whose key function panicked are returned as dead
+    /// letters instead.
+    async fn send(&mut self, batch: Batch<T>, rejected: &mut Vec<DeadLetter>) -> Result<(), EdgeClosed> {
         let n = self.ports.len();
-        match &self.route {
-            Route::Forward | Route::RoundRobin if n == 1 => self.ports[0].send(Message::Data(batch)).await,
+        let route = match &self.route {
+            // One shard: no key is needed (a keyed operator there still computes
+            // it, and a panic there is isolated like any operator panic).
+            _ if n == 1 => return self.ports[0].send(Message::Data(batch)).await,
             Route::Forward | Route::RoundRobin => {
                 let i = self.next % n;
                 self.next = self.next.wrapping_add(1);
-                self.ports[i].send(Message::Data(batch)).await
+                return self.ports[i].send(Message::Data(batch)).await;
             }
-            Route::Hash(hash) => {
-                if n == 1 {
-                    return self.ports[0].send(Message::Data(batch)).await;
-                }
-                let mut parts: Vec<Batch<T>> = (0..n).map(|_| Vec::with_capacity(batch.len() / n + 1)).collect();
-                for r in batch {
-                    let shard = shard_of_hash(hash(&r.value), n);
-                    parts[shard].push(r);
-                }
-                for (port, part) in self.ports.iter().zip(parts) {
-                    if !part.is_empty() {
-                        port.send(Message::Data(part)).await?;
+            Route::Hash(route) => route.clone(),
+        };
+        let mut shards = std::mem::take(&mut self.shards);
+        shards.clear();
+        // Key functions are pure: one guard for the batch, and only if it trips,
+        // one per record to find the records whose key cannot be computed.
+        let all = catch_unwind(AssertUnwindSafe(|| {
+            shards.extend(batch.iter().map(|r| Some(shard_of_hash((route.hash)(&r.value), n))));
+        }));
+        if all.is_err() {
+            shards.clear();
+            for r in &batch {
+                match catch_unwind(AssertUnwindSafe(|| (route.hash)(&r.value))) {
+                    Ok(h) => shards.push(Some(shard_of_hash(h, n))),
+                    Err(panic) => {
+                        let detail =
+                            format!("the key function of {} panicked: {}", self.stage, panic_message(panic.as_ref()));
+                        let payload = (route.payload)(&r.value);
+                        let stage = self.stage.clone();
+                        rejected.push(DeadLetter::new(payload, ReasonCode::UserFunctionPanic, detail, r.origin, stage));
+                        shards.push(None);
                     }
                 }
-                Ok(())
             }
         }
+        let mut parts: Vec<Batch<T>> = (0..n).map(|_| Vec::with_capacity(batch.len() / n + 1)).collect();
+        for (r, shard) in batch.into_iter().zip(&shards) {
+            if let Some(shard) = shard {
+                parts[*shard].push(r);
+            }
+        }
+        self.shards = shards;
+        for (port, part) in self.ports.iter().zip(parts) {
+            if !part.is_empty() {
+                port.send(Message::Data(part)).await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -104,18 +153,21 @@ impl<T: Clone + Send + 'static> Collector<T> {
         self.edges.is_empty()
     }
 
-    /// Sends a batch on every edge (cloned for all but the last: fan-out).
-    pub(crate) async fn send_batch(&mut self, batch: Batch<T>) -> Result<(), EdgeClosed> {
+    /// Sends a batch on every edge (cloned for all but the last: fan-out). Records
+    /// a key function panicked on are returned as dead letters, for the caller's
+    /// dead-letter output.
+    pub(crate) async fn send_batch(&mut self, batch: Batch<T>) -> Result<Vec<DeadLetter>, EdgeClosed> {
+        let mut rejected = Vec::new();
         if batch.is_empty() {
-            return Ok(());
+            return Ok(rejected);
         }
         let last = self.edges.len().saturating_sub(1);
         let mut batch = Some(batch);
         for (i, edge) in self.edges.iter_mut().enumerate() {
             let b = if i == last { batch.take().unwrap_or_default() } else { batch.clone().unwrap_or_default() };
-            edge.send(b).await?;
+            edge.send(b, &mut rejected).await?;
         }
-        Ok(())
+        Ok(rejected)
     }
 
     /// Sends a control message to every downstream shard.

@@ -4,10 +4,13 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::checkpoint::LineageId;
+use crate::config::{ExistingOutput, JobConfig};
 use crate::dead_letter::SourceCatalog;
 use crate::event_time_board::EventTimeBoard;
 use crate::metrics::NodeMetrics;
 use crate::record::SourceId;
+use crate::time::Epoch;
 
 /// Context handed to node factories when the runtime (re)builds a pipeline.
 ///
@@ -37,6 +40,43 @@ pub struct NodeContext {
     /// How far each source partition has got in event time, for watermark
     /// alignment ([`JobConfig::max_event_time_drift`](crate::JobConfig::max_event_time_drift)).
     pub event_time: EventTimeBoard,
+    /// The run this pipeline belongs to: lineage, resumed checkpoint, limits.
+    pub run: RunInfo,
+}
+
+/// What every node of one pipeline is told about the run.
+///
+/// Sinks build their transaction identity from `lineage`; a sink whose
+/// `resumed` is `None` starts a new lineage and checks its destination for output
+/// of an earlier run (see [`ExistingOutput`]); a resumed sink undoes what it
+/// committed for epochs after `resumed`, because those epochs are replayed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunInfo {
+    /// The line of checkpoints this run continues or starts.
+    pub lineage: LineageId,
+    /// The epoch of the checkpoint this pipeline resumes; `None` when nothing was
+    /// checkpointed yet in this lineage.
+    pub resumed: Option<Epoch>,
+    /// The epoch of the first barrier this pipeline sees: what a node emits before
+    /// it is committed with this epoch.
+    pub first_epoch: Epoch,
+    /// What to do with output an earlier run left at a sink's destination.
+    pub existing_output: ExistingOutput,
+    /// The largest record a source passes on ([`JobConfig::max_record_bytes`]).
+    pub max_record_bytes: usize,
+}
+
+impl RunInfo {
+    /// A fresh run with a new lineage and `config`'s settings.
+    pub fn fresh(config: &JobConfig) -> Self {
+        RunInfo {
+            lineage: LineageId::new(),
+            resumed: None,
+            first_epoch: Epoch::new(1),
+            existing_output: config.existing_output,
+            max_record_bytes: config.max_record_bytes,
+        }
+    }
 }
 
 /// One spawn of a job's actors: unique in the process, across jobs and restarts.
@@ -70,6 +110,7 @@ impl NodeContext {
             pipeline: PipelineId::next(),
             metrics: NodeMetrics::detached(node),
             event_time: EventTimeBoard::detached(),
+            run: RunInfo::fresh(&JobConfig::default()),
         }
     }
 }

@@ -39,6 +39,11 @@ impl JobCounters {
         self.dead_letters_written.fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    fn sub(counter: &AtomicU64, n: u64) {
+        // Never below zero, even if a caller miscounts.
+        let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(n)));
+    }
+
     /// The counter of records written by the sink node `name` (all its shards).
     pub(crate) fn sink_counter(&self, name: &str) -> Arc<AtomicU64> {
         let mut sinks = self.by_sink.lock().unwrap_or_else(|p| p.into_inner());
@@ -78,6 +83,9 @@ impl JobCounters {
         };
         JobSummary {
             written_by_sink,
+            committed_by_sink: BTreeMap::new(),
+            lineage: None,
+            peak_resident_bytes: peak_resident_bytes(),
             records_in: self.records_in(),
             records_out: self.records_out(),
             dead_letters: by_reason.values().sum(),
@@ -171,6 +179,24 @@ impl ShardCounter {
         }
     }
 
+    /// `n` records counted as written were refused by the destination after all.
+    pub(crate) fn unwrite(&mut self, n: usize, dead_letters: bool) {
+        if n == 0 {
+            return;
+        }
+        let n64 = n as u64;
+        if dead_letters {
+            self.own.dead_letters_written = self.own.dead_letters_written.saturating_sub(n64);
+            JobCounters::sub(&self.job.dead_letters_written, n64);
+        } else {
+            self.own.records_out = self.own.records_out.saturating_sub(n64);
+            JobCounters::sub(&self.job.records_out, n64);
+        }
+        if let Some(sink) = &self.sink {
+            JobCounters::sub(sink, n64);
+        }
+    }
+
     pub(crate) fn add_dead_letters(&mut self, letters: &[DeadLetter]) {
         for d in letters {
             *self.own.dead_letters.entry(d.reason.as_str().to_string()).or_default() += 1;
@@ -193,8 +219,17 @@ pub struct JobSummary {
     pub dead_letters_written: u64,
     /// Records rejected as late.
     pub late: u64,
-    /// Records written per sink node (dead-letter sinks included).
+    /// Records written per sink node (dead-letter sinks included), committed or
+    /// not: work done.
     pub written_by_sink: BTreeMap<String, u64>,
+    /// Rows per sink node that are committed (visible in the destination), as of
+    /// the newest checkpoint every sink committed, counted over the job's lineage
+    /// (a resumed run includes what it resumed).
+    pub committed_by_sink: BTreeMap<String, u64>,
+    /// The lineage of the job's checkpoints and commits.
+    pub lineage: Option<String>,
+    /// The process's peak resident memory in bytes, where the OS tells it (Linux).
+    pub peak_resident_bytes: Option<u64>,
     /// Dead letters per reason code.
     pub dead_letters_by_reason: BTreeMap<String, u64>,
     /// How many times the pipeline was restarted.
@@ -215,10 +250,22 @@ impl JobSummary {
         for (sink, n) in &other.written_by_sink {
             *self.written_by_sink.entry(sink.clone()).or_default() += n;
         }
+        for (sink, n) in &other.committed_by_sink {
+            *self.committed_by_sink.entry(sink.clone()).or_default() += n;
+        }
+        self.peak_resident_bytes = self.peak_resident_bytes.max(other.peak_resident_bytes);
         for (reason, n) in &other.dead_letters_by_reason {
             *self.dead_letters_by_reason.entry(reason.clone()).or_default() += n;
         }
         self.restarts += other.restarts;
         self.elapsed = self.elapsed.max(other.elapsed);
     }
+}
+
+/// The process's peak resident set size (`VmHWM` in `/proc/self/status`), if known.
+pub fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

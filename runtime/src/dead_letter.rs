@@ -36,11 +36,14 @@ pub enum ReasonCode {
     UserFunctionPanic,
     /// A sink refused the record.
     SinkReject,
+    /// The record is larger than the job's `max_record_bytes`; the dead letter
+    /// keeps its first bytes.
+    RecordTooLarge,
 }
 
 impl ReasonCode {
     /// Every reason code, in declaration order.
-    pub const ALL: [ReasonCode; 11] = [
+    pub const ALL: [ReasonCode; 12] = [
         ReasonCode::NotUtf8,
         ReasonCode::NotJson,
         ReasonCode::NotObject,
@@ -52,6 +55,7 @@ impl ReasonCode {
         ReasonCode::UserFunctionError,
         ReasonCode::UserFunctionPanic,
         ReasonCode::SinkReject,
+        ReasonCode::RecordTooLarge,
     ];
 
     /// The stable snake_case code written to the `reason_code` column.
@@ -68,6 +72,7 @@ impl ReasonCode {
             ReasonCode::UserFunctionError => "user_function_error",
             ReasonCode::UserFunctionPanic => "user_function_panic",
             ReasonCode::SinkReject => "sink_reject",
+            ReasonCode::RecordTooLarge => "record_too_large",
         }
     }
 }
@@ -79,7 +84,7 @@ impl fmt::Display for ReasonCode {
 }
 
 /// A record that could not be processed.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DeadLetter {
     /// The raw bytes as received (for records rejected after decoding: the record
     /// serialised back to JSON).
@@ -94,6 +99,35 @@ pub struct DeadLetter {
     pub stage: Arc<str>,
     /// When it was rejected (processing time).
     pub rejected_at: DateTime<Utc>,
+}
+
+impl DeadLetter {
+    /// A dead letter rejected now by `stage`.
+    pub fn new(
+        payload: Vec<u8>,
+        reason: ReasonCode,
+        detail: impl Into<String>,
+        origin: Origin,
+        stage: Arc<str>,
+    ) -> Self {
+        DeadLetter { payload, reason, detail: detail.into(), origin, stage, rejected_at: Utc::now() }
+    }
+
+    /// The dead letter of a record of `size` bytes over the `limit`: the payload is
+    /// its first `prefix.len()` bytes (at most [`DeadLetter::TRUNCATED_PAYLOAD`]).
+    pub fn too_large(prefix: &[u8], size: u64, limit: usize, origin: Origin, stage: Arc<str>) -> Self {
+        let keep = prefix.len().min(Self::TRUNCATED_PAYLOAD);
+        DeadLetter::new(
+            prefix[..keep].to_vec(),
+            ReasonCode::RecordTooLarge,
+            format!("record of {size} bytes is larger than max_record_bytes ({limit}); the payload holds its first {keep} bytes"),
+            origin,
+            stage,
+        )
+    }
+
+    /// The most bytes of an oversized record a dead letter keeps.
+    pub const TRUNCATED_PAYLOAD: usize = 1024;
 }
 
 /// What kind of source a partition belongs to.

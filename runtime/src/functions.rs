@@ -107,7 +107,7 @@ impl<T, F> TimestampAssigner<T, F> {
 
 impl<T, F> Operator for TimestampAssigner<T, F>
 where
-    T: Send + 'static,
+    T: Serialize + Send + 'static,
     F: Fn(&T) -> EventTime + Send + 'static,
 {
     type In = T;
@@ -115,7 +115,17 @@ where
 
     fn process(&mut self, batch: Batch<T>, out: &mut Output<T>) -> Result<(), OperatorError> {
         for mut r in batch {
-            r.time = (self.time)(&r.value);
+            // The timestamp function is user code: a panic rejects its record only.
+            let time = &self.time;
+            match catch_unwind(AssertUnwindSafe(|| time(&r.value))) {
+                Ok(t) => r.time = t,
+                Err(p) => {
+                    let payload = serde_json::to_vec(&r.value).unwrap_or_default();
+                    let detail = format!("the timestamp function panicked: {}", panic_message(p.as_ref()));
+                    out.dead_letter(payload, ReasonCode::UserFunctionPanic, detail, r.origin);
+                    continue;
+                }
+            }
             self.max_seen = self.max_seen.max(r.time);
             out.emit(r);
         }
@@ -187,6 +197,25 @@ mod tests {
         assert_eq!(dead[0].payload, b"3");
         assert_eq!(dead[1].reason, ReasonCode::UserFunctionPanic);
         assert_eq!(dead[1].detail, "four");
+    }
+
+    #[test]
+    fn a_panicking_timestamp_function_rejects_only_its_record() {
+        let op = TimestampAssigner::new(
+            |v: &i64| {
+                assert!(*v >= 0, "negative");
+                EventTime::from_millis(*v)
+            },
+            Duration::ZERO,
+        );
+        let mut h = OperatorHarness::new(op);
+        h.push_values([5, -1, 7]).unwrap();
+        assert_eq!(h.take_values(), vec![5, 7]);
+        let dead = h.take_dead_letters();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].reason, ReasonCode::UserFunctionPanic);
+        assert_eq!(dead[0].payload, b"-1");
+        assert!(dead[0].detail.contains("timestamp function panicked: negative"), "{}", dead[0].detail);
     }
 
     #[test]

@@ -6,30 +6,50 @@ use ractor::{Actor, ActorRef};
 use tokio::sync::{oneshot, watch};
 
 use crate::actors::supervisor::{JobSupervisor, SupervisorArgs, SupervisorMsg};
-use crate::checkpoint::CheckpointStore;
+use crate::checkpoint::{CheckpointError, CheckpointStore, FromCheckpoint};
 use crate::config::JobConfig;
 use crate::counters::{JobCounters, JobSummary};
 use crate::dead_letter::SourceCatalog;
-use crate::graph::{GraphError, JobBuilder, JobPlan};
+use crate::graph::{BuildError, JobBuilder, JobPlan};
 use crate::metrics::{JobMetrics, MetricsConfig, MetricsServices};
+use crate::operator::OperatorError;
+use crate::sink::SinkError;
+use crate::source::SourceError;
 use crate::time::Epoch;
 
 /// Why a job did not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    /// The graph is invalid.
-    #[error("invalid job graph: {0}")]
-    Graph(#[from] GraphError),
-    /// A source, operator or sink could not be created (bad path, unwritable output).
-    #[error("job could not start: {0}")]
-    Startup(String),
+    /// The graph or its configuration is invalid.
+    #[error("invalid job")]
+    Build(#[from] BuildError),
+    /// A node of the first pipeline could not be built or opened (a missing input,
+    /// an unwritable output, output of an earlier run that the job may not append
+    /// to): a problem of the job's setup, reported at once instead of retried.
+    #[error("{node} could not start")]
+    Startup {
+        /// `node[shard]`, or `job` for the job itself (its metrics endpoint).
+        node: String,
+        /// Why.
+        #[source]
+        source: StartupError,
+    },
+    /// The checkpoint to start from cannot be used, or checkpointing cannot go on
+    /// without breaking exactly-once (another owner, a store deleted under the job).
+    #[error("checkpoints cannot be used")]
+    Checkpoint(#[from] CheckpointError),
     /// The pipeline failed more often than the restart policy allows.
-    #[error("job failed after {restarts} restart(s): {cause}")]
+    #[error("job failed after {restarts} restart(s): {cause} ({})", match committed {
+        Some(e) => format!("output is committed through checkpoint epoch {e}"),
+        None => "no output was committed".to_string(),
+    })]
     Failed {
         /// The last failure.
         cause: String,
         /// Restarts made before giving up.
         restarts: u32,
+        /// The newest checkpoint whose output every sink committed, if any.
+        committed: Option<Epoch>,
     },
     /// The job was aborted with [`JobHandle::abort`].
     #[error("job aborted")]
@@ -39,12 +59,55 @@ pub enum JobError {
     Internal(String),
 }
 
+/// What failed when a node of the first pipeline was built or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The source could not be built or restored.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The sink could not be built or opened.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// The operator's state could not be restored.
+    #[error(transparent)]
+    Operator(#[from] OperatorError),
+    /// The metrics endpoint could not be started.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+    /// The checkpoint does not fit the job (a node or shard count changed).
+    #[error("{0}")]
+    Plan(String),
+    /// The actor could not be spawned (its own error text).
+    #[error("{0}")]
+    Spawn(String),
+}
+
+impl StartupError {
+    /// The startup error inside an actor's failed start, keeping its type where
+    /// it is one of the node errors.
+    pub(crate) fn from_actor(cause: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        let cause = match cause.downcast::<SinkError>() {
+            Ok(e) => return StartupError::Sink(*e),
+            Err(other) => other,
+        };
+        let cause = match cause.downcast::<SourceError>() {
+            Ok(e) => return StartupError::Source(*e),
+            Err(other) => other,
+        };
+        match cause.downcast::<OperatorError>() {
+            Ok(e) => StartupError::Operator(*e),
+            Err(other) => StartupError::Spawn(other.to_string()),
+        }
+    }
+}
+
 /// A validated job graph with its configuration.
 pub struct Job {
     plan: Arc<JobPlan>,
     config: Arc<JobConfig>,
     catalog: SourceCatalog,
     store: Option<Arc<dyn CheckpointStore>>,
+    from: FromCheckpoint,
     metrics: MetricsConfig,
 }
 
@@ -58,10 +121,14 @@ impl Job {
     pub(crate) fn new(
         plan: JobPlan,
         config: JobConfig,
-        store: Option<Arc<dyn CheckpointStore>>,
+        store: Option<(Arc<dyn CheckpointStore>, FromCheckpoint)>,
         metrics: MetricsConfig,
     ) -> Self {
-        Job { plan: Arc::new(plan), config: Arc::new(config), catalog: SourceCatalog::new(), store, metrics }
+        let (store, from) = match store {
+            Some((store, from)) => (Some(store), from),
+            None => (None, FromCheckpoint::Latest),
+        };
+        Job { plan: Arc::new(plan), config: Arc::new(config), catalog: SourceCatalog::new(), store, from, metrics }
     }
 
     /// The catalog sources register their partitions in (for dead-letter origins).
@@ -73,7 +140,7 @@ impl Job {
     /// address, the endpoint listens before the first pipeline is built (so that
     /// `/healthz` answers and `/readyz` says `starting` meanwhile).
     pub async fn start(self) -> Result<JobHandle, JobError> {
-        let startup = |e: crate::metrics::MetricsError| JobError::Startup(e.to_string());
+        let startup = |e: crate::metrics::MetricsError| JobError::Startup { node: "job".into(), source: e.into() };
         let metrics = Arc::new(JobMetrics::new(&self.plan.name, Some(&self.plan), &self.metrics).map_err(startup)?);
         let services = MetricsServices::start(metrics.clone(), &self.metrics).await.map_err(startup)?;
         let counters = Arc::new(JobCounters::default());
@@ -86,11 +153,16 @@ impl Job {
             metrics: metrics.clone(),
             catalog: self.catalog.clone(),
             store: self.store.clone(),
+            from: self.from,
             done: done_tx,
             committed: committed_tx,
         };
         let (supervisor, _) = Actor::spawn(None, JobSupervisor, args).await.map_err(|e| match e {
-            ractor::SpawnErr::StartupFailed(cause) => JobError::Startup(cause.to_string()),
+            // The supervisor's start fails with a `JobError` of its own.
+            ractor::SpawnErr::StartupFailed(cause) => match cause.downcast::<JobError>() {
+                Ok(e) => *e,
+                Err(other) => JobError::Internal(other.to_string()),
+            },
             other => JobError::Internal(other.to_string()),
         })?;
         Ok(JobHandle {
@@ -235,5 +307,31 @@ impl JobControl {
     /// [`JobHandle::wait`] then returns [`JobError::Aborted`] or the summary so far.
     pub fn abort(&self) {
         let _ = self.supervisor.cast(SupervisorMsg::Abort);
+    }
+}
+
+/// Displays an error with its sources, `outer: inner: innermost`: how Tidemill's
+/// binaries print errors, since each layer's message says only its own part.
+///
+/// ```
+/// use tidemill_runtime::{ErrorChain, JobError, StartupError, SourceError};
+///
+/// let err = JobError::Startup {
+///     node: "input[0]".into(),
+///     source: StartupError::Source(SourceError::Unreadable { what: "/in.jsonl".into(), reason: "gone".into() }),
+/// };
+/// assert_eq!(ErrorChain(&err).to_string(), "input[0] could not start: source cannot read /in.jsonl: gone");
+/// ```
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
     }
 }

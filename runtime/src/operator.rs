@@ -116,6 +116,16 @@ impl<T> Output<T> {
         &self.records
     }
 
+    /// Moves everything `other` holds into this output, after what is here.
+    pub fn append(&mut self, mut other: Output<T>) {
+        let (records, dead, watermark) = other.take();
+        self.records.extend(records);
+        self.dead_letters.extend(dead);
+        if let Some(w) = watermark {
+            self.emit_watermark(w);
+        }
+    }
+
     /// Takes what was written, leaving the output empty.
     pub fn take(&mut self) -> (Batch<T>, Vec<DeadLetter>, Option<EventTime>) {
         (std::mem::take(&mut self.records), std::mem::take(&mut self.dead_letters), self.watermark.take())

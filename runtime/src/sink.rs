@@ -4,6 +4,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dead_letter::DeadLetter;
 use crate::record::Batch;
 use crate::time::Epoch;
 
@@ -19,6 +20,29 @@ pub enum SinkError {
     /// The sink's destination cannot be used (unwritable path, bad table).
     #[error("sink unavailable: {0}")]
     Unavailable(String),
+    /// A run that starts without a checkpoint found output of an earlier run of
+    /// the same job at the destination, and the job's
+    /// [`ExistingOutput`](crate::ExistingOutput) setting is `refuse`.
+    #[error(
+        "{destination} already holds output of an earlier run of this job ({evidence}); refusing to add this run's \
+         output to it, which would count its input twice if it is the same: resume that run with its checkpoints, \
+         write to another place, or set existing_output = \"append\" to add this run's output under a new lineage"
+    )]
+    ExistingOutput {
+        /// The table, topic or path.
+        destination: String,
+        /// What shows the earlier run (a transaction id found in the table's log).
+        evidence: String,
+    },
+}
+
+impl SinkError {
+    /// Whether waiting and trying again may help: writing or committing failed
+    /// (storage full or unreachable), as opposed to a destination that cannot be
+    /// used as configured.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SinkError::Write(_) | SinkError::Commit(_))
+    }
 }
 
 /// A description of output a sink staged at a barrier and has not yet made visible
@@ -37,6 +61,22 @@ pub struct StagedOutput(pub Vec<u8>);
 pub trait Sink: Send + 'static {
     /// Input record type.
     type In: Send + 'static;
+
+    /// Whether the sink may refuse single records (see
+    /// [`take_dead_letters`](Sink::take_dead_letters)); a job with such a sink must
+    /// give its dead letters a sink.
+    const EMITS_DEAD_LETTERS: bool = false;
+
+    /// Records the destination refused since the last call (a row that cannot be
+    /// converted to the table's format), as dead letters with
+    /// [`ReasonCode::SinkReject`](crate::ReasonCode::SinkReject). The rest of the
+    /// batch is written and committed as usual. The runtime calls it after every
+    /// `write` and `stage`, so a refused record travels in the epoch it was written
+    /// in. A sink that receives dead letters itself must not refuse any: there is
+    /// nowhere to send them, so it fails instead.
+    fn take_dead_letters(&mut self) -> Vec<DeadLetter> {
+        Vec::new()
+    }
 
     /// Prepares the destination (creates the table, checks it is writable). Called
     /// once before the first write; an error here is a clear start-up failure.

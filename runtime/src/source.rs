@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use crate::dead_letter::DeadLetter;
 use crate::operator::StateSnapshot;
 use crate::record::Batch;
 use crate::time::Epoch;
@@ -40,6 +41,19 @@ pub enum SourcePoll<T> {
 pub trait Source: Send + 'static {
     /// Record type produced.
     type Out: Send + 'static;
+
+    /// Whether the source may reject records it reads (see
+    /// [`take_dead_letters`](Source::take_dead_letters)); a job with such a source
+    /// must give its dead letters a sink.
+    const EMITS_DEAD_LETTERS: bool = false;
+
+    /// Records the source read but could not pass on (a line longer than the
+    /// job's `max_record_bytes`), as dead letters, since the last call. The runtime
+    /// calls it after every `poll`, so they travel in the same epoch as the records
+    /// around them.
+    fn take_dead_letters(&mut self) -> Vec<DeadLetter> {
+        Vec::new()
+    }
 
     /// Produces up to `max_records` records.
     fn poll(&mut self, max_records: usize) -> impl Future<Output = Result<SourcePoll<Self::Out>, SourceError>> + Send;

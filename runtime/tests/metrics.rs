@@ -324,7 +324,10 @@ async fn an_address_in_use_fails_the_start_and_off_listens_nowhere() {
     let config = MetricsConfig { addr: MetricsAddr(Some(taken.local_addr().unwrap())), ..MetricsConfig::default() };
     let run = build("clash", [input(10, 0), input(10, 1)], config);
     match run.job.start().await {
-        Err(JobError::Startup(msg)) => assert!(msg.contains("metrics endpoint"), "{msg}"),
+        Err(JobError::Startup { source, .. }) => {
+            let msg = source.to_string();
+            assert!(msg.contains("metrics endpoint"), "{msg}")
+        }
         Err(other) => panic!("unexpected error {other}"),
         Ok(_) => panic!("started on an address in use"),
     }
@@ -423,6 +426,21 @@ struct FlakyStore {
 }
 
 impl tidemill_runtime::checkpoint::CheckpointStore for FlakyStore {
+    fn location(&self) -> String {
+        "memory".into()
+    }
+
+    fn epochs(&self) -> tidemill_runtime::checkpoint::StoreFuture<'_, Vec<tidemill_runtime::Epoch>> {
+        Box::pin(async move { Ok(self.latest.lock().unwrap().iter().map(|m| m.epoch).collect()) })
+    }
+
+    fn load(
+        &self,
+        _epoch: tidemill_runtime::Epoch,
+    ) -> tidemill_runtime::checkpoint::StoreFuture<'_, tidemill_runtime::checkpoint::Manifest> {
+        Box::pin(async move { Ok(self.latest.lock().unwrap().clone().expect("a manifest")) })
+    }
+
     fn save<'a>(
         &'a self,
         manifest: &'a tidemill_runtime::checkpoint::Manifest,
@@ -437,10 +455,6 @@ impl tidemill_runtime::checkpoint::CheckpointStore for FlakyStore {
             *self.latest.lock().unwrap() = Some(manifest.clone());
             Ok(())
         })
-    }
-
-    fn latest(&self) -> tidemill_runtime::checkpoint::StoreFuture<'_, Option<tidemill_runtime::checkpoint::Manifest>> {
-        Box::pin(async move { Ok(self.latest.lock().unwrap().clone()) })
     }
 
     fn prune(&self, _keep: usize) -> tidemill_runtime::checkpoint::StoreFuture<'_, ()> {

@@ -9,8 +9,8 @@ use rand::{Rng, SeedableRng};
 use tidemill_runtime::routing::routing_shard;
 use tidemill_runtime::testing::{CollectSink, Collected, VecSource};
 use tidemill_runtime::{
-    Batch, DeadLetter, EventTime, GraphError, Job, JobConfig, JobError, NodeContext, Operator, OperatorError, Output,
-    ReasonCode, Record, RestartPolicy, StateSnapshot,
+    Batch, BuildError, DeadLetter, EventTime, GraphError, Job, JobConfig, JobError, NodeContext, Operator,
+    OperatorError, Output, ReasonCode, Record, RestartPolicy, StateSnapshot,
 };
 
 /// Sums values per key; emits (key, sum) at the end of input.
@@ -249,7 +249,7 @@ async fn too_many_failures_end_the_job_with_the_cause() {
     let err = job.build().unwrap().run().await.unwrap_err();
 
     match err {
-        JobError::Failed { cause, restarts } => {
+        JobError::Failed { cause, restarts, .. } => {
             assert!(cause.contains("injected failure"), "cause: {cause}");
             assert!(cause.contains("sum[0]"), "cause names the actor: {cause}");
             assert_eq!(restarts, 2);
@@ -309,13 +309,13 @@ async fn periodic_barriers_align_and_commit_in_epochs() {
 fn invalid_graphs_are_rejected_at_build_time() {
     let job = Job::builder("no-sink");
     job.source("numbers", 1, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec![1i64]), ctx)));
-    assert_eq!(job.build().err(), Some(GraphError::NoSink));
+    assert_eq!(job.build().err(), Some(BuildError::Graph(GraphError::NoSink)));
 
     let job = Job::builder("no-dlq");
     job.source("numbers", 1, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec![1i64]), ctx)))
         .map("same", |v: &i64| *v)
         .sink("collect", |_| Ok(CollectSink::new(Arc::default())));
-    assert_eq!(job.build().err(), Some(GraphError::NoDeadLetterSink));
+    assert_eq!(job.build().err(), Some(BuildError::Graph(GraphError::NoDeadLetterSink)));
 
     // Without operators nothing can be rejected: no dead-letter sink is needed,
     // and one that could never receive anything (nor a barrier) is refused.
@@ -327,26 +327,26 @@ fn invalid_graphs_are_rejected_at_build_time() {
     job.source("numbers", 1, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec![1i64]), ctx)))
         .sink("collect", |_| Ok(CollectSink::new(Arc::default())));
     dead_letter_sink(&job);
-    assert_eq!(job.build().err(), Some(GraphError::DeadLettersWithoutProducers));
+    assert_eq!(job.build().err(), Some(BuildError::Graph(GraphError::DeadLettersWithoutProducers)));
 
     let job = Job::builder("dangling");
     let s = job.source("numbers", 1, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec![1i64]), ctx)));
     s.sink("collect", |_| Ok(CollectSink::new(Arc::default())));
     s.map("forgotten", |v: &i64| *v);
     dead_letter_sink(&job);
-    assert_eq!(job.build().err(), Some(GraphError::Unconsumed { node: "forgotten".into() }));
+    assert_eq!(job.build().err(), Some(BuildError::Graph(GraphError::Unconsumed { node: "forgotten".into() })));
 
     let job = Job::builder("dupes");
     let s = job.source("x", 1, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec![1i64]), ctx)));
     s.map("x2", |v: &i64| *v).sink("x", |_| Ok(CollectSink::new(Arc::default())));
     dead_letter_sink(&job);
-    assert_eq!(job.build().err(), Some(GraphError::DuplicateName { name: "x".into() }));
+    assert_eq!(job.build().err(), Some(BuildError::Graph(GraphError::DuplicateName { name: "x".into() })));
 
     let job = Job::builder("zero");
     job.source("numbers", 0, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec![1i64]), ctx)))
         .sink("collect", |_| Ok(CollectSink::new(Arc::default())));
     dead_letter_sink(&job);
-    assert_eq!(job.build().err(), Some(GraphError::ZeroParallelism { node: "numbers".into() }));
+    assert_eq!(job.build().err(), Some(BuildError::Graph(GraphError::ZeroParallelism { node: "numbers".into() })));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,7 +357,7 @@ async fn a_source_that_cannot_open_fails_start_up_clearly() {
     })
     .sink("collect", |_| Ok(CollectSink::new(Arc::default())));
     let err = job.build().unwrap().start().await.err().expect("start fails");
-    let text = err.to_string();
+    let text = tidemill_runtime::ErrorChain(&err).to_string();
     assert!(text.contains("/nope.jsonl") && text.contains("missing[0]"), "{text}");
 }
 

@@ -248,7 +248,8 @@ async fn a_checkpoint_of_another_job_is_refused() {
 
     let other = Job::builder("two").config(config()).checkpoint_store(LocalCheckpointStore::new(dir.path()));
     order_of_the_day(&other, parts, &outputs(), usize::MAX, never);
-    let err = other.build().unwrap().start().await.err().expect("refused").to_string();
+    let err = other.build().unwrap().start().await.err().expect("refused");
+    let err = tidemill_runtime::ErrorChain(&err).to_string();
     assert!(err.contains("`one`") && err.contains("`two`"), "{err}");
 }
 

@@ -12,10 +12,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
-use tidemill_job_examples::order_aggregates::{self, GroupOptions, OrderInput, OrderJobSettings, OrderTables};
+use tidemill_job_examples::cli::ExitError;
+use tidemill_job_examples::order_aggregates::{
+    self, GroupOptions, OrderInput, OrderJobError, OrderJobSettings, OrderTables,
+};
 use tidemill_operators::kafka::{KafkaSourceConfig, PartitionTasks, StartOffsets};
+use tidemill_runtime::checkpoint::{CheckpointError, FromCheckpoint};
 use tidemill_runtime::metrics::MetricsHub;
-use tidemill_runtime::JobSummary;
+use tidemill_runtime::{BuildError, ErrorChain, ExistingOutput, JobError, JobSummary, SinkError, StartupError};
 
 /// Rows of each table shown after a run.
 const PREVIEW_ROWS: usize = 3;
@@ -153,6 +157,29 @@ struct Cli {
     #[arg(long, value_name = "DIR", env = "TIDEMILL_CHECKPOINT_DIR")]
     checkpoint_dir: Option<PathBuf>,
 
+    /// Which checkpoint of --checkpoint-dir to resume: `latest`, `previous` (when
+    /// the newest is damaged; what the sinks committed after it is undone first,
+    /// so the tables stay exactly once) or an epoch number [default: latest].
+    #[arg(
+        long,
+        value_name = "latest|previous|EPOCH",
+        requires = "checkpoint_dir",
+        conflicts_with = "group",
+        env = "TIDEMILL_FROM_CHECKPOINT"
+    )]
+    from_checkpoint: Option<FromCheckpoint>,
+
+    /// What a run without a checkpoint does when a table already holds output of
+    /// an earlier run of this job: `refuse` (stop with an error, nothing written)
+    /// or `append` (add this run's rows under a new lineage) [default: refuse].
+    #[arg(long, value_name = "refuse|append", env = "TIDEMILL_EXISTING_OUTPUT")]
+    existing_output: Option<ExistingOutput>,
+
+    /// The largest record read, in bytes; a longer line or Kafka message goes to
+    /// the dlq table as record_too_large with its first bytes [default: 1048576].
+    #[arg(long, value_name = "BYTES", env = "TIDEMILL_MAX_RECORD_BYTES")]
+    max_record_bytes: Option<usize>,
+
     /// Time between checkpoints, e.g. 30s, 1s, 100ms [default: 30s with
     /// --checkpoint-dir; without it the tables are committed once, at the end].
     #[arg(long, value_name = "DURATION", env = "TIDEMILL_CHECKPOINT_INTERVAL", value_parser = humantime::parse_duration)]
@@ -191,7 +218,15 @@ struct Cli {
 }
 
 impl Cli {
-    fn settings(&self) -> Result<OrderJobSettings, String> {
+    /// The settings from the config file, the environment and the command line,
+    /// validated: an error here is a usage error (exit status 2).
+    fn settings(&self) -> Result<OrderJobSettings, ExitError> {
+        let s = self.merged_settings().map_err(ExitError::Usage)?;
+        s.validate().map_err(|e| ExitError::Usage(invalid_setting(&e.setting(), &e.to_string())))?;
+        Ok(s)
+    }
+
+    fn merged_settings(&self) -> Result<OrderJobSettings, String> {
         let mut s = match &self.config {
             Some(path) => {
                 let text =
@@ -224,6 +259,8 @@ impl Cli {
         if self.max_event_time_drift.is_some() {
             s.runtime.max_event_time_drift = self.max_event_time_drift;
         }
+        set(&mut s.runtime.existing_output, &self.existing_output);
+        set(&mut s.runtime.max_record_bytes, &self.max_record_bytes);
         set(&mut s.generator.seed, &self.seed);
         set(&mut s.generator.users, &self.users);
         set(&mut s.generator.max_jitter, &self.jitter);
@@ -265,27 +302,86 @@ fn main() -> ExitCode {
     tidemill_job_examples::cli::run_main(&cli.log, || run(&cli))
 }
 
-fn run(cli: &Cli) -> Result<(), String> {
+/// `invalid setting <key>: <problem> (<how to set it>)`.
+fn invalid_setting(setting: &str, problem: &str) -> String {
+    match FLAGS.iter().find(|(key, _)| *key == setting) {
+        Some((_, how)) => format!("invalid setting {setting}: {problem} (set with {how})"),
+        None => format!("invalid setting {setting}: {problem}"),
+    }
+}
+
+/// How each setting that has one is set on the command line and in the environment.
+const FLAGS: [(&str, &str); 11] = [
+    ("runtime.batch_size", "--batch-size or TIDEMILL_BATCH_SIZE"),
+    ("runtime.edge_capacity", "--edge-capacity or TIDEMILL_EDGE_CAPACITY"),
+    ("runtime.checkpoint_interval", "--checkpoint-interval or TIDEMILL_CHECKPOINT_INTERVAL"),
+    ("runtime.max_records_per_checkpoint", "--max-records-per-checkpoint or TIDEMILL_MAX_RECORDS_PER_CHECKPOINT"),
+    ("runtime.max_event_time_drift", "--max-event-time-drift or TIDEMILL_MAX_EVENT_TIME_DRIFT"),
+    ("runtime.max_record_bytes", "--max-record-bytes or TIDEMILL_MAX_RECORD_BYTES"),
+    ("shards", "--shards or TIDEMILL_SHARDS"),
+    ("window_size / window_slide", "--window-size/--window-slide or TIDEMILL_WINDOW_SIZE/TIDEMILL_WINDOW_SLIDE"),
+    ("generator", "--users, --jitter, --duplicate-share, --malformed-share, --rate"),
+    ("target_file_rows", "target_file_rows in the --config file"),
+    ("dedup_retention", "dedup_retention in the --config file"),
+];
+
+fn run(cli: &Cli) -> Result<(), ExitError> {
     let settings = cli.settings()?;
     let input = cli.input(&settings);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     if cli.group {
-        let OrderInput::Kafka(source) = &input else { return Err("--group needs --topic".into()) };
+        let OrderInput::Kafka(source) = &input else { return Err(ExitError::Usage("--group needs --topic".into())) };
         let summary = runtime.block_on(run_group(cli, source, &settings))?;
         return finish(cli, &runtime, &input, &summary);
     }
     let summary = runtime.block_on(async {
-        let job = order_aggregates::build(&input, &cli.output, &settings).map_err(|e| e.to_string())?;
-        let handle = job.start().await.map_err(|e| e.to_string())?;
-        handle.wait_or_stop_on_signal().await.map_err(|e| e.to_string())
+        let from = cli.from_checkpoint.unwrap_or_default();
+        let job = order_aggregates::build_from(&input, &cli.output, &settings, from).map_err(build_error)?;
+        let handle = job.start().await.map_err(job_error)?;
+        handle.wait_or_stop_on_signal().await.map_err(job_error)
     })?;
     finish(cli, &runtime, &input, &summary)
+}
+
+/// A job that could not be built: usage errors are about settings, the rest
+/// (a missing input, an unreachable topic) about the input or output.
+fn build_error(e: OrderJobError) -> ExitError {
+    let message = ErrorChain(&e).to_string();
+    match e {
+        OrderJobError::Build(BuildError::Config(c)) => {
+            ExitError::Usage(invalid_setting(&format!("runtime.{}", c.setting()), &c.to_string()))
+        }
+        OrderJobError::Window(_) => ExitError::Usage(message),
+        _ => ExitError::Failed(message),
+    }
+}
+
+/// A job that could not start or failed. Output of an earlier run and an unusable
+/// checkpoint are usage errors: nothing was written, the command must change.
+fn job_error(e: JobError) -> ExitError {
+    let message = ErrorChain(&e).to_string();
+    match &e {
+        JobError::Startup { source: StartupError::Sink(SinkError::ExistingOutput { .. }), .. } => ExitError::Usage(
+            format!("{message}\n(on the command line: --existing-output append, or another --output)"),
+        ),
+        JobError::Checkpoint(CheckpointError::Corrupt { .. }) => ExitError::Usage(format!(
+            "{message}\n(to resume the checkpoint before it: --from-checkpoint previous; what was committed after it is undone first)"
+        )),
+        JobError::Checkpoint(CheckpointError::Missing { .. } | CheckpointError::Mismatch { .. }) => {
+            ExitError::Usage(message)
+        }
+        _ => ExitError::Failed(message),
+    }
 }
 
 /// Group mode: join the consumer group and run a task per assigned partition
 /// until every owned task finished (--bounded) or SIGTERM/SIGINT (tasks are
 /// suspended: checkpointed and committed, windows kept open for the next owner).
-async fn run_group(cli: &Cli, source: &KafkaSourceConfig, settings: &OrderJobSettings) -> Result<JobSummary, String> {
+async fn run_group(
+    cli: &Cli,
+    source: &KafkaSourceConfig,
+    settings: &OrderJobSettings,
+) -> Result<JobSummary, ExitError> {
     let options = GroupOptions { group_id: cli.group_id.clone(), session_timeout: cli.session_timeout };
     let build = |partition: i32| {
         order_aggregates::build_task(source, &options, partition, &cli.output, settings).map_err(|e| e.to_string())
@@ -295,7 +391,7 @@ async fn run_group(cli: &Cli, source: &KafkaSourceConfig, settings: &OrderJobSet
     let _endpoint =
         hub.serve(&settings.metrics, &options.group_id()).await.map_err(|e| format!("metrics endpoint: {e}"))?;
     let tasks = PartitionTasks::new(options.group_config(source), build).bounded(cli.bounded).metrics_hub(hub);
-    let outcome = tasks.run(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    let outcome = tasks.run(shutdown_signal()).await.map_err(|e| ExitError::Failed(ErrorChain(&e).to_string()))?;
     eprintln!(
         "group {}: ran partitions {:?}, finished {:?}, handed over {}, lost {}",
         options.group_id(),
@@ -325,7 +421,7 @@ fn finish(
     runtime: &tokio::runtime::Runtime,
     input: &OrderInput,
     summary: &JobSummary,
-) -> Result<(), String> {
+) -> Result<(), ExitError> {
     if let Some(path) = &cli.summary_json {
         let json = serde_json::to_string_pretty(summary).map_err(|e| e.to_string())?;
         std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -333,5 +429,7 @@ fn finish(
     let tables = OrderTables::under(&cli.output);
     let report = runtime.block_on(order_aggregates::render_report(input, &tables, summary, PREVIEW_ROWS));
     // Not print!: that panics when stdout is a closed pipe.
-    std::io::stdout().write_all(report.as_bytes()).map_err(|e| format!("cannot write the report: {e}"))
+    std::io::stdout()
+        .write_all(report.as_bytes())
+        .map_err(|e| ExitError::Failed(format!("cannot write the report: {e}")))
 }

@@ -230,7 +230,7 @@ impl ProducerContext for Deliveries {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tidemill_job_examples::cli::run_main(&cli.log, || run(&cli))
+    tidemill_job_examples::cli::run_main(&cli.log, || run(&cli).map_err(Into::into))
 }
 
 /// The input; a live generator's event times start at `live_start`.

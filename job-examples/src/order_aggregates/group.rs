@@ -67,5 +67,12 @@ pub fn build_task(
     let mut source = source.clone();
     source.partitions = Some(vec![partition]);
     source.group_id = Some(group.group_id());
-    build_named(&format!("{JOB_NAME}.p{partition}"), &OrderInput::Kafka(source), output, &task, true)
+    build_named(
+        &format!("{JOB_NAME}.p{partition}"),
+        &OrderInput::Kafka(source),
+        output,
+        &task,
+        true,
+        Default::default(),
+    )
 }

@@ -22,12 +22,13 @@ mod settings;
 use std::path::{Path, PathBuf};
 
 use tidemill_operators::decode::RawRecord;
+use tidemill_operators::dedup::Deduped;
 use tidemill_operators::ext::{BytesStreamExt, KeyedStreamExt};
 use tidemill_operators::kafka::{partition_count, KafkaRecord, KafkaSource, KafkaSourceConfig};
-use tidemill_operators::sink::{DeadLetterDeltaSink, DeltaAppendSink, DeltaSinkConfig};
+use tidemill_operators::sink::{DeadLetterDeltaSink, DeltaAppendSink, DeltaDistinctSink, DeltaSinkConfig};
 use tidemill_operators::source::{GeneratorSource, JsonLinesFileSource, OrderEvent};
 use tidemill_operators::window::{Count, SlidingWindow, WindowError, WindowResult};
-use tidemill_runtime::checkpoint::LocalCheckpointStore;
+use tidemill_runtime::checkpoint::{FromCheckpoint, LocalCheckpointStore};
 use tidemill_runtime::{DeadLetter, Job, JobBuilder, NodeContext, SourceError, Stream};
 
 pub use copartition::KeyedByUser;
@@ -35,7 +36,7 @@ pub use group::{build_task, GroupOptions};
 pub use preview::{preview_table, PreviewError, TablePreview};
 pub use report::render_report;
 pub use rows::{OrderAggregateRow, OrderRow};
-pub use settings::{OrderInput, OrderJobSettings, OrderTables};
+pub use settings::{OrderInput, OrderJobSettings, OrderTables, SettingsError};
 
 /// The order job could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -60,10 +61,13 @@ pub enum OrderJobError {
         /// Why.
         reason: String,
     },
-    /// The graph is invalid (a bug in this job).
+    /// The graph or the runtime settings are invalid.
     #[error(transparent)]
-    Graph(#[from] tidemill_runtime::GraphError),
+    Build(#[from] tidemill_runtime::BuildError),
 }
+
+/// The columns `orders` is distinct by (the seed's MERGE condition).
+pub const ORDER_KEY: [&str; 2] = ["order_id", "event_time"];
 
 /// The job's name: it names Delta transaction ids (and, on Kafka, the consumer group).
 pub const JOB_NAME: &str = "order-aggregates";
@@ -72,8 +76,9 @@ pub const JOB_NAME: &str = "order-aggregates";
 pub trait OrderSinks {
     /// Attaches the sink of the windowed counts.
     fn order_aggregates(&self, rows: Stream<OrderAggregateRow>);
-    /// Attaches the sink of the distinct orders.
-    fn orders(&self, rows: Stream<OrderRow>);
+    /// Attaches the sink of the distinct orders: rows checked in memory, and rows
+    /// too late for that, which the sink must check against what it holds.
+    fn orders(&self, rows: Stream<Deduped<OrderRow>>);
     /// Attaches the sink of the dead letters.
     fn dead_letters(&self, letters: Stream<DeadLetter>);
 }
@@ -110,10 +115,10 @@ impl OrderSinks for DeltaOrderSinks {
         rows.sink("order_aggregates", move |ctx: &NodeContext| Ok(DeltaAppendSink::with_config(config.clone(), ctx)));
     }
 
-    fn orders(&self, rows: Stream<OrderRow>) {
+    fn orders(&self, rows: Stream<Deduped<OrderRow>>) {
         let config = self.config(&self.tables.orders);
         rows.sink_sharded("orders", self.orders_shards, move |ctx: &NodeContext| {
-            Ok(DeltaAppendSink::with_config(config.clone(), ctx))
+            Ok(DeltaDistinctSink::with_config(config.clone(), &ORDER_KEY, ctx))
         });
     }
 
@@ -130,7 +135,17 @@ impl OrderSinks for DeltaOrderSinks {
 /// command line fails fast with a clear error. The output folder is touched last: a
 /// bad input or bad settings leave it as it was.
 pub fn build(input: &OrderInput, output: &Path, settings: &OrderJobSettings) -> Result<Job, OrderJobError> {
-    build_named(JOB_NAME, input, output, settings, false)
+    build_from(input, output, settings, FromCheckpoint::Latest)
+}
+
+/// [`build`], resuming the checkpoint `from` names (with a checkpoint folder).
+pub fn build_from(
+    input: &OrderInput,
+    output: &Path,
+    settings: &OrderJobSettings,
+    from: FromCheckpoint,
+) -> Result<Job, OrderJobError> {
+    build_named(JOB_NAME, input, output, settings, false, from)
 }
 
 /// [`build`] under another job name (the name prefixes Delta transaction ids);
@@ -141,13 +156,14 @@ pub(crate) fn build_named(
     output: &Path,
     settings: &OrderJobSettings,
     keyed_by_user: bool,
+    from: FromCheckpoint,
 ) -> Result<Job, OrderJobError> {
     let mut runtime = settings.runtime.clone();
     let mut job = Job::builder(name);
     if let Some(dir) = &settings.checkpoint_dir {
         // The seed's Spark trigger: a micro-batch (here: a checkpoint) every 30 s.
         runtime.checkpoint_interval.get_or_insert(std::time::Duration::from_secs(30));
-        job = job.checkpoint_store(LocalCheckpointStore::new(dir));
+        job = job.checkpoint_store(LocalCheckpointStore::new(dir)).restore_from(from);
     }
     let job = job.config(runtime).metrics(settings.metrics.clone());
     let sinks = DeltaOrderSinks::new(output, settings.target_file_rows).with_orders_shards(settings.shards);
@@ -166,7 +182,7 @@ pub(crate) fn build_named(
 /// Adds the order job's operators to `job`, reading raw JSON records from `raw`
 /// and writing to `sinks`. [`build`] uses it with a file or generator source and
 /// Delta sinks; benchmarks use it with in-memory sources and discarding sinks.
-pub fn assemble<R: RawRecord + Clone>(
+pub fn assemble<R: RawRecord + Clone + serde::Serialize>(
     job: &JobBuilder,
     raw: &Stream<R>,
     settings: &OrderJobSettings,
@@ -184,11 +200,13 @@ pub fn assemble<R: RawRecord + Clone>(
             .window("windows", windows, Count, settings.allowed_lateness)?
             .map("aggregate_rows", |r: &WindowResult<String, u64>| OrderAggregateRow::from_result(r)),
     );
+    // Like the seed's MERGE, `orders` holds every distinct valid order however
+    // late: orders older than the dedup horizon are checked against the table.
     sinks.orders(
         orders
             .key_by(|o: &OrderEvent| (o.order_id.clone(), o.event_time), settings.shards)
-            .dedup("dedup", settings.effective_dedup_retention())
-            .map("order_rows", |o: &OrderEvent| OrderRow::from(o)),
+            .dedup_through_table("dedup", settings.effective_dedup_retention())
+            .map("order_rows", |o: &Deduped<OrderEvent>| o.clone().map(|o| OrderRow::from(&o))),
     );
     sinks.dead_letters(job.dead_letters());
     Ok(())

@@ -31,7 +31,9 @@ fn named(tables: &OrderTables) -> [(&'static str, &Path); 3] {
     [("order_aggregates", &tables.order_aggregates), ("orders", &tables.orders), ("dlq", &tables.dlq)]
 }
 
-/// The summary lines: elapsed time, records read, rows per table, dead letters.
+/// The summary lines: elapsed time, records read, rows committed per table (what
+/// readers of the table see, not what was merely written to staged files), dead
+/// letters, the lineage and the peak memory.
 fn counts(input: &OrderInput, tables: &OrderTables, s: &JobSummary) -> String {
     let from = match input {
         OrderInput::Path(p) => p.display().to_string(),
@@ -39,18 +41,33 @@ fn counts(input: &OrderInput, tables: &OrderTables, s: &JobSummary) -> String {
         OrderInput::Kafka(k) => format!("Kafka topic {} at {}", k.topic, k.brokers),
     };
     let written = |name: &str| s.written_by_sink.get(name).copied().unwrap_or(0);
+    let committed = |name: &str| s.committed_by_sink.get(name).copied().unwrap_or(0);
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = writeln!(out, "order-aggregates finished in {:.2?}", s.elapsed);
     let _ = writeln!(out, "  read             {} records from {from}", s.records_in);
     for (name, path) in named(tables) {
-        let _ = writeln!(out, "  {name:<16} {:>10} rows  -> {}", written(name), path.display());
+        let _ = writeln!(out, "  {name:<16} {:>10} rows committed -> {}", committed(name), path.display());
+        if committed(name) != written(name) {
+            let _ = writeln!(
+                out,
+                "  (!) {name}: {} rows were written but only {} are committed",
+                written(name),
+                committed(name)
+            );
+        }
     }
     if !s.dead_letters_by_reason.is_empty() {
         let reasons: Vec<String> = s.dead_letters_by_reason.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let _ = writeln!(out, "  dead letters by reason: {}", reasons.join(", "));
     }
     let _ = writeln!(out, "  late events: {}, restarts: {}", s.late, s.restarts);
+    if let Some(lineage) = &s.lineage {
+        let _ = writeln!(out, "  lineage: {lineage} (the tables' transaction ids end in @{lineage})");
+    }
+    if let Some(bytes) = s.peak_resident_bytes {
+        let _ = writeln!(out, "  peak memory: {} MiB", bytes >> 20);
+    }
     out
 }
 

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tidemill_operators::kafka::KafkaSourceConfig;
-use tidemill_operators::source::GeneratorConfig;
+use tidemill_operators::source::{GeneratorConfig, GeneratorError};
+use tidemill_operators::window::{SlidingWindow, WindowError};
+use tidemill_runtime::config::{at_least, positive};
 use tidemill_runtime::metrics::{MetricsAddr, MetricsConfig};
-use tidemill_runtime::JobConfig;
+use tidemill_runtime::{ConfigError, JobConfig};
 
 /// Tunables of the order job. Defaults are the seed's Spark job: sliding windows of
 /// 5 minutes every minute, a 10-minute watermark delay. Deserialises from TOML.
@@ -79,6 +81,56 @@ impl OrderJobSettings {
     /// The dedup retention in force.
     pub fn effective_dedup_retention(&self) -> Duration {
         self.dedup_retention.unwrap_or(self.window_size + self.allowed_lateness)
+    }
+
+    /// Checks every setting, so that nothing starts with one that cannot work.
+    ///
+    /// A slide that does not divide the window size is fine: windows are kept in
+    /// panes of the greatest common divisor of the two.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        SlidingWindow::of(self.window_size, self.window_slide)?;
+        at_least("shards", self.shards as u64, 1)?;
+        at_least("target_file_rows", self.target_file_rows as u64, 1)?;
+        if let Some(retention) = self.dedup_retention {
+            positive("dedup_retention", retention)?;
+        }
+        self.runtime.validate()?;
+        self.metrics.validate()?;
+        self.generator.validate()?;
+        Ok(())
+    }
+}
+
+/// A setting of the order job that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A job or runtime setting.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The window size or slide.
+    #[error(transparent)]
+    Window(#[from] WindowError),
+    /// A generator setting.
+    #[error("generator: {0}")]
+    Generator(#[from] GeneratorError),
+}
+
+impl SettingsError {
+    /// The setting the error is about, as written in the job's TOML file.
+    pub fn setting(&self) -> String {
+        match self {
+            SettingsError::Config(e) => {
+                let s = e.setting();
+                let job_level = ["shards", "target_file_rows", "dedup_retention"];
+                if job_level.contains(&s) || s.starts_with("metrics.") {
+                    s.to_string()
+                } else {
+                    format!("runtime.{s}")
+                }
+            }
+            SettingsError::Window(_) => "window_size / window_slide".to_string(),
+            SettingsError::Generator(_) => "generator".to_string(),
+        }
     }
 }
 

@@ -1,35 +1,57 @@
 //! The slow path of decoding: runs only after the fast path failed, and works out
-//! which [`ReasonCode`] the failure is and which field it is about.
+//! which [`ReasonCode`] the failure is and which field it is about, from the
+//! structure of the failure rather than from serde_json's message text (see the
+//! [module docs](super)).
 
 use serde::de::{DeserializeOwned, IgnoredAny};
+use serde_json::error::Category;
 use tidemill_runtime::ReasonCode;
 
-use super::rfc3339::BAD_TIMESTAMP;
+use super::json_tree::JsonTree;
+use super::rfc3339::TimestampError;
+use super::schema_error::{SchemaError, SchemaProblem};
+use super::tree_deserializer::TreeDeserializer;
 use super::DecodeError;
 
 /// Decodes valid UTF-8 `text` again, step by step, to classify the failure.
 ///
-/// Returns `Ok` only if `T` decodes after all (the fast path should have caught that;
-/// the check keeps the two paths from disagreeing silently).
+/// Returns `Ok` only if serde_json decodes `T` from `text` after all (the fast path
+/// should have caught that; the check keeps the two paths from disagreeing
+/// silently).
 pub(super) fn decode_slow<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
     // Syntax first, with a deserializer that builds nothing, so "not JSON" does not
     // depend on the schema (`[1,` and `{"a":` are both syntax errors).
     if let Err(e) = serde_json::from_str::<IgnoredAny>(text) {
-        return Err(DecodeError::new(ReasonCode::NotJson, e.to_string()));
+        let reason = match e.classify() {
+            Category::Syntax | Category::Eof => ReasonCode::NotJson,
+            // Cannot happen: `IgnoredAny` refuses no value, and a `str` is not read
+            // through I/O. Should serde_json report a Data error anyway, it read the
+            // text as JSON.
+            Category::Data => ReasonCode::WrongType,
+            Category::Io => ReasonCode::NotJson,
+        };
+        return Err(DecodeError::new(reason, e.to_string()));
     }
     // Records are JSON objects. This check matters: serde's derived struct
     // deserializers also accept a JSON array of the field values.
     if let Some(kind) = non_object_kind(text) {
         return Err(DecodeError::new(ReasonCode::NotObject, format!("expected a JSON object, found {kind}")));
     }
-    let mut de = serde_json::Deserializer::from_str(text);
-    let err = match serde_path_to_error::deserialize::<_, T>(&mut de) {
-        // Trailing characters were ruled out by the syntax check above.
-        Ok(v) => return de.end().map(|()| v).map_err(|e| DecodeError::new(ReasonCode::NotJson, e.to_string())),
-        Err(e) => e,
+    let tree = match JsonTree::parse(text) {
+        Ok(tree) => tree,
+        // The text is JSON (checked above), but serde_json cannot hold one of its
+        // values: a number beyond f64, a lone surrogate, nesting deeper than 128.
+        // Whatever type wanted that value cannot take it.
+        Err(e) => return Err(DecodeError::new(ReasonCode::WrongType, e.to_string())),
     };
-    let path = err.path().to_string();
-    Err(classify_schema_error(&path, err.inner()))
+    match serde_path_to_error::deserialize::<_, T>(TreeDeserializer::<SchemaError>::new(&tree)) {
+        Err(e) => Err(dead_letter_error(&e.path().to_string(), e.into_inner())),
+        // `T` decodes from the tree but serde_json refused the text: the tree
+        // deserializer is more lenient somewhere (an escaped numeric map key, say).
+        // serde_json has the last word; its error names no constructor, and it is
+        // not about syntax (checked above), so it is a type error.
+        Ok(_) => serde_json::from_str::<T>(text).map_err(|e| DecodeError::new(ReasonCode::WrongType, e.to_string())),
+    }
 }
 
 /// The JSON type of a value that is not an object, or `None` for an object.
@@ -44,35 +66,22 @@ fn non_object_kind(text: &str) -> Option<&'static str> {
     }
 }
 
-/// Maps a serde error on a syntactically valid object to a reason code.
-///
-/// serde reports errors as text, so this reads the message: the prefixes matched
-/// here are produced by serde itself (`missing field`, `invalid type: null`) and by
-/// [`super::rfc3339`] (`BAD_TIMESTAMP`), and are stable.
-fn classify_schema_error(path: &str, err: &serde_json::Error) -> DecodeError {
-    let message = message_without_position(err);
-    if let Some(rest) = message.strip_prefix("missing field `") {
-        let name = rest.split('`').next().unwrap_or(rest);
-        let field = if path == "." { name.to_owned() } else { format!("{path}.{name}") };
-        return DecodeError::new(ReasonCode::MissingField, format!("missing field {field:?}"));
-    }
-    let subject = if path == "." { "record".to_owned() } else { format!("field {path:?}") };
-    if message.starts_with("invalid type: null") {
-        return DecodeError::new(ReasonCode::NullField, format!("{subject} is null"));
-    }
-    if message.contains(BAD_TIMESTAMP) {
-        return DecodeError::new(ReasonCode::BadTimestamp, format!("{subject}: {message}"));
-    }
-    // Wrong JSON type, out-of-range number, unknown enum variant, duplicate field...
-    DecodeError::new(ReasonCode::WrongType, format!("{subject}: {message}"))
-}
-
-/// serde_json appends " at line L column C"; the detail names the field instead.
-fn message_without_position(err: &serde_json::Error) -> String {
-    let text = err.to_string();
-    let suffix = format!(" at line {} column {}", err.line(), err.column());
-    match text.strip_suffix(&suffix) {
-        Some(m) => m.to_owned(),
-        None => text,
+/// The dead-letter reason and detail for a failure to deserialize `T` at `path`
+/// (as `serde_path_to_error` writes it: `.` for the record itself).
+fn dead_letter_error(path: &str, error: SchemaError) -> DecodeError {
+    let subject = || if path == "." { "record".to_owned() } else { format!("field {path:?}") };
+    match error.problem {
+        SchemaProblem::MissingField(name) => {
+            // The path is the object the field is missing from.
+            let field = if path == "." { name.to_owned() } else { format!("{path}.{name}") };
+            DecodeError::new(ReasonCode::MissingField, format!("missing field {field:?}"))
+        }
+        SchemaProblem::Null => DecodeError::new(ReasonCode::NullField, format!("{} is null", subject())),
+        SchemaProblem::BadTimestamp(value) => {
+            DecodeError::new(ReasonCode::BadTimestamp, format!("{}: {}", subject(), TimestampError(value)))
+        }
+        SchemaProblem::WrongType => {
+            DecodeError::new(ReasonCode::WrongType, format!("{}: {}", subject(), error.message))
+        }
     }
 }

@@ -17,9 +17,40 @@
 //! Fields not in `T` are ignored (add `#[serde(deny_unknown_fields)]` to `T` to
 //! reject them as `wrong_type`). For `bad_timestamp`, timestamp fields must use the
 //! [`rfc3339`] serde helper. A field that may be null is an `Option` in `T`.
+//!
+//! # How a failure is classified
+//!
+//! Valid records take the fast path, `serde_json::from_str::<T>`, and nothing else.
+//! Only when it fails does the slow path work out why, by structure, never by reading
+//! serde_json's message (whose wording is serde's and may change, and which a type's
+//! own error can imitate):
+//!
+//! 1. The text is checked against JSON's grammar alone (deserializing
+//!    `serde::de::IgnoredAny`); serde_json classifies that failure as
+//!    [`Category::Syntax`](serde_json::error::Category::Syntax) or `Eof`: `not_json`.
+//! 2. A value that does not start with `{` is `not_object`.
+//! 3. The text is parsed into a tree that keeps member order and duplicate keys, and
+//!    `T` is deserialized from the tree through a deserializer of our own, with an
+//!    error type of our own. serde's error trait has one constructor per kind of
+//!    failure, and the error records which one was called: `missing_field` is
+//!    `missing_field`; `invalid_type` for a `null` is `null_field`; `invalid_value`
+//!    for a string against the [`rfc3339`] helper's expectation is `bad_timestamp`;
+//!    everything else (type mismatches, numbers out of range, unknown variants and
+//!    denied fields, duplicate fields, a type's own `custom` errors) is `wrong_type`.
+//!    `serde_path_to_error` names the field.
+//!
+//! The tree deserializer takes and refuses what serde_json does, so the slow path
+//! finds the failure the fast path found; where it would take a record serde_json
+//! refused, serde_json's refusal stands (as `wrong_type`). JSON that serde_json
+//! cannot represent at all (a number beyond `f64`, a lone surrogate escape, nesting
+//! deeper than 128) is `wrong_type` too.
 
 mod classify;
+mod json_tree;
+mod member_name;
 pub mod rfc3339;
+mod schema_error;
+mod tree_deserializer;
 
 #[cfg(test)]
 mod tests;
@@ -51,6 +82,29 @@ impl DecodeError {
 ///
 /// Valid records cost one UTF-8 check plus serde's own work: the classification
 /// runs only when that fails.
+///
+/// ```
+/// use serde::Deserialize;
+/// use tidemill_operators::decode::{decode_json, DecodeError};
+/// use tidemill_runtime::ReasonCode;
+///
+/// #[derive(Debug, Deserialize)]
+/// struct Payment {
+///     amount: i64,
+///     note: Option<String>,
+/// }
+/// #[derive(Debug, Deserialize)]
+/// struct Order {
+///     payment: Payment,
+/// }
+/// assert!(decode_json::<Order>(br#"{"payment":{"amount":5}}"#).is_ok());
+/// let e = decode_json::<Order>(br#"{"payment":{"note":"gift"}}"#).unwrap_err();
+/// assert_eq!(e, DecodeError::new(ReasonCode::MissingField, r#"missing field "payment.amount""#));
+/// let e = decode_json::<Order>(br#"{"payment":{"amount":null}}"#).unwrap_err();
+/// assert_eq!(e, DecodeError::new(ReasonCode::NullField, r#"field "payment.amount" is null"#));
+/// let e = decode_json::<Order>(br#"{"payment":{"amount":1.5}}"#).unwrap_err();
+/// assert_eq!(e.reason, ReasonCode::WrongType);
+/// ```
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     // UTF-8 is checked up front because serde_json does not validate the bytes of
     // strings it skips (fields not in `T`), and with `&str` input it need not check

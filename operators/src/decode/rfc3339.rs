@@ -28,9 +28,39 @@ use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use serde::{de, Deserializer, Serializer};
 use tidemill_runtime::EventTime;
 
-/// The start of the error message for a string that is not an RFC 3339 timestamp.
-/// The decoder recognises it to report `bad_timestamp`.
+/// The start of a [`TimestampError`]'s message, and of the `bad_timestamp` detail
+/// the decoder writes.
 pub const BAD_TIMESTAMP: &str = "not an RFC 3339 timestamp";
+
+/// What a timestamp field expects. [`deserialize`] reports a string that is not an
+/// RFC 3339 timestamp with `de::Error::invalid_value(Unexpected::Str(..),
+/// &RFC3339_EXPECTATION)`, and the decoder recognises a bad timestamp by this very
+/// value (see [`is_rfc3339_expectation`]), not by any message text.
+pub(crate) struct Rfc3339Expectation {
+    // Not zero-sized, so that the static below has an address of its own: the
+    // addresses of zero-sized values may coincide.
+    description: &'static str,
+}
+
+/// The one [`Rfc3339Expectation`].
+pub(crate) static RFC3339_EXPECTATION: Rfc3339Expectation =
+    Rfc3339Expectation { description: "an RFC 3339 timestamp string" };
+
+impl de::Expected for Rfc3339Expectation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description)
+    }
+}
+
+/// Whether a serde expectation is [`RFC3339_EXPECTATION`] itself.
+///
+/// Compared by address, which a static has exactly one of: an expectation of any
+/// other type, or with the same text, is not it. The visitor hands this reference
+/// straight to the error type's `invalid_value`, also when serde has buffered the
+/// value first (untagged enums, flattened fields).
+pub(crate) fn is_rfc3339_expectation(expected: &dyn de::Expected) -> bool {
+    std::ptr::addr_eq(expected, &RFC3339_EXPECTATION)
+}
 
 /// A string that is not an RFC 3339 timestamp.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -196,8 +226,9 @@ pub fn serialize<S: Serializer>(t: &DateTime<Utc>, serializer: S) -> Result<S::O
     serializer.serialize_str(&format(t))
 }
 
-/// serde `deserialize_with`: reads an RFC 3339 string; any other string fails with a
-/// message starting with [`BAD_TIMESTAMP`].
+/// serde `deserialize_with`: reads an RFC 3339 string. Any other string fails with
+/// `de::Error::invalid_value` (which the [`JsonDecoder`](super::JsonDecoder) reports as
+/// `bad_timestamp`); `null` and non-strings fail with `de::Error::invalid_type`.
 pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
     deserializer.deserialize_str(Rfc3339Visitor)
 }
@@ -208,11 +239,13 @@ impl de::Visitor<'_> for Rfc3339Visitor {
     type Value = DateTime<Utc>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an RFC 3339 timestamp string")
+        de::Expected::fmt(&RFC3339_EXPECTATION, f)
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        parse(v).map_err(E::custom)
+        // A structured error, not `E::custom(TimestampError)`: the decoder then knows
+        // it is a bad timestamp without reading a message.
+        parse(v).map_err(|_| E::invalid_value(de::Unexpected::Str(v), &RFC3339_EXPECTATION))
     }
 }
 

@@ -5,6 +5,9 @@ use super::*;
 use crate::source::generator::{EventKind, GeneratorConfig, OrderGenerator};
 use crate::source::OrderEvent;
 
+mod agreement;
+mod structural;
+
 const VALID: &str = r#"{"order_id":"o-1","user_id":"u-7","amount":1250,"event_time":"2026-01-01T00:00:01.500Z"}"#;
 
 fn reject(text: &[u8]) -> DecodeError {

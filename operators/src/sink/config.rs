@@ -23,10 +23,17 @@ pub struct DeltaSinkConfig {
     /// buffered is written too, so a file may hold fewer rows.
     #[serde(default = "default_target_file_rows")]
     pub target_file_rows: usize,
-    /// The application id of the `txn` action each commit carries. Default:
-    /// `tidemill-<job>-<node>`, with `-<shard>` appended when the node has several
-    /// shards. Two writers that share an app id skip each other's epochs, so set it
-    /// explicitly when several processes of one job append to the same table.
+    /// The most bytes (as [`DeltaRecord::approx_bytes`](super::DeltaRecord::approx_bytes)
+    /// counts them) buffered in memory before they are written out as a file,
+    /// whatever the row count: with large rows (dead letters holding whole
+    /// payloads) this, not `target_file_rows`, bounds the sink's memory.
+    #[serde(default = "default_target_file_bytes")]
+    pub target_file_bytes: usize,
+    /// The base of the transaction ids each commit carries (see
+    /// [`SinkIdentity`](super::SinkIdentity)). Default: `tidemill-<job>-<node>`,
+    /// with `-<shard>` appended when the node has several shards. Two writers that
+    /// share a base id in one lineage skip each other's epochs, so set it
+    /// explicitly when several jobs of one name append to the same table.
     #[serde(default)]
     pub app_id: Option<String>,
 }
@@ -35,13 +42,30 @@ fn default_target_file_rows() -> usize {
     DeltaSinkConfig::DEFAULT_TARGET_FILE_ROWS
 }
 
+fn default_target_file_bytes() -> usize {
+    DeltaSinkConfig::DEFAULT_TARGET_FILE_BYTES
+}
+
 impl DeltaSinkConfig {
     /// Default for [`DeltaSinkConfig::target_file_rows`].
     pub const DEFAULT_TARGET_FILE_ROWS: usize = 65_536;
+    /// Default for [`DeltaSinkConfig::target_file_bytes`]: 64 MiB.
+    pub const DEFAULT_TARGET_FILE_BYTES: usize = 64 << 20;
 
     /// A config for the table at `path` with default settings.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        DeltaSinkConfig { path: path.into(), target_file_rows: Self::DEFAULT_TARGET_FILE_ROWS, app_id: None }
+        DeltaSinkConfig {
+            path: path.into(),
+            target_file_rows: Self::DEFAULT_TARGET_FILE_ROWS,
+            target_file_bytes: Self::DEFAULT_TARGET_FILE_BYTES,
+            app_id: None,
+        }
+    }
+
+    /// Sets [`DeltaSinkConfig::target_file_bytes`] (at least 1).
+    pub fn with_target_file_bytes(mut self, bytes: usize) -> Self {
+        self.target_file_bytes = bytes.max(1);
+        self
     }
 
     /// Sets [`DeltaSinkConfig::target_file_rows`] (at least 1).
@@ -56,7 +80,8 @@ impl DeltaSinkConfig {
         self
     }
 
-    /// The app id a sink built with `ctx` uses: the configured one or [`default_app_id`].
+    /// The base transaction id a sink built with `ctx` uses: the configured one or
+    /// [`default_app_id`].
     pub fn app_id_for(&self, ctx: &NodeContext) -> String {
         self.app_id.clone().unwrap_or_else(|| default_app_id(ctx))
     }

@@ -12,7 +12,7 @@ use super::delta_append::DeltaAppendSink;
 
 crate::delta_record! {
     /// One row of the dead-letter table.
-    #[derive(Clone, Debug, PartialEq)]
+    #[derive(Clone, Debug, PartialEq, serde::Serialize)]
     pub struct DlqRow {
         /// The raw bytes as received (for records rejected after decoding: the
         /// record serialised back to JSON).
@@ -65,26 +65,22 @@ impl DlqRow {
 /// sources with the catalog of the [`NodeContext`] it was built with.
 ///
 /// The `epoch` column holds the checkpoint epoch the row is committed with. Epochs
-/// advance by one per checkpoint, so after its first barrier the sink knows the
-/// current epoch and streams rows to files like any Delta sink; before it (right
-/// after a start or restart) it keeps the epoch's rows in memory and labels them
-/// when the barrier comes.
+/// advance by one per checkpoint from the pipeline's first epoch
+/// ([`RunInfo::first_epoch`](tidemill_runtime::RunInfo)), so every row is labelled
+/// when it arrives and streamed to files like any Delta sink's: memory stays
+/// bounded by the sink's `target_file_rows` and `target_file_bytes`, however many
+/// dead letters come before the first checkpoint. A row this table cannot take
+/// fails the sink: dead letters have no dead-letter queue of their own.
 pub struct DeadLetterDeltaSink {
     inner: DeltaAppendSink<DlqRow>,
     catalog: SourceCatalog,
-    /// The epoch now being written, known once a barrier has been staged.
-    current: Option<Epoch>,
-    /// Dead letters that came before the first barrier (epoch unknown yet).
-    unlabelled: Vec<DlqRow>,
+    /// The epoch now being written.
+    current: Epoch,
 }
 
 impl std::fmt::Debug for DeadLetterDeltaSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeadLetterDeltaSink")
-            .field("inner", &self.inner)
-            .field("current", &self.current)
-            .field("unlabelled", &self.unlabelled.len())
-            .finish()
+        f.debug_struct("DeadLetterDeltaSink").field("inner", &self.inner).field("current", &self.current).finish()
     }
 }
 
@@ -97,10 +93,9 @@ impl DeadLetterDeltaSink {
     /// A DLQ sink with explicit settings.
     pub fn with_config(config: DeltaSinkConfig, ctx: &NodeContext) -> Self {
         DeadLetterDeltaSink {
-            inner: DeltaAppendSink::with_config(config, ctx),
+            inner: DeltaAppendSink::with_config(config, ctx).failing_on_refused_rows(),
             catalog: ctx.catalog.clone(),
-            current: None,
-            unlabelled: Vec::new(),
+            current: ctx.run.first_epoch,
         }
     }
 
@@ -109,7 +104,7 @@ impl DeadLetterDeltaSink {
         move |ctx: &NodeContext| Self::with_config(config.clone(), ctx)
     }
 
-    /// The Delta sink underneath (app id, committed epoch, table version).
+    /// The Delta sink underneath (transaction ids, committed epoch, table version).
     pub fn inner_mut(&mut self) -> &mut DeltaAppendSink<DlqRow> {
         &mut self.inner
     }
@@ -123,29 +118,18 @@ impl Sink for DeadLetterDeltaSink {
     }
 
     async fn write(&mut self, batch: Batch<DeadLetter>) -> Result<(), SinkError> {
-        let rows = batch.iter().map(|r| DlqRow::from_dead_letter(&r.value, &self.catalog, self.current));
-        match self.current {
-            Some(_) => {
-                let rows: Vec<DlqRow> = rows.collect();
-                self.inner.write_rows(rows).await
-            }
-            None => {
-                self.unlabelled.extend(rows);
-                Ok(())
-            }
-        }
+        let epoch = Some(self.current);
+        let rows = batch.iter().map(|r| (DlqRow::from_dead_letter(&r.value, &self.catalog, epoch), r.origin));
+        let rows: Vec<_> = rows.collect();
+        self.inner.write_rows(rows).await
     }
 
     async fn stage(&mut self, epoch: Epoch) -> Result<StagedOutput, SinkError> {
-        if let Some(expected) = self.current {
-            if expected != epoch {
-                tracing::warn!(%expected, %epoch, "dead-letter sink: barrier epoch skipped ahead; rows already written carry the expected epoch");
-            }
+        if epoch != self.current {
+            // Epochs are consecutive from the first one; anything else is a bug.
+            tracing::warn!(expected = %self.current, %epoch, "dead-letter sink: barrier epoch skipped ahead; rows already written carry the expected epoch");
         }
-        let label = i64::try_from(epoch.get()).ok();
-        let early = std::mem::take(&mut self.unlabelled);
-        self.inner.write_rows(early.into_iter().map(|row| DlqRow { epoch: label, ..row })).await?;
-        self.current = Some(epoch.next());
+        self.current = epoch.next();
         self.inner.stage(epoch).await
     }
 

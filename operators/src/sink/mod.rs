@@ -12,9 +12,13 @@
 
 mod config;
 mod delta_append;
+mod distinct;
 mod dlq;
+mod identity;
 mod json_lines;
 mod record;
+mod rollback;
+mod rows;
 mod staged;
 mod table;
 
@@ -26,7 +30,10 @@ pub use deltalake::arrow;
 
 pub use config::{default_app_id, DeltaSinkConfig};
 pub use delta_append::DeltaAppendSink;
+pub use distinct::DeltaDistinctSink;
 pub use dlq::{DeadLetterDeltaSink, DlqRow};
+pub use identity::SinkIdentity;
 pub use json_lines::JsonLinesSink;
 pub use record::{DeltaColumn, DeltaRecord, RecordBatchError, UTC_TZ};
+pub use rollback::{RollbackError, RolledBack};
 pub use staged::{StagedDelta, STAGED_FORMAT};

@@ -89,6 +89,14 @@ pub trait DeltaRecord: Sized {
 
     /// Converts rows to one record batch with exactly [`DeltaRecord::arrow_schema`].
     fn to_record_batch(rows: &[Self]) -> Result<RecordBatch, RecordBatchError>;
+
+    /// About how many bytes the row takes in memory (its size plus the bytes of
+    /// its strings and binaries), so that sinks can bound what they buffer by
+    /// bytes as well as by rows. [`delta_record!`](crate::delta_record) counts every
+    /// field; the default counts only the struct itself.
+    fn approx_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+    }
 }
 
 /// A Rust type that maps to one Arrow column; used by [`delta_record!`](crate::delta_record).
@@ -106,6 +114,11 @@ pub trait DeltaColumn {
     where
         I: Iterator<Item = &'a Self>,
         Self: 'a;
+
+    /// Bytes the value holds outside its own size (a string's text).
+    fn heap_bytes(&self) -> usize {
+        0
+    }
 }
 
 fn timestamp_micros(t: &DateTime<Utc>) -> i64 {
@@ -128,6 +141,9 @@ fn timestamp_type() -> DataType {
 /// the array's item, `$finish` turns the built array into an `ArrayRef`.
 macro_rules! column {
     ($t:ty, $dt:expr, $arr:ty, $conv:expr, $finish:expr) => {
+        column!($t, $dt, $arr, $conv, $finish, |_: &$t| 0);
+    };
+    ($t:ty, $dt:expr, $arr:ty, $conv:expr, $finish:expr, $heap:expr) => {
         impl DeltaColumn for $t {
             fn data_type() -> DataType {
                 $dt
@@ -138,6 +154,9 @@ macro_rules! column {
             {
                 let array: $arr = values.map(|v| Some($conv(v))).collect();
                 $finish(array)
+            }
+            fn heap_bytes(&self) -> usize {
+                $heap(self)
             }
         }
 
@@ -155,6 +174,9 @@ macro_rules! column {
                 let array: $arr = values.map(|v| v.as_ref().map($conv)).collect();
                 $finish(array)
             }
+            fn heap_bytes(&self) -> usize {
+                self.as_ref().map_or(0, $heap)
+            }
         }
     };
 }
@@ -170,9 +192,9 @@ column!(i32, DataType::Int32, Int32Array, |v: &i32| *v, arc);
 column!(i64, DataType::Int64, Int64Array, |v: &i64| *v, arc);
 column!(f32, DataType::Float32, Float32Array, |v: &f32| *v, arc);
 column!(f64, DataType::Float64, Float64Array, |v: &f64| *v, arc);
-column!(String, DataType::Utf8, StringArray, String::as_str, arc);
-column!(Arc<str>, DataType::Utf8, StringArray, <Arc<str> as AsRef<str>>::as_ref, arc);
-column!(Vec<u8>, DataType::Binary, BinaryArray, Vec::<u8>::as_slice, arc);
+column!(String, DataType::Utf8, StringArray, String::as_str, arc, |v: &String| v.len());
+column!(Arc<str>, DataType::Utf8, StringArray, <Arc<str> as AsRef<str>>::as_ref, arc, |v: &Arc<str>| v.len());
+column!(Vec<u8>, DataType::Binary, BinaryArray, Vec::<u8>::as_slice, arc, |v: &Vec<u8>| v.len());
 column!(DateTime<Utc>, timestamp_type(), TimestampMicrosecondArray, timestamp_micros, utc_timestamps);
 column!(EventTime, timestamp_type(), TimestampMicrosecondArray, event_time_micros, utc_timestamps);
 column!(NaiveDate, DataType::Date32, Date32Array, |v: &NaiveDate| Date32Type::from_naive_date(*v), arc);
@@ -236,6 +258,10 @@ macro_rules! delta_record {
                     &options,
                 )
                 .map_err(::std::convert::From::from)
+            }
+
+            fn approx_bytes(&self) -> usize {
+                ::std::mem::size_of::<Self>() $( + <$ty as $crate::sink::DeltaColumn>::heap_bytes(&self.$field) )*
             }
         }
     };

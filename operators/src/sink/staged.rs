@@ -32,6 +32,11 @@ pub struct StagedDelta {
     pub epoch: u64,
     /// One add action per Parquet file, paths relative to the table root.
     pub adds: Vec<Add>,
+    /// Files of rows that must first be checked against the table (a distinct
+    /// sink's unverified rows): the commit adds only the rows whose key the table
+    /// does not hold yet. Empty for plain append sinks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<Add>,
 }
 
 impl StagedDelta {
@@ -43,6 +48,7 @@ impl StagedDelta {
             app_id: app_id.into(),
             epoch: epoch.get(),
             adds,
+            candidates: Vec::new(),
         }
     }
 
@@ -69,15 +75,20 @@ impl StagedDelta {
         Ok(Some(parsed))
     }
 
-    /// Total rows in the staged files, from each file's statistics (0 where a file has none).
+    /// Total rows in the staged files (candidates not included), from each file's
+    /// statistics (0 where a file has none).
     pub fn num_records(&self) -> u64 {
-        self.adds
-            .iter()
-            .filter_map(|a| a.stats.as_deref())
-            .filter_map(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-            .filter_map(|v| v.get("numRecords").and_then(serde_json::Value::as_u64))
-            .sum()
+        rows_of(&self.adds)
     }
+}
+
+/// Total rows in files, from each file's statistics (0 where a file has none).
+pub(crate) fn rows_of(adds: &[Add]) -> u64 {
+    adds.iter()
+        .filter_map(|a| a.stats.as_deref())
+        .filter_map(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .filter_map(|v| v.get("numRecords").and_then(serde_json::Value::as_u64))
+        .sum()
 }
 
 #[cfg(test)]

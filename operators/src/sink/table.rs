@@ -16,6 +16,8 @@ use deltalake::{DeltaTable, DeltaTableError};
 use object_store::ObjectStoreExt as _;
 use tidemill_runtime::SinkError;
 
+use super::identity::SinkIdentity;
+
 /// Name of the probe file written (and removed) at open to prove the folder is writable.
 const WRITE_PROBE: &str = ".tidemill-write-probe";
 /// How often a commit may lose the race for the next table version. Appends with
@@ -163,16 +165,19 @@ pub enum CommitOutcome {
     },
 }
 
-/// Commits `adds` as one blind append carrying `txn(app_id, txn_version)`, unless
-/// the table already records a `txn` version `>= txn_version` for `app_id`
-/// (delta-rs does not reject a repeated app id/version by itself). Every file must
-/// exist: committing an add whose file is gone would corrupt the table.
+/// Commits `adds` as one blind append carrying `txn(identity.app_id, txn_version)`
+/// and the identity's marker `txn(identity.base, txn_version)` (see
+/// [`SinkIdentity`]), unless the table already records a version `>= txn_version`
+/// for the app id (delta-rs does not reject a repeated app id/version by itself).
+/// Every file must exist: committing an add whose file is gone would corrupt the
+/// table.
 pub async fn commit_append(
     table: &mut DeltaTable,
     adds: Vec<Add>,
-    app_id: &str,
+    identity: &SinkIdentity,
     txn_version: i64,
 ) -> Result<CommitOutcome, DeltaTableError> {
+    let app_id = identity.app_id.as_str();
     if let Some(done) = committed_txn_version(table, app_id).await? {
         if done >= txn_version {
             return Ok(CommitOutcome::AlreadyCommitted { txn_version: done });
@@ -187,7 +192,10 @@ pub async fn commit_append(
             .map_err(|e| DeltaTableError::Generic(format!("staged data file {} cannot be committed: {e}", add.path)))?;
     }
     let properties = CommitProperties::default()
-        .with_application_transaction(Transaction::new(app_id, txn_version))
+        .with_application_transactions(vec![
+            Transaction::new(app_id, txn_version),
+            Transaction::new(&identity.base, txn_version),
+        ])
         .with_max_retries(COMMIT_ATTEMPTS);
     let operation = DeltaOperation::Write { mode: SaveMode::Append, partition_by: None, predicate: None };
     let actions = adds.into_iter().map(Action::Add).collect();

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tidemill_runtime::{
-    EventTime, NodeContext, Offset, Origin, PartitionId, PartitionInfo, Record, Source, SourceError, SourceId,
-    SourceKind, SourcePoll, StateSnapshot,
+    DeadLetter, EventTime, NodeContext, Offset, Origin, PartitionId, PartitionInfo, Record, Source, SourceError,
+    SourceId, SourceKind, SourcePoll, StateSnapshot,
 };
 use tokio::fs::File;
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
@@ -14,6 +14,9 @@ use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
 /// Read buffer size: large, because every refill of a tokio file is a trip to the
 /// blocking thread pool.
 const READ_BUFFER: usize = 1 << 20;
+/// A batch is cut once its lines hold this many bytes, whatever `max_records`
+/// says: with long lines, a record-count batch alone would not bound memory.
+const BATCH_BYTES: usize = 4 << 20;
 
 /// A bounded source of raw lines from a file or a folder of files.
 ///
@@ -26,9 +29,18 @@ const READ_BUFFER: usize = 1 << 20;
 /// A record's origin is `{source: ctx.source_id, partition: file index, offset:
 /// 1-based line number}` and its time is ingestion time. With several shards, shard
 /// `i` reads the files whose index is `i` modulo the shard count.
+///
+/// A line longer than the job's `max_record_bytes` is never held whole in memory:
+/// its first bytes go to the dead letters as `record_too_large`, the rest is read
+/// past. A batch is cut at 4 MiB of lines.
 #[derive(Debug)]
 pub struct JsonLinesFileSource {
     source: SourceId,
+    /// The node, as the stage of oversized lines' dead letters.
+    stage: std::sync::Arc<str>,
+    max_record_bytes: usize,
+    /// Oversized lines since the last `take_dead_letters`.
+    too_large: Vec<DeadLetter>,
     /// The files of this shard, with their index in the whole listing.
     files: Vec<(u32, PathBuf)>,
     /// Position into `files`.
@@ -74,7 +86,17 @@ impl JsonLinesFileSource {
             ctx.catalog.register(ctx.source_id, PartitionId(index), info);
             files.push((index, file));
         }
-        Ok(JsonLinesFileSource { source: ctx.source_id, files, next: 0, line: 0, byte: 0, reader: None })
+        Ok(JsonLinesFileSource {
+            source: ctx.source_id,
+            stage: ctx.node.clone(),
+            max_record_bytes: ctx.run.max_record_bytes,
+            too_large: Vec::new(),
+            files,
+            next: 0,
+            line: 0,
+            byte: 0,
+            reader: None,
+        })
     }
 
     /// The files this source reads, in order.
@@ -117,43 +139,121 @@ fn list_folder(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
     Ok(files)
 }
 
+/// One line as read: its bytes (without the line end), or its first bytes if it
+/// was longer than the limit.
+struct Line {
+    bytes: Vec<u8>,
+    /// Bytes consumed from the file, line end included.
+    consumed: u64,
+    /// The line's length without its line end.
+    length: u64,
+    /// Longer than the limit: `bytes` holds only its start.
+    truncated: bool,
+}
+
+/// Reads one line of at most `limit` bytes; a longer one is consumed to its end
+/// while only its first [`DeadLetter::TRUNCATED_PAYLOAD`] bytes are kept. `None`
+/// at the end of the file.
+async fn read_line(reader: &mut BufReader<File>, limit: usize) -> std::io::Result<Option<Line>> {
+    let mut bytes = Vec::with_capacity(128);
+    let mut consumed = 0u64;
+    let mut truncated = false;
+    let mut ended = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            if consumed == 0 {
+                return Ok(None);
+            }
+            break;
+        }
+        let (chunk, ends) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..=i], true),
+            None => (available, false),
+        };
+        let taken = chunk.len();
+        if !truncated {
+            if bytes.len() + taken > limit.saturating_add(2) {
+                // Over the limit (with room for a `\r\n` end): keep the start only.
+                let keep = DeadLetter::TRUNCATED_PAYLOAD.saturating_sub(bytes.len()).min(taken);
+                bytes.extend_from_slice(&chunk[..keep]);
+                truncated = true;
+            } else {
+                bytes.extend_from_slice(chunk);
+            }
+        }
+        consumed += taken as u64;
+        reader.consume(taken);
+        if ends {
+            ended = true;
+            break;
+        }
+    }
+    let mut end = 0;
+    if !truncated {
+        if bytes.last() == Some(&b'\n') {
+            bytes.pop();
+            end += 1;
+            if bytes.last() == Some(&b'\r') {
+                bytes.pop();
+                end += 1;
+            }
+        }
+        if bytes.len() > limit {
+            // Fits only counting its line end: still too large.
+            truncated = true;
+            bytes.truncate(DeadLetter::TRUNCATED_PAYLOAD);
+        }
+    }
+    let length = if truncated { consumed - u64::from(ended) } else { consumed - end };
+    Ok(Some(Line { bytes, consumed, length, truncated }))
+}
+
 impl Source for JsonLinesFileSource {
     type Out = Vec<u8>;
+
+    const EMITS_DEAD_LETTERS: bool = true;
 
     async fn poll(&mut self, max_records: usize) -> Result<SourcePoll<Vec<u8>>, SourceError> {
         let now = EventTime::from(Utc::now());
         let mut batch = Vec::with_capacity(max_records.min(4096));
-        while batch.len() < max_records && self.next < self.files.len() {
+        let mut bytes = 0;
+        while batch.len() < max_records && bytes < BATCH_BYTES && self.next < self.files.len() {
             if self.reader.is_none() {
                 self.open_current().await?;
             }
             let (index, path) = &self.files[self.next];
+            let (index, path) = (*index, path.clone());
             let Some(reader) = self.reader.as_mut() else { continue };
-            let mut line = Vec::with_capacity(128);
-            let n = reader.read_until(b'\n', &mut line).await.map_err(|e| unreadable(path, e))?;
-            if n == 0 {
+            let line = read_line(reader, self.max_record_bytes).await.map_err(|e| unreadable(&path, e))?;
+            let Some(line) = line else {
                 // End of this file: on to the next.
                 self.reader = None;
                 self.next += 1;
                 self.line = 0;
                 self.byte = 0;
                 continue;
-            }
-            self.byte += n as u64;
+            };
+            self.byte += line.consumed;
             self.line += 1;
-            if line.last() == Some(&b'\n') {
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
+            let origin = Origin { source: self.source, partition: PartitionId(index), offset: Offset(self.line) };
+            if line.truncated {
+                let letter =
+                    DeadLetter::too_large(&line.bytes, line.length, self.max_record_bytes, origin, self.stage.clone());
+                self.too_large.push(letter);
+                continue;
             }
-            let origin = Origin { source: self.source, partition: PartitionId(*index), offset: Offset(self.line) };
-            batch.push(Record::new(line, now, origin));
+            bytes += line.bytes.len();
+            batch.push(Record::new(line.bytes, now, origin));
         }
         if batch.is_empty() && self.next >= self.files.len() {
             return Ok(SourcePoll::End);
         }
         Ok(SourcePoll::Data(batch))
+    }
+
+    fn take_dead_letters(&mut self) -> Vec<DeadLetter> {
+        std::mem::take(&mut self.too_large)
     }
 
     fn snapshot(&self) -> Result<StateSnapshot, SourceError> {
@@ -185,6 +285,7 @@ mod tests {
 
     use super::*;
     use crate::source::generator::{write_jsonl, GeneratorConfig, OrderGenerator};
+    use tidemill_runtime::ReasonCode;
 
     async fn read_all(source: &mut JsonLinesFileSource, max: usize) -> Vec<(u32, u64, Vec<u8>)> {
         let mut out = Vec::new();
@@ -225,6 +326,36 @@ mod tests {
         assert!(info.name.ends_with("b.jsonl"), "{}", info.name);
         // Ended sources stay ended.
         assert!(matches!(source.poll(10).await.unwrap(), SourcePoll::End));
+    }
+
+    #[tokio::test]
+    async fn a_line_over_the_limit_is_a_dead_letter_with_its_first_bytes_and_never_held_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.jsonl");
+        let long = "y".repeat(50_000);
+        let no_end = "z".repeat(3_000);
+        fs::write(&path, format!("short\n{long}\nafter\n{}\r\n{no_end}", "w".repeat(200))).unwrap();
+        let mut ctx = NodeContext::for_tests("files");
+        ctx.run.max_record_bytes = 200;
+        let mut source = JsonLinesFileSource::open(&path, &ctx).unwrap();
+        let records = read_all(&mut source, 100).await;
+        let dead = source.take_dead_letters();
+        assert_eq!(lines(&records), vec![(0, 1, "short".into()), (0, 3, "after".into()), (0, 4, "w".repeat(200))]);
+        assert_eq!(dead.len(), 2, "the long line and the unterminated last one");
+        assert!(dead.iter().all(|d| d.reason == ReasonCode::RecordTooLarge && &*d.stage == "files"));
+        assert_eq!(dead[0].origin.offset, Offset(2));
+        assert_eq!(dead[0].payload, b"y".repeat(DeadLetter::TRUNCATED_PAYLOAD));
+        assert!(dead[0].detail.contains("record of 50000 bytes"), "{}", dead[0].detail);
+        assert_eq!(dead[1].origin.offset, Offset(5));
+        assert!(dead[1].detail.contains("record of 3000 bytes"), "{}", dead[1].detail);
+        // Resuming after the long line reads on from the right place.
+        let mut again = JsonLinesFileSource::open(&path, &ctx).unwrap();
+        let SourcePoll::Data(first) = again.poll(2).await.unwrap() else { panic!() };
+        assert_eq!(first.len(), 2, "short and after; the long line was skipped");
+        let snapshot = again.snapshot().unwrap();
+        let mut resumed = JsonLinesFileSource::open(&path, &ctx).unwrap();
+        resumed.restore(&snapshot).unwrap();
+        assert_eq!(lines(&read_all(&mut resumed, 100).await), vec![(0, 4, "w".repeat(200))]);
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 //! sink shard, all linked to one job supervisor.
 
 pub(crate) mod input;
+pub(crate) mod isolation;
 pub(crate) mod operator;
 pub(crate) mod pipeline;
 pub(crate) mod sink;
@@ -34,6 +35,10 @@ pub(crate) struct RunShared {
     pub(crate) generation: u64,
     /// Event time per source partition, for watermark alignment; new per pipeline.
     pub(crate) event_time: crate::EventTimeBoard,
+    /// The run: lineage, resumed epoch, first epoch, limits.
+    pub(crate) run: crate::context::RunInfo,
+    /// Records operators panicked on in earlier pipelines.
+    pub(crate) suspects: supervisor::Suspects,
 }
 
 /// What a shard starts from after a restore: the epoch of the checkpoint, its
@@ -66,6 +71,12 @@ pub(crate) struct CheckpointAck {
 }
 
 impl RunShared {
+    /// The epoch before this pipeline's first barrier: what an actor's "last
+    /// epoch" starts at.
+    pub(crate) fn epoch_before_first(&self) -> Epoch {
+        Epoch::new(self.run.first_epoch.get().saturating_sub(1))
+    }
+
     /// The counters and metrics of one shard of `node` (`sink`: the sink's name,
     /// for its per-sink total).
     pub(crate) fn shard(&self, node: NodeId, shard: usize, sink: Option<&str>) -> (ShardCounter, ShardMetrics) {

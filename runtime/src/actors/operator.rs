@@ -5,6 +5,7 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::actors::input::{deliver, AlignedInput, InputGate};
+use crate::actors::isolation::{self, Hunt};
 use crate::actors::{AckPayload, NodeId, Restore, RunShared};
 use crate::collector::{Collector, Control};
 use crate::counters::ShardCounter;
@@ -49,11 +50,14 @@ pub(crate) struct OperatorShard<O: Operator> {
     last_epoch: Epoch,
     counter: ShardCounter,
     metrics: ShardMetrics,
+    /// Set when this node panicked in an earlier pipeline (see `isolation`).
+    hunt: Option<Hunt>,
 }
 
 impl<O> Actor for OperatorActor<O>
 where
     O: Operator,
+    O::In: Clone + serde::Serialize,
     O::Out: Clone,
 {
     type Msg = NodeMsg<O::In>;
@@ -68,12 +72,12 @@ where
         let credits = std::mem::take(&mut args.credits);
         let inputs = credits.len();
         let (mut counter, metrics) = args.shared.shard(args.node, args.shard, None);
-        let mut last_epoch = Epoch::ZERO;
+        let last_epoch = args.shared.epoch_before_first();
         if let Some(restore) = args.restore.take() {
             args.operator.restore(&StateSnapshot(restore.state))?;
             counter.restore(restore.counts);
-            last_epoch = restore.epoch;
         }
+        let hunt = args.shared.suspects.of(&args.name).map(Hunt::new);
         Ok(OperatorShard {
             args,
             watermarks: WatermarkTracker::new(inputs),
@@ -84,6 +88,7 @@ where
             last_epoch,
             counter,
             metrics,
+            hunt,
         })
     }
 
@@ -116,6 +121,7 @@ where
 impl<O> OperatorShard<O>
 where
     O: Operator,
+    O::In: Clone + serde::Serialize,
     O::Out: Clone,
 {
     /// Returns whether a barrier completed alignment.
@@ -135,10 +141,16 @@ where
                     SpanKind::Internal,
                     &mut batch,
                 );
+                let operator = &mut self.args.operator;
+                let hunt = self.hunt.as_ref();
+                let process = || match hunt {
+                    Some(h) if h.is_suspect(&batch) => isolation::process_isolated(operator, batch, &mut out),
+                    _ => isolation::process_guarded(operator, batch, &mut out, hunt.is_some()),
+                };
                 match &span {
                     // Log lines of the operator name the trace of its batch.
-                    Some(span) => span.log_span().in_scope(|| self.args.operator.process(batch, &mut out))?,
-                    None => self.args.operator.process(batch, &mut out)?,
+                    Some(span) => span.log_span().in_scope(process)?,
+                    None => process()?,
                 }
                 drop(span);
                 self.flush(out).await?;
@@ -230,10 +242,10 @@ where
     }
 
     async fn flush(&mut self, mut out: Output<O::Out>) -> Result<(), ActorProcessingErr> {
-        let (records, dead, watermark) = out.take();
+        let (records, mut dead, watermark) = out.take();
         if !records.is_empty() {
             self.counter.node().add_out(records.len());
-            self.args.out.send_batch(records).await?;
+            dead.extend(self.args.out.send_batch(records).await?);
         }
         if !dead.is_empty() {
             self.counter.add_dead_letters(&dead);
@@ -252,6 +264,7 @@ where
                         Record::new(d, EventTime::MIN, origin)
                     })
                     .collect();
+                // Dead letters are never keyed: nothing can be rejected here.
                 self.args.dead_letters.send_batch(batch).await?;
             }
         }
@@ -270,6 +283,7 @@ where
 impl<O> AlignedInput<O::In> for OperatorShard<O>
 where
     O: Operator,
+    O::In: Clone + serde::Serialize,
     O::Out: Clone,
 {
     fn gate(&mut self) -> &mut InputGate<O::In> {

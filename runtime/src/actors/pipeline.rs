@@ -8,7 +8,7 @@ use ractor::{ActorCell, ActorId, ActorRef};
 
 use crate::actors::source::SourceMsg;
 use crate::actors::{NodeId, Restore, RunShared};
-use crate::checkpoint::Manifest;
+use crate::checkpoint::{CheckpointError, Manifest};
 use crate::context::{NodeContext, PipelineId};
 use crate::dead_letter::SourceCatalog;
 use crate::graph::spawn::{OutPlan, ShardControl, ShardSpawn};
@@ -38,7 +38,7 @@ impl PortTable {
                 })?;
                 ports.push(port);
             }
-            plans.push(OutPlan { route: e.route.clone(), ports });
+            plans.push(OutPlan { route: e.route.clone(), ports, stage: plan.nodes[down.0].name.clone() });
         }
         Ok(plans)
     }
@@ -88,6 +88,7 @@ impl Pipeline {
                         pipeline: pipeline_id,
                         metrics: shared.metrics.node(&spec.name, shard),
                         event_time: shared.event_time.clone(),
+                        run: shared.run.clone(),
                     },
                     node,
                     edge_stats: edge_stats(plan, node, &shared),
@@ -136,16 +137,14 @@ fn edge_stats(plan: &JobPlan, node: NodeId, shared: &RunShared) -> Vec<std::sync
 
 /// What shard `shard` of `node` restores from `manifest`.
 fn restore_of(manifest: &Manifest, node: &str, shard: usize, shards: usize) -> Result<Restore, JobError> {
-    let entry = manifest.shard(node, shard).ok_or_else(|| {
-        JobError::Startup(format!(
-            "checkpoint {} has no state for {node}[{shard}]: the job graph changed",
-            manifest.epoch
-        ))
-    })?;
+    let mismatch = |reason: String| JobError::Checkpoint(CheckpointError::Mismatch { epoch: manifest.epoch, reason });
+    let entry = manifest
+        .shard(node, shard)
+        .ok_or_else(|| mismatch(format!("it has no state for {node}[{shard}]: the job graph changed")))?;
     if entry.shards != shards {
-        return Err(JobError::Startup(format!(
-            "checkpoint {} has {} shards of {node}, the job has {shards}: changing parallelism needs a fresh start",
-            manifest.epoch, entry.shards
+        return Err(mismatch(format!(
+            "it has {} shards of {node}, the job has {shards}: changing parallelism needs a fresh start",
+            entry.shards
         )));
     }
     Ok(Restore { epoch: manifest.epoch, state: entry.state.clone(), counts: entry.counts.clone() })

@@ -8,13 +8,17 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use crate::actors::input::{deliver, AlignedInput, InputGate};
 use crate::actors::supervisor::SupervisorMsg;
 use crate::actors::{AckPayload, NodeId, Restore, RunShared};
+use crate::collector::{Collector, Control};
 use crate::counters::ShardCounter;
+use crate::dead_letter::DeadLetter;
 use crate::edge::{InputCredits, InputIndex, NodeMsg};
 use crate::message::Message;
 use crate::metrics::shard::ShardMetrics;
 use crate::metrics::EpochLatency;
+use crate::record::Record;
 use crate::sink::{Sink, StagedOutput};
 use crate::time::Epoch;
+use crate::time::EventTime;
 use crate::trace::{self, KeyValue, LinkedSpan, SpanKind, TraceContext};
 
 /// Whether a sink writes job output or dead letters (for the counters).
@@ -39,6 +43,8 @@ pub(crate) struct SinkArgs<S: Sink> {
     pub(crate) shard: usize,
     pub(crate) role: SinkRole,
     pub(crate) credits: Vec<InputCredits>,
+    /// Rows the destination refused (output sinks only).
+    pub(crate) dead_letters: Collector<DeadLetter>,
     pub(crate) shared: RunShared,
     pub(crate) restore: Option<Restore>,
 }
@@ -117,14 +123,13 @@ impl<S: Sink> Actor for SinkActor<S> {
         let inputs = credits.len();
         let (mut counter, metrics) = args.shared.shard(args.node, args.shard, Some(&args.name));
         let latency = metrics.sink_latency();
-        let mut last_epoch = Epoch::ZERO;
+        let last_epoch = args.shared.epoch_before_first();
         if let Some(restore) = args.restore.take() {
             // Recovery: the checkpoint is durable, so what this shard staged for it
             // must become visible. The commit is idempotent: if it already happened
             // before the crash, the sink sees its transaction and skips it.
             args.sink.commit(restore.epoch, StagedOutput(restore.state)).await?;
             counter.restore(restore.counts);
-            last_epoch = restore.epoch;
         }
         Ok(SinkShard {
             args,
@@ -145,7 +150,7 @@ impl<S: Sink> Actor for SinkActor<S> {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         if state.live_inputs == 0 {
-            state.stage(state.last_epoch.next()).await?;
+            state.stage_end().await?;
         }
         Ok(())
     }
@@ -178,13 +183,15 @@ impl<S: Sink> SinkShard<S> {
                     self.traces.note(&batch);
                 }
                 self.args.sink.write(batch).await?;
-                self.counter.add_written(n, self.args.role == SinkRole::DeadLetters);
+                let refused = self.args.sink.take_dead_letters();
+                self.counter.add_written(n - refused.len().min(n), self.args.role == SinkRole::DeadLetters);
+                self.send_dead_letters(refused).await?;
             }
             Message::Watermark(_) => {}
             Message::Barrier(epoch) => {
                 if let Some(epoch) = self.gate.aligner.on_barrier(input, epoch) {
                     self.metrics.aligned(self.gate.credits.len(), self.gate.aligner.last_alignment());
-                    self.stage(epoch).await?;
+                    self.stage_barrier(epoch).await?;
                     return Ok(true);
                 }
             }
@@ -192,11 +199,10 @@ impl<S: Sink> SinkShard<S> {
                 self.live_inputs -= 1;
                 let aligned = self.gate.aligner.on_end(input);
                 if let Some(epoch) = aligned {
-                    self.stage(epoch).await?;
+                    self.stage_barrier(epoch).await?;
                 }
                 if self.live_inputs == 0 {
-                    // The end of the stream stands for the final epoch's barrier.
-                    self.stage(self.last_epoch.next()).await?;
+                    self.stage_end().await?;
                 }
                 return Ok(aligned.is_some());
             }
@@ -209,6 +215,10 @@ impl<S: Sink> SinkShard<S> {
     async fn stage(&mut self, epoch: Epoch) -> Result<(), ActorProcessingErr> {
         let started = std::time::Instant::now();
         let staged = self.args.sink.stage(epoch).await?;
+        // Rows refused while staging were counted as written when they came.
+        let refused = self.args.sink.take_dead_letters();
+        self.counter.unwrite(refused.len(), self.args.role == SinkRole::DeadLetters);
+        self.send_dead_letters(refused).await?;
         self.metrics.snapshot(started.elapsed());
         self.latency.seal(epoch);
         self.traces.seal(epoch);
@@ -216,6 +226,46 @@ impl<S: Sink> SinkShard<S> {
         self.staged.insert(epoch, staged.clone());
         let counts = self.counter.snapshot();
         self.args.shared.ack(epoch, self.args.node, self.args.shard, AckPayload::Staged(staged), counts);
+        Ok(())
+    }
+
+    /// Stages an aligned barrier's epoch and passes the barrier on to the dead
+    /// letters (after the refused rows of the epoch).
+    async fn stage_barrier(&mut self, epoch: Epoch) -> Result<(), ActorProcessingErr> {
+        self.stage(epoch).await?;
+        self.args.dead_letters.broadcast(Control::Barrier(epoch)).await?;
+        Ok(())
+    }
+
+    /// Every input ended: the end stands for the final epoch's barrier, here and
+    /// on the dead-letter output.
+    async fn stage_end(&mut self) -> Result<(), ActorProcessingErr> {
+        self.stage(self.last_epoch.next()).await?;
+        self.args.dead_letters.broadcast(Control::End).await?;
+        Ok(())
+    }
+
+    /// Sends rows the destination refused to the dead letters.
+    async fn send_dead_letters(&mut self, refused: Vec<DeadLetter>) -> Result<(), ActorProcessingErr> {
+        if refused.is_empty() {
+            return Ok(());
+        }
+        if self.args.dead_letters.is_empty() {
+            // A dead-letter sink (or a job without one, which build() refuses).
+            return Err(format!(
+                "{} refused {} row(s) and has nowhere to send them: {}",
+                self.args.name,
+                refused.len(),
+                refused[0].detail
+            )
+            .into());
+        }
+        self.counter.add_dead_letters(&refused);
+        let batch = refused.into_iter().map(|d| {
+            let origin = d.origin;
+            Record::new(d, EventTime::MIN, origin)
+        });
+        self.args.dead_letters.send_batch(batch.collect()).await?;
         Ok(())
     }
 

@@ -19,10 +19,12 @@ use crate::actors::supervisor::SupervisorMsg;
 use crate::actors::{AckPayload, NodeId, Restore, RunShared};
 use crate::collector::{Collector, Control};
 use crate::counters::ShardCounter;
+use crate::dead_letter::DeadLetter;
 use crate::edge::EdgeClosed;
 use crate::operator::StateSnapshot;
-use crate::record::Batch;
+use crate::record::{Batch, Record};
 use crate::source::{Source, SourcePoll};
+use crate::time::EventTime;
 use crate::time::{Epoch, Watermark};
 use crate::trace::{self, SpanKind};
 
@@ -61,6 +63,8 @@ pub(crate) struct SourceArgs<S: Source> {
     pub(crate) name: Arc<str>,
     pub(crate) shard: usize,
     pub(crate) out: Collector<S::Out>,
+    /// Records the source rejected (oversized) or a key function could not route.
+    pub(crate) dead_letters: Collector<DeadLetter>,
     pub(crate) shared: RunShared,
     pub(crate) restore: Option<Restore>,
 }
@@ -128,6 +132,7 @@ where
             SourceMsg::Barrier(epoch) if !state.ended => {
                 state.acknowledge(epoch)?;
                 state.args.out.broadcast(Control::Barrier(epoch)).await?;
+                state.args.dead_letters.broadcast(Control::Barrier(epoch)).await?;
                 state.since_barrier = 0;
                 if std::mem::take(&mut state.capped) && !state.exhausted {
                     myself.cast(SourceMsg::Poll)?;
@@ -146,6 +151,7 @@ where
                 state.acknowledge(epoch)?;
                 tracing::info!(source = %state.args.name, partition = state.args.shard, "source ended");
                 state.args.out.broadcast(Control::End).await?;
+                state.args.dead_letters.broadcast(Control::End).await?;
                 Ok(())
             }
             SourceMsg::Finish(_) => Ok(()),
@@ -168,7 +174,10 @@ where
         // Never read past the cap: a batch is cut to what is left of it.
         let room = cap.map_or(u64::MAX, |cap| cap.saturating_sub(self.since_barrier)).max(1);
         let max = (config.batch_size as u64).min(room) as usize;
-        match self.args.source.poll(max).await? {
+        let polled = self.args.source.poll(max).await?;
+        let rejected = self.args.source.take_dead_letters();
+        self.send_dead_letters(rejected).await?;
+        match polled {
             SourcePoll::Data(mut batch) => {
                 if self.idle_since.take().is_some() {
                     self.args.shared.event_time.set_idle(self.args.shard, false);
@@ -221,9 +230,36 @@ where
         ahead
     }
 
+    /// Sends records the source or a key function rejected to the dead letters,
+    /// counted like an operator's.
+    async fn send_dead_letters(&mut self, dead: Vec<DeadLetter>) -> Result<(), ActorProcessingErr> {
+        if dead.is_empty() {
+            return Ok(());
+        }
+        if self.args.dead_letters.is_empty() {
+            // build() refuses jobs whose rejecting sources have no dead-letter sink.
+            return Err(
+                format!("{} rejected {} record(s) but has no dead-letter output", self.args.name, dead.len()).into()
+            );
+        }
+        self.counter.add_dead_letters(&dead);
+        let batch = dead.into_iter().map(|d| {
+            let origin = d.origin;
+            Record::new(d, EventTime::MIN, origin)
+        });
+        self.args.dead_letters.send_batch(batch.collect()).await?;
+        Ok(())
+    }
+
     /// Sends a batch downstream; if that waits longer than [`PAUSE_AFTER`], the
-    /// source is paused until the batch is taken.
-    async fn send(&mut self, batch: Batch<S::Out>) -> Result<(), EdgeClosed> {
+    /// source is paused until the batch is taken. Records whose key could not be
+    /// computed go to the dead letters.
+    async fn send(&mut self, batch: Batch<S::Out>) -> Result<(), ActorProcessingErr> {
+        let rejected = self.send_paced(batch).await?;
+        self.send_dead_letters(rejected).await
+    }
+
+    async fn send_paced(&mut self, batch: Batch<S::Out>) -> Result<Vec<DeadLetter>, EdgeClosed> {
         let send = self.args.out.send_batch(batch);
         tokio::pin!(send);
         tokio::select! {

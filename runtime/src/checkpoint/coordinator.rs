@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::actors::{AckPayload, CheckpointAck, NodeId};
-use crate::checkpoint::{Manifest, ShardCheckpoint};
+use crate::checkpoint::{LineageId, Manifest, ShardCheckpoint};
 use crate::counters::ShardCounts;
 use crate::graph::JobPlan;
 use crate::time::Epoch;
@@ -30,12 +30,15 @@ pub(crate) struct Completed {
 pub(crate) struct Coordinator {
     last: Epoch,
     in_flight: Option<InFlight>,
+    lineage: LineageId,
+    routing: u32,
 }
 
 impl Coordinator {
-    /// A coordinator whose next epoch follows `last` (the restored checkpoint's).
-    pub(crate) fn new(last: Epoch) -> Self {
-        Coordinator { last, in_flight: None }
+    /// A coordinator whose next epoch follows `last`, writing manifests of
+    /// `lineage` whose keyed state was routed with scheme `routing`.
+    pub(crate) fn new(last: Epoch, lineage: LineageId, routing: u32) -> Self {
+        Coordinator { last, in_flight: None, lineage, routing }
     }
 
     pub(crate) fn in_flight(&self) -> bool {
@@ -86,6 +89,8 @@ impl Coordinator {
         }
         let manifest = Manifest {
             job: plan.name.to_string(),
+            lineage: self.lineage.clone(),
+            routing: self.routing,
             epoch: flight.epoch,
             finished: flight.finished,
             created_at: chrono::Utc::now(),

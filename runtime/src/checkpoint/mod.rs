@@ -3,15 +3,27 @@
 //! When every actor has acknowledged barrier N, the supervisor writes a
 //! [`Manifest`] (source positions, operator state, sinks' staged output) to the
 //! job's [`CheckpointStore`] *before* any sink commits epoch N. A restarted job
-//! loads the newest manifest, lets each sink finish the commit of what it staged
-//! (sinks commit idempotently), restores every operator and seeks every source.
+//! loads a manifest (the newest by default, see [`FromCheckpoint`]), lets each sink
+//! finish the commit of what it staged (sinks commit idempotently) and undo what it
+//! committed for later epochs, restores every operator and seeks every source.
+//!
+//! Every manifest carries the job's [`LineageId`] and the routing scheme its keyed
+//! state was sharded with, so that output of another run is never taken for this
+//! one's, and state is never restored into shards that another routing would pick.
 
 mod coordinator;
+mod error;
 mod file_format;
+mod lineage;
 mod local;
+mod select;
 
 pub(crate) use coordinator::{Completed, Coordinator};
+pub use error::{CheckpointError, FormatError};
+pub use lineage::{BadLineageId, LineageId};
 pub use local::LocalCheckpointStore;
+pub(crate) use select::select;
+pub use select::FromCheckpoint;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,27 +33,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::counters::ShardCounts;
 use crate::time::Epoch;
-
-/// A checkpoint could not be written or read.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    /// The store failed.
-    #[error("checkpoint store {location}: {reason}")]
-    Store {
-        /// Where (a path or URL).
-        location: String,
-        /// Why.
-        reason: String,
-    },
-    /// A manifest does not fit the job (another job, other parallelism).
-    #[error("checkpoint epoch {epoch} does not fit this job: {reason}")]
-    Mismatch {
-        /// The manifest's epoch.
-        epoch: Epoch,
-        /// Why.
-        reason: String,
-    },
-}
 
 /// What one shard reported at the barrier.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,8 +44,9 @@ pub struct ShardCheckpoint {
     /// The node's parallelism when the checkpoint was taken.
     pub shards: usize,
     /// Source position or operator state (`StateSnapshot` bytes), or a sink's
-    /// staged output (`StagedOutput` bytes).
-    #[serde(with = "base64_bytes")]
+    /// staged output (`StagedOutput` bytes). Stored as raw bytes after the header
+    /// in the file format, never inside it.
+    #[serde(skip)]
     pub state: Vec<u8>,
     /// The shard's counters at the barrier.
     pub counts: ShardCounts,
@@ -65,6 +57,10 @@ pub struct ShardCheckpoint {
 pub struct Manifest {
     /// The job's name.
     pub job: String,
+    /// The line of checkpoints this one belongs to (see [`LineageId`]).
+    pub lineage: LineageId,
+    /// The routing scheme keyed state was sharded with.
+    pub routing: u32,
     /// The checkpoint's epoch.
     pub epoch: Epoch,
     /// Whether this is the final checkpoint after the end of every input.
@@ -85,28 +81,37 @@ impl Manifest {
 /// A boxed future, so that stores can be used as trait objects.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, CheckpointError>> + Send + 'a>>;
 
-/// Where manifests are kept: a local folder by default; object storage implements
-/// the same three calls.
+/// Where manifests are kept: a local folder ([`LocalCheckpointStore`]); object
+/// storage implements the same calls.
+///
+/// Contract, which the runtime's exactly-once guarantee rests on:
+/// - `save` writes a manifest atomically (after a crash either all of it or none of
+///   it is there) and **at most once per epoch**: a second writer of the same epoch
+///   gets [`CheckpointError::Fenced`] and must not commit anything for it.
+/// - `save` refuses with [`CheckpointError::Lost`] when the manifest this store
+///   handle last saved or loaded is gone (the folder was deleted or replaced while
+///   the job ran): writing on would start a new, unrelated line of checkpoints.
+/// - `epochs` lists every epoch that has a manifest, readable or not, so that the
+///   next epoch never reuses a number.
 pub trait CheckpointStore: Send + Sync + 'static {
-    /// Writes a manifest atomically: after a crash either all of it or none of it
-    /// is there.
+    /// Where the manifests are (a path or URL), for messages.
+    fn location(&self) -> String;
+    /// The epochs of the manifests in the store, ascending.
+    fn epochs(&self) -> StoreFuture<'_, Vec<Epoch>>;
+    /// The manifest of `epoch`; an error names the file and why it cannot be used.
+    fn load(&self, epoch: Epoch) -> StoreFuture<'_, Manifest>;
+    /// Writes a manifest once (see the trait docs).
     fn save<'a>(&'a self, manifest: &'a Manifest) -> StoreFuture<'a, ()>;
-    /// The manifest with the highest epoch, if any.
-    fn latest(&self) -> StoreFuture<'_, Option<Manifest>>;
     /// Deletes all but the newest `keep` manifests.
     fn prune(&self, keep: usize) -> StoreFuture<'_, ()>;
-}
 
-mod base64_bytes {
-    use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD.decode(text).map_err(serde::de::Error::custom)
+    /// The manifest with the highest epoch, if any (an error if it cannot be read).
+    fn latest(&self) -> StoreFuture<'_, Option<Manifest>> {
+        Box::pin(async move {
+            match self.epochs().await?.last() {
+                Some(&epoch) => self.load(epoch).await.map(Some),
+                None => Ok(None),
+            }
+        })
     }
 }

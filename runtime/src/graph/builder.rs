@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::actors::NodeId;
-use crate::checkpoint::CheckpointStore;
+use crate::checkpoint::{CheckpointStore, FromCheckpoint};
 use crate::collector::Route;
 use crate::config::JobConfig;
 use crate::context::NodeContext;
@@ -14,7 +14,7 @@ use crate::dead_letter::DeadLetter;
 use crate::functions::Passthrough;
 use crate::graph::spawn::{operator_spawner, source_spawner};
 use crate::graph::stream::Stream;
-use crate::graph::{EdgeSpec, GraphError, JobPlan, NodeKind, NodeSpec, Port};
+use crate::graph::{BuildError, EdgeSpec, GraphError, JobPlan, NodeKind, NodeSpec, Port};
 use crate::job::Job;
 use crate::metrics::MetricsConfig;
 use crate::record::SourceId;
@@ -60,6 +60,7 @@ pub struct JobBuilder {
     name: Arc<str>,
     config: JobConfig,
     store: Option<Arc<dyn CheckpointStore>>,
+    from: FromCheckpoint,
     metrics: MetricsConfig,
     inner: Rc<RefCell<GraphInner>>,
 }
@@ -70,6 +71,7 @@ impl JobBuilder {
             name: Arc::from(name),
             config: JobConfig::default(),
             store: None,
+            from: FromCheckpoint::Latest,
             metrics: MetricsConfig::default(),
             inner: Rc::new(RefCell::new(GraphInner {
                 nodes: Vec::new(),
@@ -91,6 +93,13 @@ impl JobBuilder {
     /// memory and only restarts inside the process resume from them.
     pub fn checkpoint_store(mut self, store: impl CheckpointStore) -> Self {
         self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Which checkpoint of the store the job resumes: the newest by default; an
+    /// older one when the newest cannot be used (see [`FromCheckpoint`]).
+    pub fn restore_from(mut self, from: FromCheckpoint) -> Self {
+        self.from = from;
         self
     }
 
@@ -122,6 +131,7 @@ impl JobBuilder {
             source_id,
             consumed: false,
             dead_letter_path: false,
+            emits_dead_letters: S::EMITS_DEAD_LETTERS,
         });
         let parallelism = g.nodes[id.0].parallelism;
         Stream::new(self.inner.clone(), id, Port::Main, parallelism)
@@ -146,14 +156,21 @@ impl JobBuilder {
                     source_id: SourceId(0),
                     consumed: false,
                     dead_letter_path: true,
+                    emits_dead_letters: false,
                 })
             }
         };
         Stream::new(self.inner.clone(), id, Port::Main, 1)
     }
 
-    /// Validates the graph and produces a runnable [`Job`].
-    pub fn build(self) -> Result<Job, GraphError> {
+    /// Validates the configuration and the graph and produces a runnable [`Job`].
+    pub fn build(self) -> Result<Job, BuildError> {
+        self.config.validate()?;
+        self.metrics.validate()?;
+        Ok(self.build_graph()?)
+    }
+
+    fn build_graph(self) -> Result<Job, GraphError> {
         let mut g = self.inner.borrow_mut();
         if let Some(e) = g.errors.first() {
             return Err(e.clone());
@@ -167,17 +184,18 @@ impl JobBuilder {
         if let Some(n) = g.nodes.iter().find(|n| n.kind != NodeKind::Sink && !n.consumed) {
             return Err(GraphError::Unconsumed { node: n.name.to_string() });
         }
-        // Connect the dead-letter output of every operator off the dead-letter path
-        // to the union node. Sources and sinks do not produce dead letters.
+        // Connect the dead-letter output of every node off the dead-letter path that
+        // may reject records to the union node: every operator, and the sources
+        // (oversized records) and sinks (rows the destination refuses) that say so.
         let producers: Vec<NodeId> = g
             .nodes
             .iter()
             .enumerate()
-            .filter(|(_, n)| n.kind == NodeKind::Operator && !n.dead_letter_path)
+            .filter(|(_, n)| n.emits_dead_letters && !n.dead_letter_path)
             .map(|(i, _)| NodeId(i))
             .collect();
         let union = match (g.dead_letters, producers.is_empty()) {
-            // Sources straight into sinks: nothing can be rejected.
+            // Nothing in the job can reject a record.
             (None, true) => return Ok(self.plan(&mut g)),
             (None, false) => return Err(GraphError::NoDeadLetterSink),
             // A union without inputs would never see a barrier, so its sink could
@@ -198,6 +216,7 @@ impl JobBuilder {
         debug_assert_eq!(names.len(), g.nodes.len());
         let nodes = std::mem::take(&mut g.nodes);
         let plan = JobPlan { name: self.name.clone(), nodes };
-        Job::new(plan, self.config.clone(), self.store.clone(), self.metrics.clone())
+        let store = self.store.clone().map(|s| (s, self.from));
+        Job::new(plan, self.config.clone(), store, self.metrics.clone())
     }
 }

@@ -53,6 +53,17 @@ pub enum GraphError {
     },
 }
 
+/// A job that cannot be built: its graph or its configuration is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// The graph is invalid.
+    #[error("invalid job graph: {0}")]
+    Graph(#[from] GraphError),
+    /// A setting of the job's [`JobConfig`](crate::JobConfig) is invalid.
+    #[error("invalid job setting: {0}")]
+    Config(#[from] crate::config::ConfigError),
+}
+
 /// What kind of actor runs a node.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum NodeKind {
@@ -88,6 +99,9 @@ pub(crate) struct NodeSpec {
     pub(crate) consumed: bool,
     /// Whether the node lies on the dead-letter path (its own dead letters cannot be routed).
     pub(crate) dead_letter_path: bool,
+    /// Whether the node may emit dead letters: every operator; sources and sinks
+    /// that say so (`Source::EMITS_DEAD_LETTERS`, `Sink::EMITS_DEAD_LETTERS`).
+    pub(crate) emits_dead_letters: bool,
 }
 
 /// A validated graph, ready to be spawned (and spawned again after a restart).

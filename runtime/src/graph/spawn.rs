@@ -18,7 +18,7 @@ use crate::actors::{NodeId, Restore, RunShared};
 use crate::collector::{Collector, OutEdge, Route};
 use crate::context::NodeContext;
 use crate::edge::{EdgeStats, InputCredits, InputIndex, InputPort, NodeMsg};
-use crate::job::JobError;
+use crate::job::{JobError, StartupError};
 use crate::operator::Operator;
 use crate::sink::{Sink, SinkError};
 use crate::source::{Source, SourceError};
@@ -28,6 +28,8 @@ use crate::time::Epoch;
 pub(crate) struct OutPlan {
     pub(crate) route: Arc<dyn Any + Send + Sync>,
     pub(crate) ports: Vec<Box<dyn Any + Send>>,
+    /// The downstream node (the stage of records its key function rejects).
+    pub(crate) stage: Arc<str>,
 }
 
 /// Everything needed to spawn one shard.
@@ -72,7 +74,7 @@ fn collector<T: Clone + Send + 'static>(plans: Vec<OutPlan>) -> Result<Collector
             .map(|p| p.downcast::<InputPort<T>>().map(|b| *b))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| JobError::Internal("input port has the wrong record type".into()))?;
-        edges.push(OutEdge::new(ports, route));
+        edges.push(OutEdge::new(ports, route, plan.stage));
     }
     Ok(Collector::new(edges))
 }
@@ -93,8 +95,16 @@ fn input_credits(s: &ShardSpawn) -> Vec<InputCredits> {
     s.edge_stats.iter().map(|stats| InputCredits::with_stats(capacity, stats.clone())).collect()
 }
 
-fn spawn_failed(ctx: &NodeContext, e: impl std::fmt::Display) -> JobError {
-    JobError::Startup(format!("{}[{}]: {e}", ctx.node, ctx.shard))
+fn spawn_failed(ctx: &NodeContext, source: StartupError) -> JobError {
+    JobError::Startup { node: format!("{}[{}]", ctx.node, ctx.shard), source }
+}
+
+/// The error of an actor whose `pre_start` failed (or that could not be spawned).
+fn actor_failed(ctx: &NodeContext, e: ractor::SpawnErr) -> JobError {
+    match e {
+        ractor::SpawnErr::StartupFailed(cause) => spawn_failed(ctx, StartupError::from_actor(cause)),
+        other => spawn_failed(ctx, StartupError::Spawn(other.to_string())),
+    }
 }
 
 pub(crate) fn source_spawner<S, F>(factory: F) -> Spawner
@@ -107,19 +117,20 @@ where
     Arc::new(move |s: ShardSpawn| {
         let factory = factory.clone();
         Box::pin(async move {
-            let source = factory(&s.ctx).map_err(|e| spawn_failed(&s.ctx, e))?;
+            let source = factory(&s.ctx).map_err(|e| spawn_failed(&s.ctx, e.into()))?;
             let args = SourceArgs {
                 source,
                 node: s.node,
                 name: s.ctx.node.clone(),
                 shard: s.ctx.shard,
                 out: collector(s.main)?,
+                dead_letters: collector(s.dead_letters)?,
                 shared: s.shared,
                 restore: s.restore,
             };
             let (actor, _) = Actor::spawn_linked(None, SourceActor::<S>::new(), args, s.supervisor)
                 .await
-                .map_err(|e| spawn_failed(&s.ctx, e))?;
+                .map_err(|e| actor_failed(&s.ctx, e))?;
             Ok(SpawnedShard { cell: actor.get_cell(), ports: Vec::new(), control: ShardControl::Source(actor) })
         })
     })
@@ -128,6 +139,7 @@ where
 pub(crate) fn operator_spawner<O, F>(factory: F) -> Spawner
 where
     O: Operator,
+    O::In: Clone + serde::Serialize,
     O::Out: Clone,
     F: Fn(&NodeContext) -> O + Send + Sync + 'static,
 {
@@ -149,7 +161,7 @@ where
             };
             let (actor, _) = Actor::spawn_linked(None, OperatorActor::<O>::new(), args, s.supervisor)
                 .await
-                .map_err(|e| spawn_failed(&s.ctx, e))?;
+                .map_err(|e| actor_failed(&s.ctx, e))?;
             let ports = input_ports(&actor, &credits);
             Ok(SpawnedShard { cell: actor.get_cell(), ports, control: ShardControl::Operator })
         })
@@ -168,18 +180,19 @@ where
         Box::pin(async move {
             let credits = input_credits(&s);
             let args = SinkArgs {
-                sink: factory(&s.ctx).map_err(|e| spawn_failed(&s.ctx, e))?,
+                sink: factory(&s.ctx).map_err(|e| spawn_failed(&s.ctx, e.into()))?,
                 node: s.node,
                 name: s.ctx.node.clone(),
                 shard: s.ctx.shard,
                 role,
                 credits: credits.clone(),
+                dead_letters: collector(s.dead_letters)?,
                 shared: s.shared,
                 restore: s.restore,
             };
             let (actor, _) = Actor::spawn_linked(None, SinkActor::<S>::new(), args, s.supervisor)
                 .await
-                .map_err(|e| spawn_failed(&s.ctx, e))?;
+                .map_err(|e| actor_failed(&s.ctx, e))?;
             let ports = input_ports(&actor, &credits);
             let commit_to = actor.clone();
             let commit = Box::new(move |epoch: Epoch| {

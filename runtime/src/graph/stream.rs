@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::actors::NodeId;
-use crate::collector::Route;
+use crate::collector::{KeyRoute, Route};
 use crate::context::NodeContext;
 use crate::functions::{FnOperator, TimestampAssigner};
 use crate::graph::builder::GraphInner;
@@ -83,6 +83,7 @@ impl<T: Clone + Send + 'static> Stream<T> {
         kind: NodeKind,
         parallelism: usize,
         spawner: crate::graph::spawn::Spawner,
+        emits_dead_letters: bool,
     ) -> NodeId {
         let edge = self.edge(parallelism);
         self.graph.borrow_mut().add(NodeSpec {
@@ -94,21 +95,8 @@ impl<T: Clone + Send + 'static> Stream<T> {
             source_id: SourceId(0),
             consumed: false,
             dead_letter_path: false,
+            emits_dead_letters,
         })
-    }
-
-    /// Adds an operator; `factory` builds one instance per shard (again after restarts).
-    /// The operator gets as many shards as this stream has, or the key's shard count
-    /// after [`Stream::key_by`].
-    pub fn operator<O, F>(&self, name: &str, factory: F) -> Stream<O::Out>
-    where
-        O: Operator<In = T>,
-        O::Out: Clone,
-        F: Fn(&NodeContext) -> O + Send + Sync + 'static,
-    {
-        let id = self.add_node(name, NodeKind::Operator, self.parallelism, operator_spawner(factory));
-        let parallelism = self.graph.borrow().nodes[id.0].parallelism;
-        Stream::new(self.graph.clone(), id, Port::Main, parallelism)
     }
 
     /// Writes the stream to a sink with one shard.
@@ -127,14 +115,32 @@ impl<T: Clone + Send + 'static> Stream<T> {
         F: Fn(&NodeContext) -> Result<S, SinkError> + Send + Sync + 'static,
     {
         let dead_letters = self.graph.borrow().nodes[self.node.0].dead_letter_path;
-        self.add_node(name, NodeKind::Sink, shards, sink_spawner(factory, dead_letters));
+        self.add_node(name, NodeKind::Sink, shards, sink_spawner(factory, dead_letters), S::EMITS_DEAD_LETTERS);
+    }
+}
+
+impl<T: Clone + Send + Serialize + 'static> Stream<T> {
+    /// Adds an operator; `factory` builds one instance per shard (again after restarts).
+    /// The operator gets as many shards as this stream has, or the key's shard count
+    /// after [`Stream::key_by`].
+    pub fn operator<O, F>(&self, name: &str, factory: F) -> Stream<O::Out>
+    where
+        O: Operator<In = T>,
+        O::Out: Clone,
+        F: Fn(&NodeContext) -> O + Send + Sync + 'static,
+    {
+        let id = self.add_node(name, NodeKind::Operator, self.parallelism, operator_spawner(factory), true);
+        let parallelism = self.graph.borrow().nodes[id.0].parallelism;
+        Stream::new(self.graph.clone(), id, Port::Main, parallelism)
     }
 
     /// Partitions the stream by a key into `shards` shards: each record goes to
     /// shard [`routing_shard`](crate::routing::routing_shard)`(key, shards)`, computed
     /// from the key's documented byte encoding ([`RoutingKey`], routing scheme
     /// [`ROUTING_SCHEME_VERSION`](crate::routing::ROUTING_SCHEME_VERSION)), so a key
-    /// lands in the same shard in every process and every build.
+    /// lands in the same shard in every process and every build. A record whose key
+    /// function panics goes to the dead letters (`user_function_panic`, stage: the
+    /// keyed operator) instead of any shard.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -159,15 +165,16 @@ impl<T: Clone + Send + 'static> Stream<T> {
         let key: Arc<dyn Fn(&T) -> K + Send + Sync> = Arc::new(key);
         let hash_key = key.clone();
         let mut stream = self.clone();
-        stream.route = Route::Hash(Arc::new(move |t: &T| routing_hash(&hash_key(t))));
+        stream.route = Route::Hash(KeyRoute {
+            hash: Arc::new(move |t: &T| routing_hash(&hash_key(t))),
+            payload: Arc::new(|t: &T| serde_json::to_vec(t).unwrap_or_default()),
+        });
         stream.parallelism = shards;
         // `parallelism` now names the downstream shard count; the edge keeps the
         // upstream's through `node`.
         KeyedStream { stream, key }
     }
-}
 
-impl<T: Clone + Send + Serialize + 'static> Stream<T> {
     /// Applies `f` to every record. A panic in `f` sends the record to the dead
     /// letters (`user_function_panic`) and the job goes on.
     pub fn map<U, F>(&self, name: &str, f: F) -> Stream<U>
@@ -241,7 +248,7 @@ impl<T: Clone + Send + Serialize + 'static> Stream<T> {
     }
 }
 
-impl<T: Clone + Send + 'static, K: 'static> KeyedStream<T, K> {
+impl<T: Clone + Send + Serialize + 'static, K: 'static> KeyedStream<T, K> {
     /// Number of shards.
     pub fn shards(&self) -> usize {
         self.stream.parallelism
@@ -272,6 +279,7 @@ impl<T: Clone + Send + 'static, K: 'static> KeyedStream<T, K> {
             source_id: SourceId(0),
             consumed: false,
             dead_letter_path: false,
+            emits_dead_letters: true,
         });
         let parallelism = s.graph.borrow().nodes[id.0].parallelism;
         Stream::new(s.graph.clone(), id, Port::Main, parallelism)

@@ -32,6 +32,20 @@ pub struct LagGrowthConfig {
     pub sample_interval: Duration,
 }
 
+impl LagGrowthConfig {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), crate::ConfigError> {
+        if !(self.factor.is_finite() && self.factor > 1.0) {
+            return Err(crate::ConfigError::NotAFactor {
+                setting: "metrics.lag_growth.factor",
+                value: self.factor.to_string(),
+            });
+        }
+        crate::config::positive("metrics.lag_growth.baseline_window", self.baseline_window)?;
+        crate::config::positive("metrics.lag_growth.sample_interval", self.sample_interval)
+    }
+}
+
 impl Default for LagGrowthConfig {
     fn default() -> Self {
         LagGrowthConfig {

@@ -158,6 +158,16 @@ pub struct MetricsConfig {
     pub lag_growth: LagGrowthConfig,
 }
 
+impl MetricsConfig {
+    /// Checks the settings (a zero interval would panic the metrics tasks).
+    pub fn validate(&self) -> Result<(), crate::ConfigError> {
+        if let Some(every) = self.progress_interval {
+            crate::config::positive("metrics.progress_interval", every)?;
+        }
+        self.lag_growth.validate()
+    }
+}
+
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {

@@ -53,6 +53,8 @@ const NO_OFFSET: u64 = u64::MAX;
 /// - Records: the message's key, value, headers and timestamp ([`KafkaRecord`]);
 ///   `time` is the Kafka timestamp, or ingestion time if the message has none;
 ///   `origin` is `{ctx.source_id, PartitionId(kafka partition), Offset(kafka offset)}`.
+///   A value larger than the job's `max_record_bytes` goes to the dead letters as
+///   `record_too_large`, with its first bytes.
 /// - Position: the next offset to read, resolved from [`StartOffsets`](super::StartOffsets)
 ///   when the partition is first reached and saved in every snapshot (with the end
 ///   offset in bounded mode); `restore` seeks there.
@@ -99,6 +101,12 @@ pub struct KafkaSource {
     committed: Option<u64>,
     /// The consumer group offsets are committed to.
     group: String,
+    /// The node, as the stage of oversized records' dead letters.
+    stage: Arc<str>,
+    /// The largest record passed on (the job's `max_record_bytes`).
+    max_record_bytes: usize,
+    /// Oversized records since the last `take_dead_letters`.
+    too_large: Vec<tidemill_runtime::DeadLetter>,
 }
 
 impl fmt::Debug for KafkaSource {
@@ -181,6 +189,9 @@ impl KafkaSource {
             snapshotted: AtomicU64::new(NO_OFFSET),
             committed: None,
             group,
+            stage: ctx.node.clone(),
+            max_record_bytes: ctx.run.max_record_bytes,
+            too_large: Vec::new(),
         })
     }
 
@@ -275,6 +286,12 @@ impl Drop for KafkaSource {
 
 impl Source for KafkaSource {
     type Out = KafkaRecord;
+
+    const EMITS_DEAD_LETTERS: bool = true;
+
+    fn take_dead_letters(&mut self) -> Vec<tidemill_runtime::DeadLetter> {
+        std::mem::take(&mut self.too_large)
+    }
 
     async fn poll(&mut self, max_records: usize) -> Result<SourcePoll<KafkaRecord>, SourceError> {
         self.check_events()?;

@@ -7,7 +7,7 @@ use chrono::Utc;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::Message;
 use tidemill_runtime::trace;
-use tidemill_runtime::{EventTime, Offset, Origin, PartitionId, Record, SourceError};
+use tidemill_runtime::{DeadLetter, EventTime, Offset, Origin, PartitionId, Record, SourceError};
 
 use super::KafkaSource;
 use crate::kafka::metadata;
@@ -27,13 +27,29 @@ impl KafkaSource {
                         self.next = Some(end);
                         return Ok(());
                     }
-                    let value = KafkaRecord::from(&m);
-                    let time = value.timestamp.unwrap_or(now);
                     let origin = Origin {
                         source: self.source,
                         partition: PartitionId(self.partition as u32),
                         offset: Offset(offset),
                     };
+                    let size = m.payload_len();
+                    if size > self.max_record_bytes {
+                        // Only its start is copied out of the client.
+                        let prefix = m.payload().unwrap_or_default();
+                        let stage = self.stage.clone();
+                        self.too_large.push(DeadLetter::too_large(
+                            prefix,
+                            size as u64,
+                            self.max_record_bytes,
+                            origin,
+                            stage,
+                        ));
+                        self.next = Some(offset + 1);
+                        self.position_valid = true;
+                        continue;
+                    }
+                    let value = KafkaRecord::from(&m);
+                    let time = value.timestamp.unwrap_or(now);
                     // Headers are parsed only while tracing is on.
                     let trace = if trace::enabled() { value.trace_context() } else { None };
                     batch.push(Record::new(value, time, origin).traced(trace));

@@ -9,13 +9,42 @@ use super::reader;
 use super::rows::{batch, expected, Sample};
 use crate::sink::{DeltaAppendSink, DeltaSinkConfig};
 
+/// The lineage of every sink of these tests: sinks opened with [`resumed_ctx`]
+/// continue what sinks opened with [`ctx`] started.
+pub const LINEAGE: &str = "0123456789abcdef0123456789abcdef";
+
+/// A sink's context in a run that starts a new lineage.
 pub fn ctx() -> NodeContext {
-    NodeContext::for_tests("out")
+    let mut ctx = NodeContext::for_tests("out");
+    ctx.run.lineage = LINEAGE.parse().unwrap();
+    ctx
+}
+
+/// A sink's context in a run that resumed the checkpoint of `epoch`.
+pub fn resumed_ctx(epoch: u64) -> NodeContext {
+    let mut ctx = ctx();
+    ctx.run.resumed = Some(Epoch::new(epoch));
+    ctx.run.first_epoch = Epoch::new(epoch + 1);
+    ctx
+}
+
+/// The transaction ids of the `out` sink in [`LINEAGE`] at `epoch`.
+pub fn txn(epoch: u64) -> Value {
+    json!({"tidemill-test-out": epoch, format!("tidemill-test-out@{LINEAGE}"): epoch})
 }
 
 pub async fn open_sink(path: &Path, rows_per_file: usize) -> DeltaAppendSink<Sample> {
+    open_with(path, rows_per_file, &ctx()).await
+}
+
+/// A sink of a run that resumed the checkpoint of `epoch` (a restart).
+pub async fn reopen_sink(path: &Path, rows_per_file: usize, epoch: u64) -> DeltaAppendSink<Sample> {
+    open_with(path, rows_per_file, &resumed_ctx(epoch)).await
+}
+
+async fn open_with(path: &Path, rows_per_file: usize, ctx: &NodeContext) -> DeltaAppendSink<Sample> {
     let config = DeltaSinkConfig::new(path).with_target_file_rows(rows_per_file);
-    let mut sink = DeltaAppendSink::<Sample>::with_config(config, &ctx());
+    let mut sink = DeltaAppendSink::<Sample>::with_config(config, ctx);
     sink.open().await.expect("open");
     sink
 }
@@ -42,7 +71,8 @@ async fn committed_rows_are_read_back_exactly_by_the_independent_reader() {
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("samples");
     let mut sink = open_sink(&table, 4).await;
-    assert_eq!(sink.app_id(), "tidemill-test-out");
+    assert_eq!(sink.identity().base, "tidemill-test-out");
+    assert_eq!(sink.identity().app_id, format!("tidemill-test-out@{LINEAGE}"));
 
     sink.write(batch(1..=4)).await.unwrap();
     sink.write(batch(5..=7)).await.unwrap();
@@ -57,7 +87,7 @@ async fn committed_rows_are_read_back_exactly_by_the_independent_reader() {
     assert_eq!(summary["rows"], 13);
     // 4 rows, then 3+3 rows past the threshold, then epoch 2's 3 rows.
     assert_eq!(summary["files"], 3);
-    assert_eq!(summary["txn"], json!({"tidemill-test-out": 2}));
+    assert_eq!(summary["txn"], txn(2));
     let columns: Vec<Value> = summary["columns"].as_array().unwrap().clone();
     let column = |name: &str| columns.iter().find(|c| c[0] == name).cloned().unwrap();
     assert_eq!(column("at"), json!(["at", "timestamp", false]));
@@ -114,7 +144,8 @@ async fn reopening_an_existing_table_appends_to_it() {
     stage_and_commit(&mut first, 1).await;
     drop(first);
 
-    let mut second = open_sink(&table, 100).await;
+    // The same run, resumed from its checkpoint of epoch 1.
+    let mut second = reopen_sink(&table, 100, 1).await;
     assert_eq!(second.table_version().await.unwrap(), Some(1), "open did not create the table again");
     assert_eq!(second.committed_epoch().await.unwrap(), Some(Epoch::new(1)));
     second.write(batch(4..=5)).await.unwrap();
@@ -123,8 +154,40 @@ async fn reopening_an_existing_table_appends_to_it() {
     assert_eq!(reader::summary(&table)["version"], 2);
 }
 
+/// A new run (new lineage, no checkpoint) of the same job: refused by default,
+/// and when appending is allowed, its epochs 1.. are committed next to the
+/// earlier run's rather than skipped as already committed.
+#[tokio::test]
+async fn a_new_run_into_a_table_of_an_earlier_run_is_refused_or_appends_under_its_own_lineage() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("t");
+    let mut first = open_sink(&table, 100).await;
+    first.write(batch(1..=2)).await.unwrap();
+    stage_and_commit(&mut first, 1).await;
+    first.write(batch(3..=3)).await.unwrap();
+    stage_and_commit(&mut first, 2).await;
+
+    let mut new_run = NodeContext::for_tests("out");
+    let mut refused = DeltaAppendSink::<Sample>::new(&table, &new_run);
+    let err = refused.open().await.unwrap_err();
+    assert!(matches!(err, SinkError::ExistingOutput { .. }), "{err:?}");
+    assert!(err.to_string().contains("existing_output = \"append\""), "{err}");
+    assert_eq!(reader::rows(&table, "id"), expected(1..=3), "nothing written by the refused run");
+
+    new_run.run.existing_output = tidemill_runtime::ExistingOutput::Append;
+    let mut second = DeltaAppendSink::<Sample>::new(&table, &new_run);
+    second.open().await.expect("appending is allowed");
+    second.write(batch(4..=6)).await.unwrap();
+    stage_and_commit(&mut second, 1).await;
+    assert_eq!(reader::rows(&table, "id"), expected(1..=6), "epoch 1 of the new run was not skipped");
+    let txn = reader::summary(&table)["txn"].clone();
+    assert_eq!(txn[second.identity().app_id.as_str()], 1);
+    assert_eq!(txn[format!("tidemill-test-out@{LINEAGE}")], 2);
+}
+
 crate::delta_record! {
     /// Same column names as `Sample` in part, other types.
+    #[derive(serde::Serialize)]
     pub struct Mismatched {
         /// `long` in `Sample`.
         pub id: String,

@@ -3,7 +3,7 @@
 use serde_json::json;
 use tidemill_runtime::{Epoch, NodeContext, Sink, SinkError, StagedOutput};
 
-use super::delta_append::{open_sink, parquet_files, stage_and_commit};
+use super::delta_append::{open_sink, parquet_files, reopen_sink, stage_and_commit, txn, LINEAGE};
 use super::reader;
 use super::rows::{batch, expected, Sample};
 use crate::sink::{DeltaAppendSink, StagedDelta};
@@ -29,7 +29,7 @@ async fn committing_the_same_epoch_twice_adds_rows_once() {
     assert_eq!(log_commits(&table), 2, "create + one append");
 
     // A restarted instance re-committing from the checkpoint manifest.
-    let mut restarted = open_sink(&table, 100).await;
+    let mut restarted = reopen_sink(&table, 100, 1).await;
     restarted.commit(Epoch::new(1), staged.clone()).await.unwrap();
     assert_eq!(restarted.table_version().await.unwrap(), Some(1));
 
@@ -42,7 +42,7 @@ async fn committing_the_same_epoch_twice_adds_rows_once() {
     assert_eq!(reader::rows(&table, "id"), expected(1..=6));
     let summary = reader::summary(&table);
     assert_eq!(summary["version"], 2);
-    assert_eq!(summary["txn"], json!({"tidemill-test-out": 2}));
+    assert_eq!(summary["txn"], txn(2));
 }
 
 #[tokio::test]
@@ -54,10 +54,11 @@ async fn a_restarted_sink_commits_what_its_predecessor_staged() {
     let staged = crashed.stage(Epoch::new(7)).await.unwrap();
     drop(crashed);
     let doc = StagedDelta::from_output(&staged).unwrap().unwrap();
-    assert_eq!((doc.epoch, doc.app_id.as_str(), doc.num_records()), (7, "tidemill-test-out", 5));
+    let app_id = format!("tidemill-test-out@{LINEAGE}");
+    assert_eq!((doc.epoch, doc.app_id.as_str(), doc.num_records()), (7, app_id.as_str(), 5));
     assert_eq!(doc.adds.len(), parquet_files(&table).len());
 
-    let mut recovered = open_sink(&table, 2).await;
+    let mut recovered = reopen_sink(&table, 2, 7).await;
     assert_eq!(recovered.committed_epoch().await.unwrap(), None);
     recovered.commit(Epoch::new(7), staged).await.unwrap();
     assert_eq!(recovered.committed_epoch().await.unwrap(), Some(Epoch::new(7)));
@@ -120,7 +121,7 @@ async fn shards_of_one_sink_keep_separate_txn_sequences() {
     let table = dir.path().join("t");
     let mut shards = Vec::new();
     for shard in 0..2 {
-        let ctx = NodeContext { shard, shards: 2, ..NodeContext::for_tests("out") };
+        let ctx = NodeContext { shard, shards: 2, ..super::delta_append::ctx() };
         let mut sink = DeltaAppendSink::<Sample>::new(&table, &ctx);
         sink.open().await.unwrap();
         shards.push(sink);
@@ -132,5 +133,14 @@ async fn shards_of_one_sink_keep_separate_txn_sequences() {
     tokio::join!(stage_and_commit(zero, 1), stage_and_commit(one, 1));
     assert_eq!(zero.table_version().await.unwrap(), Some(2));
     assert_eq!(reader::rows(&table, "id"), expected(1..=4), "shard 1's epoch 1 was not skipped");
-    assert_eq!(reader::summary(&table)["txn"], json!({"tidemill-test-out-0": 1, "tidemill-test-out-1": 1}));
+    let lineage = LINEAGE;
+    assert_eq!(
+        reader::summary(&table)["txn"],
+        json!({
+            "tidemill-test-out-0": 1,
+            "tidemill-test-out-1": 1,
+            format!("tidemill-test-out-0@{lineage}"): 1,
+            format!("tidemill-test-out-1@{lineage}"): 1,
+        })
+    );
 }

@@ -116,7 +116,8 @@ async fn dead_letter_sink_writes_rows_labelled_with_their_epoch() {
     let want = vec![expected_row(&first[0], 1), expected_row(&first[1], 1), expected_row(&second[0], 2)];
     assert_eq!(reader::rows(&table, "offset"), want);
     let summary = reader::summary(&table);
-    assert_eq!(summary["txn"], json!({"tidemill-test-dlq": 2}));
+    let app_id = sink.inner_mut().identity().app_id.clone();
+    assert_eq!(summary["txn"], json!({"tidemill-test-dlq": 2, app_id: 2}));
     assert_eq!(
         summary["columns"],
         json!([
@@ -133,4 +134,38 @@ async fn dead_letter_sink_writes_rows_labelled_with_their_epoch() {
         ])
     );
     assert_eq!(sink.inner_mut().committed_epoch().await.unwrap(), Some(Epoch::new(2)));
+}
+
+/// Dead letters before the first barrier are labelled with the pipeline's first
+/// epoch and streamed to files: the sink holds at most `target_file_bytes` of them
+/// in memory, however many come before a checkpoint.
+#[tokio::test]
+async fn dead_letters_before_the_first_barrier_are_written_out_not_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("dlq");
+    let mut ctx = NodeContext { catalog: catalog(), ..NodeContext::for_tests("dlq") };
+    ctx.run.first_epoch = Epoch::new(7);
+    let config = crate::sink::DeltaSinkConfig::new(&table).with_target_file_bytes(64 * 1024);
+    let mut sink = DeadLetterDeltaSink::with_config(config, &ctx);
+    sink.open().await.unwrap();
+    let payload = vec![b'x'; 4096];
+    for batch in 0..50u64 {
+        let letters: Vec<_> = (0..10)
+            .map(|i| {
+                let l = letter(FILE, 0, batch * 10 + i, ReasonCode::NotJson, &payload);
+                Record::new(l.clone(), EventTime::from_millis(0), l.origin)
+            })
+            .collect();
+        sink.write(letters).await.unwrap();
+        assert!(sink.inner_mut().buffered_rows() <= 30, "at most a few batches of 40 KiB are held");
+    }
+    let files = std::fs::read_dir(&table)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "parquet"));
+    assert!(files.count() >= 20, "rows went to files before any barrier");
+    let staged = sink.stage(Epoch::new(7)).await.unwrap();
+    sink.commit(Epoch::new(7), staged).await.unwrap();
+    let rows = reader::rows(&table, "offset");
+    assert_eq!(rows.len(), 500);
+    assert!(rows.iter().all(|r| r["epoch"] == 7), "labelled with the first epoch");
 }

@@ -3,8 +3,11 @@
 
 mod delta_append;
 mod delta_commit;
+mod distinct;
 mod dlq;
 mod json_lines;
 mod reader;
 mod record;
+mod refused;
+mod rollback;
 mod rows;

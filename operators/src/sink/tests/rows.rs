@@ -7,7 +7,7 @@ use tidemill_runtime::{Batch, EventTime, Origin, Record};
 
 crate::delta_record! {
     /// One of each supported column type.
-    #[derive(Clone, Debug, PartialEq)]
+    #[derive(Clone, Debug, PartialEq, serde::Serialize)]
     pub struct Sample {
         /// Row id (sort key).
         pub id: i64,

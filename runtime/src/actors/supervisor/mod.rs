@@ -11,8 +11,12 @@
 //! (with its state, or a sink's staged output), the manifest is written to the
 //! store, the sinks commit epoch N, and once they all have, the sources hear that
 //! N is complete (a Kafka source then commits its offsets to the group).
+//! `checkpoints.rs` holds that cycle, `failures.rs` what a failure leads to.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+mod checkpoints;
+mod failures;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,14 +26,19 @@ use tokio::sync::{oneshot, watch};
 use crate::actors::pipeline::Pipeline;
 use crate::actors::source::SourceMsg;
 use crate::actors::{CheckpointAck, NodeId, RunShared};
-use crate::checkpoint::{CheckpointStore, Completed, Coordinator, Manifest};
+use crate::checkpoint::{select, CheckpointStore, Coordinator, FromCheckpoint, LineageId, Manifest};
 use crate::config::JobConfig;
+use crate::context::RunInfo;
 use crate::counters::{JobCounters, JobSummary};
 use crate::dead_letter::SourceCatalog;
 use crate::graph::{JobPlan, NodeKind};
 use crate::job::JobError;
 use crate::metrics::{JobMetrics, JobStatus};
 use crate::time::Epoch;
+
+pub(crate) use failures::Suspects;
+
+use checkpoints::Committing;
 
 /// Messages to the job supervisor.
 #[derive(Debug)]
@@ -81,15 +90,9 @@ pub(crate) struct SupervisorArgs {
     pub(crate) metrics: Arc<JobMetrics>,
     pub(crate) catalog: SourceCatalog,
     pub(crate) store: Option<Arc<dyn CheckpointStore>>,
+    pub(crate) from: FromCheckpoint,
     pub(crate) done: oneshot::Sender<Result<JobSummary, JobError>>,
     pub(crate) committed: watch::Sender<Option<Epoch>>,
-}
-
-/// A checkpoint whose manifest is durable, waiting for the sinks' commits.
-struct Committing {
-    triggered: Instant,
-    saved: Instant,
-    size: u64,
 }
 
 pub(crate) struct SupervisorState {
@@ -104,14 +107,21 @@ pub(crate) struct SupervisorState {
     generation: u64,
     pipeline: Pipeline,
     restarts: u32,
+    /// Processing failures within the restart policy's window.
     failures: VecDeque<Instant>,
+    /// Storage failures since the last committed checkpoint (for the backoff).
+    storage_failures: u32,
     started: Instant,
     stopping: bool,
     /// Suspending: the next committed checkpoint ends the job.
     suspending: bool,
     coordinator: Coordinator,
+    /// The line of checkpoints of this run.
+    lineage: LineageId,
     /// The newest durable checkpoint: where a restart starts from.
     restored: Option<Manifest>,
+    /// The highest epoch known to exist in the store: new epochs go above it.
+    highest: Epoch,
     /// The final epoch, once every source is exhausted.
     final_epoch: Option<Epoch>,
     exhausted: HashSet<(NodeId, usize)>,
@@ -119,6 +129,11 @@ pub(crate) struct SupervisorState {
     committed: HashMap<Epoch, usize>,
     /// Checkpoints durable and being committed.
     triggered_at: HashMap<Epoch, Committing>,
+    /// Rows each sink node has committed: its shards' counts in the newest
+    /// manifest whose commit every sink shard confirmed.
+    committed_rows: BTreeMap<String, u64>,
+    /// Records whose processing panicked, per node, isolated on replay.
+    suspects: Suspects,
     sink_shards: usize,
     source_shards: usize,
 }
@@ -134,23 +149,32 @@ impl Actor for JobSupervisor {
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let count = |kind: NodeKind| args.plan.nodes.iter().filter(|n| n.kind == kind).map(|n| n.parallelism).sum();
-        let restored = match &args.store {
-            Some(store) => store.latest().await.map_err(|e| JobError::Startup(e.to_string()))?,
-            None => None,
-        };
-        if let Some(m) = &restored {
-            if m.job != *args.plan.name {
-                return Err(Box::new(JobError::Startup(format!(
-                    "the checkpoint store holds job `{}`, not `{}`",
-                    m.job, args.plan.name
-                ))));
+        let routing = crate::routing::ROUTING_SCHEME_VERSION;
+        let (restored, highest) = match &args.store {
+            Some(store) => {
+                let selected =
+                    select(store.as_ref(), args.from, &args.plan.name, routing).await.map_err(JobError::Checkpoint)?;
+                (selected.manifest, selected.highest)
             }
-            tracing::info!(job = %args.plan.name, epoch = %m.epoch, finished = m.finished, "restoring from checkpoint");
-        }
-        let last = restored.as_ref().map_or(Epoch::ZERO, |m| m.epoch);
+            None => (None, Epoch::ZERO),
+        };
+        let lineage = match &restored {
+            Some(m) => {
+                tracing::info!(job = %args.plan.name, epoch = %m.epoch, lineage = %m.lineage, finished = m.finished,
+                    "restoring from checkpoint");
+                m.lineage.clone()
+            }
+            None => {
+                let lineage = LineageId::new();
+                tracing::info!(job = %args.plan.name, %lineage, "no checkpoint: starting a new lineage");
+                lineage
+            }
+        };
         let mut state = SupervisorState {
             sink_shards: count(NodeKind::Sink),
             source_shards: count(NodeKind::Source),
+            coordinator: Coordinator::new(Epoch::ZERO, lineage.clone(), routing),
+            lineage,
             plan: args.plan,
             config: args.config,
             counters: args.counters,
@@ -163,19 +187,22 @@ impl Actor for JobSupervisor {
             pipeline: Pipeline::default(),
             restarts: 0,
             failures: VecDeque::new(),
+            storage_failures: 0,
             started: Instant::now(),
             stopping: false,
             suspending: false,
-            coordinator: Coordinator::new(last),
             restored,
+            highest,
             final_epoch: None,
             exhausted: HashSet::new(),
             committed: HashMap::new(),
             triggered_at: HashMap::new(),
+            committed_rows: BTreeMap::new(),
+            suspects: Suspects::default(),
         };
         // A failure to build the first pipeline is a configuration problem (a
         // missing input, an unwritable output): report it instead of retrying.
-        state.spawn_pipeline(&myself).await.map_err(Box::new)?;
+        state.spawn_pipeline(&myself).await?;
         Ok(state)
     }
 
@@ -208,7 +235,7 @@ impl Actor for JobSupervisor {
             SupervisorMsg::Ack(_) | SupervisorMsg::SourceExhausted { .. } | SupervisorMsg::SinkCommitted { .. } => {}
             SupervisorMsg::Restart => {
                 if let Err(e) = state.spawn_pipeline(&myself).await {
-                    state.on_failure(&myself, e.to_string(), None, "restart_failed");
+                    state.on_failure(&myself, failures::Failure::from_restart(e));
                 }
             }
             SupervisorMsg::TriggerCheckpoint => {
@@ -242,31 +269,39 @@ impl Actor for JobSupervisor {
         evt: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, cause, kind) = match evt {
-            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string(), "actor_failed"),
+        // Events from actors of an earlier generation (killed on purpose) are expected.
+        let failure = match evt {
+            SupervisionEvent::ActorFailed(cell, err) => {
+                let Some(name) = state.pipeline.names.get(&cell.get_id()).cloned() else { return Ok(()) };
+                failures::Failure::from_actor(name, err)
+            }
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                (cell, format!("stopped unexpectedly ({})", reason.unwrap_or_default()), "actor_stopped")
+                let Some(name) = state.pipeline.names.get(&cell.get_id()).cloned() else { return Ok(()) };
+                failures::Failure::stopped(name, reason)
             }
             _ => return Ok(()),
         };
-        // Events from actors of an earlier generation (killed on purpose) are expected.
-        if let Some(name) = state.pipeline.names.get(&cell.get_id()).cloned() {
-            let cause = format!("{name}: {cause}");
-            // `node[shard]`: the node names the restart cause (shards would not
-            // keep the label set small).
-            let node = name.split('[').next().unwrap_or(&name).to_string();
-            state.on_failure(&myself, cause, Some(&node), kind);
-        }
+        state.on_failure(&myself, failure);
         Ok(())
     }
 }
 
 impl SupervisorState {
+    /// Builds the pipeline from the newest durable checkpoint (or from scratch),
+    /// and, when it resumes a checkpoint of a store, writes the fence epoch (see
+    /// [`SupervisorState::write_fence`]).
     async fn spawn_pipeline(&mut self, myself: &ActorRef<SupervisorMsg>) -> Result<(), JobError> {
         self.generation += 1;
-        // Epochs restart after the restored checkpoint: a number whose checkpoint was
-        // never completed was never committed anywhere, so it can be used again.
-        self.coordinator = Coordinator::new(self.restored.as_ref().map_or(Epoch::ZERO, |m| m.epoch));
+        let resumed = self.restored.as_ref().map(|m| m.epoch);
+        // With a store, a resumed pipeline first claims the epoch after every one in
+        // the store (the fence); without one, epochs of a checkpoint that never
+        // completed were never committed anywhere and can be used again.
+        let fence = match (&self.store, resumed) {
+            (Some(_), Some(_)) => Some(self.highest.next()),
+            _ => None,
+        };
+        let base = fence.or(resumed).unwrap_or(Epoch::ZERO);
+        self.coordinator = Coordinator::new(base, self.lineage.clone(), self.coordinator_routing());
         self.final_epoch = None;
         self.exhausted.clear();
         self.committed.clear();
@@ -274,6 +309,13 @@ impl SupervisorState {
         // Totals restart from the checkpoint's counts, which the actors restore.
         self.counters.reset();
         self.metrics.registry.new_generation();
+        let run = RunInfo {
+            lineage: self.lineage.clone(),
+            resumed,
+            first_epoch: base.next(),
+            existing_output: self.config.existing_output,
+            max_record_bytes: self.config.max_record_bytes,
+        };
         let shared = RunShared {
             counters: self.counters.clone(),
             metrics: self.metrics.clone(),
@@ -281,10 +323,21 @@ impl SupervisorState {
             supervisor: myself.clone(),
             generation: self.generation,
             event_time: self.event_time_board(),
+            run,
+            suspects: self.suspects.clone(),
         };
         self.pipeline =
             Pipeline::spawn(&self.plan, &self.catalog, self.restored.as_ref(), shared, myself.get_cell()).await?;
-        tracing::info!(job = %self.plan.name, generation = self.generation, actors = self.pipeline.cells.len(), "pipeline started");
+        if let Some(fence) = fence {
+            // Sinks have finished committing the restored checkpoint (in their start):
+            // only now may a manifest without their staged output stand above it.
+            if let Err(e) = self.write_fence(fence).await {
+                self.kill_pipeline();
+                return Err(JobError::Checkpoint(e));
+            }
+        }
+        tracing::info!(job = %self.plan.name, generation = self.generation, actors = self.pipeline.cells.len(),
+            first_epoch = %base.next(), "pipeline started");
         self.metrics.set_status(if self.stopping { JobStatus::Stopping } else { JobStatus::Running });
         if self.stopping {
             self.pipeline.sources.iter().for_each(|s| drop(s.cast(SourceMsg::Stop)));
@@ -292,15 +345,8 @@ impl SupervisorState {
         Ok(())
     }
 
-    /// Starts a periodic checkpoint: barriers into every source. Nothing happens
-    /// while one is in flight or once the final checkpoint was started.
-    fn start_checkpoint(&mut self) {
-        if self.final_epoch.is_some() {
-            return;
-        }
-        if let Some(epoch) = self.coordinator.trigger(false) {
-            self.pipeline.sources.iter().for_each(|s| drop(s.cast(SourceMsg::Barrier(epoch))));
-        }
+    fn coordinator_routing(&self) -> u32 {
+        crate::routing::ROUTING_SCHEME_VERSION
     }
 
     /// A fresh board for watermark alignment: one slot per partition of the job's
@@ -314,108 +360,16 @@ impl SupervisorState {
         }
     }
 
-    /// Every source is exhausted and no checkpoint is in flight: start the final one.
-    fn maybe_finish(&mut self) {
-        if self.final_epoch.is_some() || self.exhausted.len() < self.source_shards || self.coordinator.in_flight() {
-            return;
-        }
-        if let Some(epoch) = self.coordinator.trigger(true) {
-            self.final_epoch = Some(epoch);
-            tracing::info!(job = %self.plan.name, %epoch, "all sources exhausted: final checkpoint");
-            self.pipeline.sources.iter().for_each(|s| drop(s.cast(SourceMsg::Finish(epoch))));
-        }
-    }
-
-    async fn on_complete(&mut self, myself: &ActorRef<SupervisorMsg>, completed: Completed) {
-        let epoch = completed.manifest.epoch;
-        let size = self.metrics.checkpoint_acknowledged(completed.duration, &completed.manifest);
-        let saving = Instant::now();
-        if let Some(store) = &self.store {
-            // The manifest must be durable before any sink makes the epoch visible;
-            // without it a crash could not tell what was committed.
-            if let Err(e) = store.save(&completed.manifest).await {
-                self.metrics.checkpoint_failed("store_write");
-                self.on_failure(
-                    myself,
-                    format!("checkpoint {epoch} could not be written: {e}"),
-                    None,
-                    "checkpoint_store",
-                );
-                return;
-            }
-            if let Err(e) = store.prune(self.config.checkpoints_to_keep).await {
-                tracing::warn!(job = %self.plan.name, error = %e, "old checkpoints could not be pruned");
-            }
-        }
-        tracing::info!(job = %self.plan.name, %epoch, duration_ms = completed.duration.as_millis() as u64,
-            finished = completed.manifest.finished, "checkpoint complete");
-        self.metrics.checkpoint_saved(saving.elapsed());
-        self.restored = Some(completed.manifest);
-        let triggered = saving.checked_sub(completed.duration).unwrap_or(saving);
-        self.triggered_at.insert(epoch, Committing { triggered, saved: Instant::now(), size });
-        crate::failpoint::hit("after_manifest", epoch);
-        for commit in &self.pipeline.sink_commits {
-            commit(epoch);
-        }
-        self.maybe_finish();
-    }
-
-    fn on_sink_committed(&mut self, myself: &ActorRef<SupervisorMsg>, epoch: Epoch) {
-        let n = self.committed.entry(epoch).or_default();
-        *n += 1;
-        if *n < self.sink_shards {
-            return;
-        }
-        self.committed.remove(&epoch);
-        if let Some(c) = self.triggered_at.remove(&epoch) {
-            let total = c.triggered.elapsed();
-            tracing::info!(job = %self.plan.name, %epoch, total_ms = total.as_millis() as u64,
-                "checkpoint committed");
-            self.metrics.checkpoint_committed(epoch, total, c.saved.elapsed(), c.size);
-        }
-        crate::failpoint::hit("after_sink_commit", epoch);
-        self.committed_tx.send_replace(Some(epoch));
-        for s in &self.pipeline.sources {
-            let _ = s.cast(SourceMsg::CheckpointComplete(epoch));
-        }
-        if self.final_epoch == Some(epoch) || self.suspending {
-            let summary = self.counters.summary(self.restarts, self.started.elapsed());
-            tracing::info!(job = %self.plan.name, records_in = summary.records_in, records_out = summary.records_out,
-                dead_letters = summary.dead_letters, late = summary.late, "job finished");
-            self.finish(myself, Ok(summary));
-        }
-    }
-
     fn kill_pipeline(&mut self) {
         std::mem::take(&mut self.pipeline).kill();
     }
 
-    /// The pipeline failed: restart it after a backoff, or give up. `node` and
-    /// `kind` label the restart in metrics (`kind` becomes `error.type`).
-    fn on_failure(&mut self, myself: &ActorRef<SupervisorMsg>, cause: String, node: Option<&str>, kind: &'static str) {
-        tracing::error!(job = %self.plan.name, generation = self.generation, %cause, "pipeline failed");
-        if self.coordinator.in_flight() {
-            self.metrics.checkpoint_failed("pipeline_failed");
-        }
-        self.kill_pipeline();
-        // Acknowledgements and commits of the dead generation are ignored from now on.
-        self.generation += 1;
-        let now = Instant::now();
-        let policy = &self.config.restart;
-        self.failures.push_back(now);
-        while self.failures.front().is_some_and(|t| now.duration_since(*t) > policy.failure_window) {
-            self.failures.pop_front();
-        }
-        if self.failures.len() > policy.max_failures as usize {
-            let err = JobError::Failed { cause, restarts: self.restarts };
-            self.finish(myself, Err(err));
-            return;
-        }
-        self.restarts += 1;
-        self.metrics.restarting(node, kind);
-        let delay = policy.backoff(self.restarts);
-        tracing::warn!(job = %self.plan.name, restart = self.restarts, delay_ms = delay.as_millis() as u64, "restarting pipeline");
-        myself.send_after(delay, || SupervisorMsg::Restart);
+    /// The summary of what the job did, with the rows every sink committed.
+    fn summary(&self) -> JobSummary {
+        let mut summary = self.counters.summary(self.restarts, self.started.elapsed());
+        summary.committed_by_sink = self.committed_rows.clone();
+        summary.lineage = Some(self.lineage.to_string());
+        summary
     }
 
     fn finish(&mut self, myself: &ActorRef<SupervisorMsg>, result: Result<JobSummary, JobError>) {

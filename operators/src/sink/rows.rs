@@ -1,0 +1,113 @@
+//! [`RowBuffer`]: the rows a Delta sink holds before writing them out as a file,
+//! bounded by rows and bytes, and their conversion to Arrow with rows the
+//! conversion refuses set apart.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use deltalake::arrow::array::RecordBatch;
+use serde::Serialize;
+use tidemill_runtime::{DeadLetter, Origin, ReasonCode};
+
+use super::record::{DeltaRecord, RecordBatchError};
+
+/// Rows waiting to be written, with where each came from.
+pub(super) struct RowBuffer<R> {
+    rows: Vec<R>,
+    origins: Vec<Origin>,
+    bytes: usize,
+}
+
+impl<R> Default for RowBuffer<R> {
+    fn default() -> Self {
+        RowBuffer { rows: Vec::new(), origins: Vec::new(), bytes: 0 }
+    }
+}
+
+/// What converting the buffer produced.
+pub(super) struct Converted {
+    /// The rows that converted, as one batch (`None` if none did).
+    pub(super) batch: Option<RecordBatch>,
+    /// Rows the conversion refused, with the reason.
+    pub(super) refused: Vec<(Vec<u8>, String, Origin)>,
+}
+
+impl<R: DeltaRecord + Serialize> RowBuffer<R> {
+    pub(super) fn push(&mut self, row: R, origin: Origin) {
+        self.bytes += row.approx_bytes();
+        self.rows.push(row);
+        self.origins.push(origin);
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Converts every row, emptying the buffer. The conversion is user code when
+    /// `R` implements [`DeltaRecord`] by hand: if it fails or panics for the
+    /// batch, each row is converted alone, and those that fail are set apart with
+    /// their JSON payload, so one bad row does not stop the others.
+    pub(super) fn convert(&mut self) -> Converted {
+        let rows = std::mem::take(&mut self.rows);
+        let origins = std::mem::take(&mut self.origins);
+        self.bytes = 0;
+        if rows.is_empty() {
+            return Converted { batch: None, refused: Vec::new() };
+        }
+        if let Ok(batch) = convert_guarded(&rows) {
+            return Converted { batch: Some(batch), refused: Vec::new() };
+        }
+        let mut good = Vec::with_capacity(rows.len());
+        let mut refused = Vec::new();
+        for (row, origin) in rows.into_iter().zip(origins) {
+            match convert_guarded(std::slice::from_ref(&row)) {
+                Ok(_) => good.push(row),
+                Err(reason) => {
+                    let payload = serde_json::to_vec(&row).unwrap_or_default();
+                    refused.push((payload, reason, origin));
+                }
+            }
+        }
+        let batch = match convert_guarded(&good) {
+            Ok(batch) if !good.is_empty() => Some(batch),
+            _ => None,
+        };
+        Converted { batch, refused }
+    }
+}
+
+/// `R::to_record_batch`, with a panic turned into an error text.
+fn convert_guarded<R: DeltaRecord>(rows: &[R]) -> Result<RecordBatch, String> {
+    match catch_unwind(AssertUnwindSafe(|| R::to_record_batch(rows))) {
+        Ok(Ok(batch)) => Ok(batch),
+        Ok(Err(e)) => Err(conversion_error(&e)),
+        Err(panic) => Err(format!("the row conversion panicked: {}", panic_text(panic.as_ref()))),
+    }
+}
+
+fn conversion_error(e: &RecordBatchError) -> String {
+    format!("the row cannot be converted to the table's format: {e}")
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}
+
+/// The dead letter of a row the destination refused.
+pub(super) fn refused_letter(payload: Vec<u8>, detail: String, origin: Origin, stage: &Arc<str>) -> DeadLetter {
+    DeadLetter::new(payload, ReasonCode::SinkReject, detail, origin, stage.clone())
+}

@@ -1,0 +1,129 @@
+//! Why a checkpoint could not be written, read or used.
+
+use crate::time::Epoch;
+
+/// A checkpoint could not be written, read or used.
+///
+/// [`CheckpointError::is_transient`] tells the supervisor what to do: a transient
+/// error (the disk is full, the object store does not answer) is retried until the
+/// storage works again; any other means that going on could break exactly-once,
+/// and the job stops with the error.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Reading or writing the store failed.
+    #[error("checkpoint store {location}: {action}")]
+    Io {
+        /// Where (a path or URL).
+        location: String,
+        /// What was being done.
+        action: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A manifest file exists but cannot be used.
+    #[error("checkpoint {file} cannot be used")]
+    Corrupt {
+        /// The file (path or URL).
+        file: String,
+        /// What is wrong with it.
+        #[source]
+        source: FormatError,
+    },
+    /// Another writer already wrote this epoch: this job instance lost its
+    /// partition or was taken over, and must not commit anything for the epoch.
+    #[error("checkpoint store {location}: epoch {epoch} was already written by another owner of this job (it was taken over); nothing is committed for it here")]
+    Fenced {
+        /// Where.
+        location: String,
+        /// The epoch.
+        epoch: Epoch,
+    },
+    /// The manifest this job last wrote or read is gone: the store was deleted or
+    /// replaced while the job ran.
+    #[error("checkpoint store {location}: epoch {epoch}, which this job wrote or resumed, is gone: the checkpoint store was deleted or replaced while the job ran; refusing to start a new line of checkpoints there")]
+    Lost {
+        /// Where.
+        location: String,
+        /// The missing epoch.
+        epoch: Epoch,
+    },
+    /// The selected checkpoint does not exist.
+    #[error("checkpoint store {location} has no checkpoint {wanted} (epochs there: {available})")]
+    Missing {
+        /// Where.
+        location: String,
+        /// What was asked for (`previous`, `epoch 7`).
+        wanted: String,
+        /// The epochs in the store, as a list.
+        available: String,
+    },
+    /// A manifest does not fit the job (another job, another graph, another routing).
+    #[error("checkpoint epoch {epoch} does not fit this job: {reason}")]
+    Mismatch {
+        /// The manifest's epoch.
+        epoch: Epoch,
+        /// Why.
+        reason: String,
+    },
+    /// A store implementation failed in a way none of the above describes.
+    #[error("checkpoint store {location}: {reason}")]
+    Store {
+        /// Where (a path or URL).
+        location: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl CheckpointError {
+    /// Whether waiting and trying again may help (storage I/O), as opposed to a
+    /// state in which going on would be wrong.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CheckpointError::Io { .. } | CheckpointError::Store { .. })
+    }
+}
+
+/// What is wrong with the bytes of a manifest file.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// The file does not start with the checkpoint magic line.
+    #[error("not a Tidemill checkpoint (bad magic line)")]
+    BadMagic,
+    /// The file is in a format of another Tidemill version.
+    #[error("it is in checkpoint format {found}, written by another Tidemill version; this version reads format {expected} (resume it with the version that wrote it, or start with an empty checkpoint folder)")]
+    Version {
+        /// The format found.
+        found: String,
+        /// The format this version reads.
+        expected: u32,
+    },
+    /// The JSON header line has no end.
+    #[error("the header is not terminated (the file is truncated)")]
+    Unterminated,
+    /// The JSON header does not parse.
+    #[error("the header is not valid")]
+    Header(#[source] serde_json::Error),
+    /// The header lists as many state lengths as shards, or the file is damaged.
+    #[error("{lengths} state lengths for {shards} shards")]
+    StateCount {
+        /// State lengths in the header.
+        lengths: usize,
+        /// Shards in the header.
+        shards: usize,
+    },
+    /// The file ends inside a shard's state.
+    #[error("truncated in the state of {node}[{shard}]")]
+    Truncated {
+        /// The node.
+        node: String,
+        /// The shard.
+        shard: usize,
+    },
+    /// Bytes follow the last state.
+    #[error("{0} bytes after the last state")]
+    Trailing(usize),
+    /// The header could not be encoded (a bug).
+    #[error("the header could not be encoded")]
+    Encode(#[source] serde_json::Error),
+}
