@@ -1,6 +1,6 @@
 //! [`RoutingKey`] for the standard, chrono and Tidemill types, each writing the
 //! encoding documented in the [module documentation](super). Every function here
-//! is part of routing scheme 1: changing what one writes needs a new
+//! is part of routing scheme 2: changing what one writes needs a new
 //! `ROUTING_SCHEME_VERSION`.
 
 use std::borrow::Cow;
