@@ -182,7 +182,7 @@ impl<R: DeltaRecord + Serialize + Send + Sync + 'static> DeltaAppendSink<R> {
             .update_state()
             .await
             .map_err(|e| SinkError::Unavailable(format!("Delta table {}: {e}", opened.shown)))?;
-        Ok(opened.table.version().and_then(|v| u64::try_from(v).ok()))
+        Ok(opened.table.version())
     }
 
     /// The table, once opened (for the distinct sink's lookups).

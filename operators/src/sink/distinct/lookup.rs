@@ -4,6 +4,7 @@
 //! Memory: the keys of one epoch's unverified rows, plus one record batch of key
 //! columns at a time while a file is scanned.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -67,12 +68,14 @@ pub(super) async fn new_rows<R: DeltaRecord + Serialize + Send + Sync + 'static>
         let rows = key_rows(&converter, &batch, key_columns, &schema).map_err(&fail)?;
         let mut flags = vec![true; batch.num_rows()];
         for (i, row) in rows.iter().enumerate() {
-            let key = row.as_ref().to_vec();
-            if wanted.contains_key(&key) {
-                flags[i] = false;
-                found += 1;
-            } else {
-                wanted.insert(key, (f, i));
+            match wanted.entry(row.as_ref().to_vec()) {
+                Entry::Occupied(_) => {
+                    flags[i] = false;
+                    found += 1;
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert((f, i));
+                }
             }
         }
         keep.push(flags);
