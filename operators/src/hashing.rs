@@ -4,7 +4,8 @@
 //! more per record, so the hasher matters: std's SipHash costs several times what
 //! foldhash does on short keys. State maps are per process and never iterated into
 //! output order (results are sorted), so a randomly seeded fast hasher is fine here;
-//! routing between shards uses the runtime's stable hash instead.
+//! routing between shards, which must agree across processes and builds, uses the
+//! runtime's `RoutingKey` encoding instead (`tidemill_runtime::routing`).
 
 use std::collections::HashMap;
 

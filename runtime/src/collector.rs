@@ -1,6 +1,5 @@
 //! Routing an actor's output to the shards of its downstream nodes.
 
-use std::hash::{Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -9,23 +8,22 @@ use crate::edge::{EdgeClosed, InputPort};
 use crate::functions::panic_message;
 use crate::message::Message;
 use crate::record::Batch;
+use crate::routing::shard_of_hash;
 use crate::time::{Epoch, Watermark};
 
-/// The version of the routing scheme keyed state is sharded with; recorded in
-/// every checkpoint, so that state is never restored into shards another scheme
-/// would pick.
-pub(crate) const ROUTING_SCHEME_VERSION: u32 = 1;
-
-/// How a keyed edge routes a record: the hash of its key (from `key_by`; user code,
-/// so it may panic) and, for a record whose key cannot be computed, the payload of
-/// its dead letter.
+/// How a keyed edge routes a record: the routing hash of its key (from `key_by`,
+/// see [`crate::routing`]; the key function is user code, so it may panic) and, for
+/// a record whose key cannot be computed, the payload of its dead letter.
 pub(crate) struct KeyRoute<T> {
-    pub(crate) hash: Arc<dyn Fn(&T) -> u64 + Send + Sync>,
-    pub(crate) payload: PayloadFn<T>,
+    pub(crate) hash: KeyHashFn<T>,
+    pub(crate) payload: DeadLetterPayloadFn<T>,
 }
 
-/// A record's bytes for its dead letter (its JSON).
-pub(crate) type PayloadFn<T> = Arc<dyn Fn(&T) -> Vec<u8> + Send + Sync>;
+/// A function from a record to its routing hash.
+pub(crate) type KeyHashFn<T> = Arc<dyn Fn(&T) -> u64 + Send + Sync>;
+
+/// A function from a record to the payload of its dead letter.
+pub(crate) type DeadLetterPayloadFn<T> = Arc<dyn Fn(&T) -> Vec<u8> + Send + Sync>;
 
 impl<T> Clone for KeyRoute<T> {
     fn clone(&self) -> Self {
@@ -51,16 +49,6 @@ impl<T> Clone for Route<T> {
             Route::Hash(f) => Route::Hash(f.clone()),
         }
     }
-}
-
-/// Hashes a key the same way in every process and every build (XXH64, seed 0, over
-/// the key's `Hash` encoding), so shard assignment is stable across restarts and
-/// across the processes of one job. std's `DefaultHasher` makes no such promise
-/// across Rust releases, and SipHash costs several times more on short keys.
-pub fn stable_hash<K: Hash + ?Sized>(key: &K) -> u64 {
-    let mut h = twox_hash::XxHash64::with_seed(0);
-    key.hash(&mut h);
-    h.finish()
 }
 
 /// A control message, sent to every downstream shard.
@@ -116,13 +104,13 @@ impl<T: Send + 'static> OutEdge<T> {
         // Key functions are pure: one guard for the batch, and only if it trips,
         // one per record to find the records whose key cannot be computed.
         let all = catch_unwind(AssertUnwindSafe(|| {
-            shards.extend(batch.iter().map(|r| Some(((route.hash)(&r.value) % n as u64) as usize)));
+            shards.extend(batch.iter().map(|r| Some(shard_of_hash((route.hash)(&r.value), n))));
         }));
         if all.is_err() {
             shards.clear();
             for r in &batch {
                 match catch_unwind(AssertUnwindSafe(|| (route.hash)(&r.value))) {
-                    Ok(h) => shards.push(Some((h % n as u64) as usize)),
+                    Ok(h) => shards.push(Some(shard_of_hash(h, n))),
                     Err(panic) => {
                         let detail =
                             format!("the key function of {} panicked: {}", self.stage, panic_message(panic.as_ref()));

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
+use tidemill_runtime::routing::routing_shard;
 use tidemill_runtime::testing::{CollectSink, Collected, VecSource};
 use tidemill_runtime::{
     Batch, BuildError, DeadLetter, EventTime, GraphError, Job, JobConfig, JobError, NodeContext, Operator,
@@ -99,6 +100,49 @@ async fn keyed_pipeline_over_two_partitions_equals_the_oracle() {
     assert_eq!(summary.records_in, 35_000);
     assert_eq!(summary.dead_letters, 0);
     assert!(dead.lock().unwrap().committed.is_empty());
+}
+
+/// Replaces each record's value with the shard that processed it.
+struct TagWithShard {
+    shard: usize,
+}
+
+impl Operator for TagWithShard {
+    type In = (u32, i64);
+    type Out = (u32, i64);
+
+    fn process(&mut self, batch: Batch<(u32, i64)>, out: &mut Output<(u32, i64)>) -> Result<(), OperatorError> {
+        for r in batch {
+            let tagged = (r.value.0, self.shard as i64);
+            out.emit(r.with_value(tagged));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_is_processed_by_the_shard_routing_shard_names() {
+    let values = input(5_000, 8);
+    let job = Job::builder("routing");
+    let v = values.clone();
+    let out: Out = Arc::default();
+    let o = out.clone();
+    job.source("numbers", 1, move |ctx: &NodeContext| Ok(VecSource::new(v.clone(), ctx)))
+        .key_by(|v: &(u32, i64)| format!("user-{}", v.0), 4)
+        .operator("tag", |ctx, _| TagWithShard { shard: ctx.shard })
+        .sink("collect", move |_| Ok(CollectSink::new(o.clone())));
+    dead_letter_sink(&job);
+    job.build().unwrap().run().await.unwrap();
+
+    let out = out.lock().unwrap();
+    assert_eq!(out.committed.len(), values.len());
+    let mut used = [false; 4];
+    for r in &out.committed {
+        let (key, shard) = r.value;
+        assert_eq!(shard as usize, routing_shard(&format!("user-{key}"), 4), "key {key}");
+        used[shard as usize] = true;
+    }
+    assert_eq!(used, [true; 4], "50 keys spread over all 4 shards");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use tidemill_runtime::checkpoint::{CheckpointStore, LocalCheckpointStore};
 use tidemill_runtime::testing::{CollectSink, Collected, VecSource};
 use tidemill_runtime::{
     Batch, DeadLetter, EventTime, Job, JobBuilder, JobConfig, NodeContext, Operator, OperatorError, Origin, Output,
-    Record, RestartPolicy, Source, SourceError, SourcePoll, StateSnapshot,
+    Record, RestartPolicy, Source, SourceError, SourcePoll, StateSnapshot, ROUTING_SCHEME_VERSION,
 };
 
 type Value = (u32, i64);
@@ -251,6 +251,30 @@ async fn a_checkpoint_of_another_job_is_refused() {
     let err = other.build().unwrap().start().await.err().expect("refused");
     let err = tidemill_runtime::ErrorChain(&err).to_string();
     assert!(err.contains("`one`") && err.contains("`two`"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_routed_with_another_scheme_is_refused() {
+    let written = tempfile::tempdir().unwrap();
+    let parts = [input(100, 5), input(100, 6)];
+    let never = Arc::new(AtomicBool::new(false));
+    let job = Job::builder("sum").config(config()).checkpoint_store(LocalCheckpointStore::new(written.path()));
+    order_of_the_day(&job, parts.clone(), &outputs(), usize::MAX, never.clone());
+    job.build().unwrap().run().await.unwrap();
+
+    // The same checkpoint as if an earlier version had written it with routing
+    // scheme 1 (XXH64 over std `Hash` output), which sends keys to other shards.
+    let mut manifest = LocalCheckpointStore::new(written.path()).latest().await.unwrap().expect("a checkpoint");
+    assert_eq!(manifest.routing, ROUTING_SCHEME_VERSION);
+    manifest.routing = 1;
+    let earlier = tempfile::tempdir().unwrap();
+    LocalCheckpointStore::new(earlier.path()).save(&manifest).await.unwrap();
+
+    let again = Job::builder("sum").config(config()).checkpoint_store(LocalCheckpointStore::new(earlier.path()));
+    order_of_the_day(&again, parts, &outputs(), usize::MAX, never);
+    let err = again.build().unwrap().start().await.err().expect("refused");
+    let err = tidemill_runtime::ErrorChain(&err).to_string();
+    assert!(err.contains("routed with scheme 1") && err.contains("scheme 2"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

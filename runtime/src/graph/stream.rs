@@ -1,7 +1,6 @@
 //! Typed stream handles: the methods a job is written with.
 
 use std::cell::RefCell;
-use std::hash::Hash;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -10,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::actors::NodeId;
-use crate::collector::{stable_hash, KeyRoute, Route};
+use crate::collector::{KeyRoute, Route};
 use crate::context::NodeContext;
 use crate::functions::{FnOperator, TimestampAssigner};
 use crate::graph::builder::GraphInner;
@@ -18,6 +17,7 @@ use crate::graph::spawn::{operator_spawner, sink_spawner};
 use crate::graph::{EdgeSpec, NodeKind, NodeSpec, Port};
 use crate::operator::Operator;
 use crate::record::SourceId;
+use crate::routing::{routing_hash, RoutingKey};
 use crate::sink::{Sink, SinkError};
 use crate::time::EventTime;
 
@@ -134,19 +134,39 @@ impl<T: Clone + Send + Serialize + 'static> Stream<T> {
         Stream::new(self.graph.clone(), id, Port::Main, parallelism)
     }
 
-    /// Partitions the stream by a key into `shards` shards. A record whose key
+    /// Partitions the stream by a key into `shards` shards: each record goes to
+    /// shard [`routing_shard`](crate::routing::routing_shard)`(key, shards)`, computed
+    /// from the key's documented byte encoding ([`RoutingKey`], routing scheme
+    /// [`ROUTING_SCHEME_VERSION`](crate::routing::ROUTING_SCHEME_VERSION)), so a key
+    /// lands in the same shard in every process and every build. A record whose key
     /// function panics goes to the dead letters (`user_function_panic`, stage: the
     /// keyed operator) instead of any shard.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tidemill_runtime::routing::routing_shard;
+    /// use tidemill_runtime::testing::VecSource;
+    /// use tidemill_runtime::{Job, NodeContext};
+    ///
+    /// let orders = Arc::new(vec![("u-1".to_string(), 30i64), ("u-2".to_string(), 5)]);
+    /// let job = Job::builder("by_user");
+    /// let by_user = job
+    ///     .source("orders", 1, move |ctx: &NodeContext| Ok(VecSource::new(orders.clone(), ctx)))
+    ///     .key_by(|order: &(String, i64)| order.0.clone(), 4);
+    /// assert_eq!(by_user.shards(), 4);
+    /// // The orders of "u-1" all go to this shard:
+    /// assert!(routing_shard("u-1", 4) < 4);
+    /// ```
     pub fn key_by<K, F>(&self, key: F, shards: usize) -> KeyedStream<T, K>
     where
-        K: Hash + 'static,
+        K: RoutingKey + 'static,
         F: Fn(&T) -> K + Send + Sync + 'static,
     {
         let key: Arc<dyn Fn(&T) -> K + Send + Sync> = Arc::new(key);
         let hash_key = key.clone();
         let mut stream = self.clone();
         stream.route = Route::Hash(KeyRoute {
-            hash: Arc::new(move |t: &T| stable_hash(&hash_key(t))),
+            hash: Arc::new(move |t: &T| routing_hash(&hash_key(t))),
             payload: Arc::new(|t: &T| serde_json::to_vec(t).unwrap_or_default()),
         });
         stream.parallelism = shards;

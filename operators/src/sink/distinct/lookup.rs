@@ -4,6 +4,7 @@
 //! Memory: the keys of one epoch's unverified rows, plus one record batch of key
 //! columns at a time while a file is scanned.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -68,11 +69,11 @@ pub(super) async fn new_rows<R: DeltaRecord + Serialize + Send + Sync + 'static>
         let mut flags = vec![true; batch.num_rows()];
         for (i, row) in rows.iter().enumerate() {
             match wanted.entry(row.as_ref().to_vec()) {
-                std::collections::hash_map::Entry::Occupied(_) => {
+                Entry::Occupied(_) => {
                     flags[i] = false;
                     found += 1;
                 }
-                std::collections::hash_map::Entry::Vacant(slot) => {
+                Entry::Vacant(slot) => {
                     slot.insert((f, i));
                 }
             }

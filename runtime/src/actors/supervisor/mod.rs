@@ -149,7 +149,7 @@ impl Actor for JobSupervisor {
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let count = |kind: NodeKind| args.plan.nodes.iter().filter(|n| n.kind == kind).map(|n| n.parallelism).sum();
-        let routing = crate::collector::ROUTING_SCHEME_VERSION;
+        let routing = crate::routing::ROUTING_SCHEME_VERSION;
         let (restored, highest) = match &args.store {
             Some(store) => {
                 let selected =
@@ -346,7 +346,7 @@ impl SupervisorState {
     }
 
     fn coordinator_routing(&self) -> u32 {
-        crate::collector::ROUTING_SCHEME_VERSION
+        crate::routing::ROUTING_SCHEME_VERSION
     }
 
     /// A fresh board for watermark alignment: one slot per partition of the job's
