@@ -48,17 +48,35 @@ fn encode(item: Item) -> OutgoingRecord {
 
 type TestSink = KafkaSink<Item, fn(Item) -> OutgoingRecord>;
 
-fn ctx(job: &str) -> NodeContext {
-    NodeContext { job: Arc::from(job), ..NodeContext::for_tests("out") }
+/// One lineage for every sink of these tests: a sink opened with
+/// [`reopened`] is the same run's sink restarted from its checkpoint.
+const LINEAGE: &str = "0123456789abcdef0123456789abcdef";
+
+fn ctx(job: &str, resumed: Option<u64>) -> NodeContext {
+    let mut ctx = NodeContext { job: Arc::from(job), ..NodeContext::for_tests("out") };
+    ctx.run.lineage = LINEAGE.parse().unwrap();
+    ctx.run.resumed = resumed.map(Epoch::new);
+    ctx
 }
 
 fn sink(topic: &str, job: &str) -> TestSink {
+    sink_in(topic, &ctx(job, None))
+}
+
+fn sink_in(topic: &str, ctx: &NodeContext) -> TestSink {
     let config = KafkaSinkConfig::new(brokers(), topic);
-    KafkaSink::new(config, &ctx(job), encode as fn(Item) -> OutgoingRecord).expect("sink")
+    KafkaSink::new(config, ctx, encode as fn(Item) -> OutgoingRecord).expect("sink")
 }
 
 async fn opened(topic: &str, job: &str) -> TestSink {
     let mut s = sink(topic, job);
+    s.open().await.expect("open");
+    s
+}
+
+/// The sink of the same run restarted from its checkpoint of epoch `resumed`.
+async fn reopened(topic: &str, job: &str, resumed: u64) -> TestSink {
+    let mut s = sink_in(topic, &ctx(job, Some(resumed)));
     s.open().await.expect("open");
     s
 }
@@ -254,7 +272,7 @@ async fn a_crash_between_manifest_and_commit_loses_nothing_and_duplicates_nothin
     assert_eq!(ends(&topic, "read_uncommitted"), vec![0; PARTITIONS as usize], "nothing produced before commit");
 
     // The restarted instance commits epoch 1 from the manifest.
-    let mut b = opened(&topic, &job).await;
+    let mut b = reopened(&topic, &job, 1).await;
     assert_eq!(b.committed_epoch(), None);
     b.commit(Epoch::new(1), staged.clone()).await.expect("recovery commit");
     assert_eq!(b.committed_epoch(), Some(Epoch::new(1)));
@@ -268,7 +286,7 @@ async fn a_crash_between_manifest_and_commit_loses_nothing_and_duplicates_nothin
     let written = ends(&topic, "read_uncommitted");
     b.commit(Epoch::new(1), staged.clone()).await.expect("repeated commit");
     drop(b);
-    let mut c = opened(&topic, &job).await;
+    let mut c = reopened(&topic, &job, 1).await;
     assert_eq!(c.committed_epoch(), Some(Epoch::new(1)), "the marker is read back at open");
     c.commit(Epoch::new(1), staged).await.expect("commit after restart");
     assert_eq!(ends(&topic, "read_uncommitted"), written, "repeated commits produce nothing");
@@ -299,7 +317,7 @@ async fn a_crash_inside_the_kafka_transaction_is_rolled_back_and_redone() {
 
     // The restarted instance's init_transactions aborts A's transaction; its commit
     // from the manifest makes the records visible once.
-    let mut b = opened(&topic, &job).await;
+    let mut b = reopened(&topic, &job, 1).await;
     assert_eq!(b.committed_epoch(), None, "A's marker was aborted with its records");
     b.commit(Epoch::new(1), staged).await.expect("recovery commit");
     assert_eq!(read_all(&topic, "read_committed").await, expected(&values), "exactly once");
@@ -320,7 +338,7 @@ async fn a_zombie_is_fenced_and_its_transaction_stays_invisible() {
     let mut a = opened(&topic, &job).await;
     let staged = write_and_stage(&mut a, &zombie_values, 1).await;
     let paused = commit_until_paused(a, 1, staged).await;
-    let mut b = opened(&topic, &job).await;
+    let mut b = reopened(&topic, &job, 0).await;
     assert_eq!(b.committed_epoch(), None);
     paused.resume.send(()).unwrap();
     let (mut a, result) = paused.task.await.unwrap();
@@ -340,13 +358,50 @@ async fn a_zombie_is_fenced_and_its_transaction_stays_invisible() {
 
     // Now B is the old one: C opens, B's next commit fails before anything is written.
     let written = ends(&topic, "read_uncommitted");
-    let c = opened(&topic, &job).await;
+    let c = reopened(&topic, &job, 1).await;
     assert_eq!(c.committed_epoch(), Some(Epoch::new(1)));
     let staged = write_and_stage(&mut b, &items("b-2", 10), 2).await;
     assert_fenced(b.commit(Epoch::new(2), staged).await);
     assert_eq!(ends(&topic, "read_uncommitted"), written, "a fenced producer writes nothing");
     assert_eq!(read_all(&topic, "read_committed").await, expected(&values));
     assert_eq!(marker(&c.ids().marker_group, &topic).0, KafkaOffset::Offset(1));
+    delete_topic(&topic).await;
+}
+
+/// A new run of the job (a new lineage, no checkpoint) finds the earlier run's
+/// commit marker: refused by default; allowed, its epochs 1.. are committed under a
+/// marker of its own instead of being skipped as already committed. A resumed run
+/// whose checkpoint is older than what it committed is refused: Kafka records
+/// cannot be taken back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_run_is_refused_or_appends_and_an_older_checkpoint_is_refused() {
+    let (topic, job) = (unique("rerun"), unique("job"));
+    create_topic(&topic, PARTITIONS).await;
+    let first = items("run1", 10);
+    let mut a = opened(&topic, &job).await;
+    let staged = write_and_stage(&mut a, &first, 1).await;
+    a.commit(Epoch::new(1), staged).await.unwrap();
+    let staged = write_and_stage(&mut a, &items("run1-e2", 5), 2).await;
+    a.commit(Epoch::new(2), staged).await.unwrap();
+    drop(a);
+
+    let mut new_run = NodeContext { job: Arc::from(job.as_str()), ..NodeContext::for_tests("out") };
+    let err = sink_in(&topic, &new_run).open().await.unwrap_err();
+    assert!(matches!(err, tidemill_runtime::SinkError::ExistingOutput { .. }), "{err:?}");
+    assert!(err.to_string().contains("existing_output"), "{err}");
+
+    new_run.run.existing_output = tidemill_runtime::ExistingOutput::Append;
+    let mut second = sink_in(&topic, &new_run);
+    second.open().await.expect("appending is allowed");
+    let values = items("run2", 7);
+    let staged = write_and_stage(&mut second, &values, 1).await;
+    second.commit(Epoch::new(1), staged).await.unwrap();
+    let all: Vec<Item> = first.iter().chain(&items("run1-e2", 5)).chain(&values).cloned().collect();
+    assert_eq!(read_all(&topic, "read_committed").await, expected(&all), "the new run's epoch 1 was not skipped");
+    drop(second);
+
+    let err = sink_in(&topic, &ctx(&job, Some(1))).open().await.unwrap_err();
+    assert!(err.to_string().contains("cannot resume checkpoint epoch 1"), "{err}");
     delete_topic(&topic).await;
 }
 
@@ -381,17 +436,17 @@ async fn bad_staged_output_and_oversized_epochs_are_errors() {
     let topic = unique("offline");
     let config = KafkaSinkConfig { max_epoch_bytes: 200, ..KafkaSinkConfig::new(brokers(), &topic) };
     let encoder = encode as fn(Item) -> OutgoingRecord;
-    let mut s = KafkaSink::new(config.clone(), &ctx("j"), encoder).unwrap();
+    let mut s = KafkaSink::new(config.clone(), &ctx("j", None), encoder).unwrap();
     match s.write(batch(&items("big", 20))).await {
         Err(SinkError::Write(text)) => assert!(text.contains("max_epoch_bytes"), "{text}"),
         other => panic!("unexpected {other:?}"),
     }
 
-    let mut s = KafkaSink::new(config.clone(), &ctx("j"), encoder).unwrap();
+    let mut s = KafkaSink::new(config.clone(), &ctx("j", None), encoder).unwrap();
     let staged = write_and_stage(&mut s, &items("x", 1), 3).await;
     let err = |r: Result<(), SinkError>| r.unwrap_err().to_string();
     assert!(err(s.commit(Epoch::new(4), staged.clone()).await).contains("staged for epoch 3"));
-    let mut other = KafkaSink::new(config.clone(), &ctx("another-job"), encoder).unwrap();
+    let mut other = KafkaSink::new(config.clone(), &ctx("another-job", None), encoder).unwrap();
     assert!(err(other.commit(Epoch::new(3), staged.clone()).await).contains("transactional id"));
     assert!(err(s.commit(Epoch::new(3), StagedOutput(b"junk".to_vec())).await).contains("staged Kafka output"));
     assert!(err(s.commit(Epoch::new(3), staged).await).contains("before open"));
@@ -404,7 +459,7 @@ async fn bad_staged_output_and_oversized_epochs_are_errors() {
     }
     // An invalid configuration fails at once.
     let bad = KafkaSinkConfig::new(brokers(), "bad topic");
-    assert!(matches!(KafkaSink::new(bad, &ctx("j"), encoder), Err(SinkError::Unavailable(_))));
+    assert!(matches!(KafkaSink::new(bad, &ctx("j", None), encoder), Err(SinkError::Unavailable(_))));
 }
 
 /// Passes records through; fails once, after `fail_after` records, if `armed`.

@@ -44,6 +44,15 @@ impl<T: Send + 'static, E: RecordEncoder<T>> KafkaSink<T, E> {
         producer.init().await.map_err(|source| KafkaSinkError::Transaction { step: "init_transactions", source })?;
         let mut clients = Clients { producer, marker };
         let committed = clients.marker.read(self.config.request_timeout).await?;
+        let run = RunView {
+            resumed: self.resumed,
+            existing_output: self.existing_output,
+            prefix: self.ids.marker_prefix.clone(),
+            topic: self.config.topic.clone(),
+            timeout: self.config.request_timeout,
+            name: self.name.clone(),
+        };
+        run.reconcile(&clients.marker, committed).await?;
         tracing::info!(
             sink = &*self.name,
             topic = %self.config.topic,
@@ -214,4 +223,42 @@ where
     before_commit.await;
     clients.producer.commit().await.map_err(|e| (COMMIT_STEP, Cause::Kafka(e)))?;
     Ok(produced)
+}
+
+/// What `open` needs to know about the run, apart from the sink (whose encoder
+/// need not be `Sync`).
+struct RunView {
+    resumed: Option<Epoch>,
+    existing_output: tidemill_runtime::ExistingOutput,
+    prefix: String,
+    topic: String,
+    timeout: std::time::Duration,
+    name: std::sync::Arc<str>,
+}
+
+impl RunView {
+    /// A new run refuses (or accepts) a topic earlier runs of this sink wrote to; a
+    /// resumed run refuses a checkpoint older than what it committed, since records
+    /// in Kafka cannot be taken back.
+    async fn reconcile(&self, marker: &CommitMarker, committed: Option<Epoch>) -> Result<(), KafkaSinkError> {
+        match self.resumed {
+            None => {
+                let earlier = marker.earlier_runs(&self.prefix, self.timeout).await?;
+                if let Some(group) = earlier.first() {
+                    if self.existing_output == tidemill_runtime::ExistingOutput::Refuse {
+                        return Err(KafkaSinkError::EarlierRun { topic: self.topic.clone(), group: group.clone() });
+                    }
+                    tracing::warn!(sink = &*self.name, topic = %self.topic, %group,
+                        "appending to a topic an earlier run of this job wrote (existing_output = append)");
+                }
+                Ok(())
+            }
+            Some(resumed) => match committed {
+                Some(done) if done > resumed => {
+                    Err(KafkaSinkError::AheadOfCheckpoint { topic: self.topic.clone(), resumed, committed: done })
+                }
+                _ => Ok(()),
+            },
+        }
+    }
 }

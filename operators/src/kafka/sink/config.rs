@@ -150,7 +150,8 @@ impl KafkaSinkConfig {
             None => default_app_id(ctx),
         };
         KafkaSinkIds {
-            marker_group: format!("{transactional_id}-commits"),
+            marker_group: format!("{transactional_id}-commits@{}", ctx.run.lineage),
+            marker_prefix: format!("{transactional_id}-commits"),
             client_id: format!("tidemill-{}-{}-{}", ctx.job, ctx.node, ctx.shard),
             transactional_id,
         }
@@ -197,8 +198,13 @@ pub struct KafkaSinkIds {
     /// The producer's `transactional.id`.
     pub transactional_id: String,
     /// The consumer group whose committed offset is the commit marker: the newest
-    /// epoch committed (`<transactional id>-commits`).
+    /// epoch committed in the run's lineage (`<transactional id>-commits@<lineage>`).
+    /// A new run (a new lineage) starts its epochs at 1 again under a marker of its
+    /// own, so they are never mistaken for epochs an earlier run committed.
     pub marker_group: String,
+    /// What the marker groups of every run of this shard start with
+    /// (`<transactional id>-commits`): a new run finds earlier runs' output by it.
+    pub marker_prefix: String,
     /// The `client.id` of the producer (`tidemill-<job>-<node>-<shard>`).
     pub client_id: String,
 }
@@ -241,7 +247,8 @@ mod tests {
         let c = KafkaSinkConfig::new("b", "t");
         let ids = c.ids_for(&ctx(0, 1));
         assert_eq!(ids.transactional_id, "tidemill-orders-out");
-        assert_eq!(ids.marker_group, "tidemill-orders-out-commits");
+        assert_eq!(ids.marker_prefix, "tidemill-orders-out-commits");
+        assert!(ids.marker_group.starts_with("tidemill-orders-out-commits@"), "{}", ids.marker_group);
         assert_eq!(c.ids_for(&ctx(2, 3)).transactional_id, "tidemill-orders-out-2");
         let named = KafkaSinkConfig { transactional_id: Some("mine".into()), ..c };
         assert_eq!(named.ids_for(&ctx(0, 1)).transactional_id, "mine");
@@ -259,7 +266,7 @@ mod tests {
         assert_eq!(p.get("transaction.timeout.ms"), Some("60000"));
         assert_eq!((p.get("linger.ms"), p.get("security.protocol")), (Some("7"), Some("ssl")));
         let m = c.marker_config(&ids);
-        assert_eq!(m.get("group.id"), Some("tidemill-orders-out-commits"));
+        assert_eq!(m.get("group.id"), Some(ids.marker_group.as_str()));
         assert_eq!(m.get("isolation.level"), Some("read_committed"));
         assert_eq!((m.get("linger.ms"), m.get("security.protocol")), (None, Some("ssl")));
     }

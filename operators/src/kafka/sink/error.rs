@@ -107,6 +107,33 @@ pub enum KafkaSinkError {
         /// The limit.
         limit: u64,
     },
+    /// A run that starts without a checkpoint found the marker of an earlier run
+    /// of this sink shard, and the job may not append.
+    #[error(
+        "topic {topic} already holds output of an earlier run of this job (commit marker group {group}); \
+         refusing to add this run's records to it: resume that run with its checkpoints, write to another \
+         topic, or set existing_output = \"append\""
+    )]
+    EarlierRun {
+        /// The output topic.
+        topic: String,
+        /// The earlier run's marker group.
+        group: String,
+    },
+    /// The job resumes a checkpoint older than what this sink already committed:
+    /// records in Kafka cannot be taken back, so the replay would write them twice.
+    #[error(
+        "cannot resume checkpoint epoch {resumed}: epochs up to {committed} are already committed to topic {topic} \
+         and Kafka records cannot be taken back; resume the newest checkpoint instead"
+    )]
+    AheadOfCheckpoint {
+        /// The output topic.
+        topic: String,
+        /// The checkpoint the job resumes.
+        resumed: Epoch,
+        /// The newest epoch committed to the topic.
+        committed: Epoch,
+    },
 }
 
 /// How bad a failed transactional call is.

@@ -107,6 +107,29 @@ impl CommitMarker {
         Ok(tpl)
     }
 
+    /// Marker groups of other runs of this sink shard (groups named
+    /// `<prefix>` or `<prefix>@...` other than this run's), from the broker's list
+    /// of groups.
+    pub(crate) async fn earlier_runs(&self, prefix: &str, timeout: Duration) -> Result<Vec<String>, KafkaSinkError> {
+        let consumer = self.consumer.clone();
+        let fail = |reason: String| KafkaSinkError::Marker { group: self.group.clone(), reason };
+        // The group list is not `Send`: only the names leave the blocking task.
+        let names = tokio::task::spawn_blocking(move || {
+            consumer
+                .fetch_group_list(None, timeout)
+                .map(|list| list.groups().iter().map(|g| g.name().to_string()).collect::<Vec<_>>())
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| fail(format!("listing groups did not finish: {e}")))?
+        .map_err(|e| fail(format!("cannot list consumer groups: {e}")))?;
+        let ours = &self.group;
+        Ok(names
+            .into_iter()
+            .filter(|name| name != ours && (name == prefix || name.starts_with(&format!("{prefix}@"))))
+            .collect())
+    }
+
     /// The group metadata to send the marker with, read afresh for each transaction.
     pub(crate) fn group_metadata(&self) -> Result<ConsumerGroupMetadata, KafkaSinkError> {
         self.consumer.group_metadata().ok_or_else(|| KafkaSinkError::Marker {

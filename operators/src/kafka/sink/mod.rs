@@ -76,6 +76,10 @@ pub struct KafkaSink<T, E> {
     clients: Option<Clients>,
     /// Why the producer may not be used again, once that is so.
     broken: Option<String>,
+    /// The checkpoint the pipeline resumes, if any.
+    resumed: Option<Epoch>,
+    /// What a new run does with an earlier run's output.
+    existing_output: tidemill_runtime::ExistingOutput,
     _records: PhantomData<fn(T)>,
 }
 
@@ -112,6 +116,8 @@ impl<T: Send + 'static, E: RecordEncoder<T>> KafkaSink<T, E> {
             buffer: StagedWriter::default(),
             clients: None,
             broken: None,
+            resumed: ctx.run.resumed,
+            existing_output: ctx.run.existing_output,
             _records: PhantomData,
         })
     }
@@ -174,8 +180,14 @@ impl<T: Send + 'static, E: RecordEncoder<T>> Sink for KafkaSink<T, E> {
     type In = T;
 
     async fn open(&mut self) -> Result<(), SinkError> {
-        let result = self.open_clients().await;
-        result.map_err(|e| SinkError::Unavailable(format!("kafka topic {}: {e}", self.config.topic)))
+        match self.open_clients().await {
+            Ok(()) => Ok(()),
+            Err(KafkaSinkError::EarlierRun { topic, group }) => Err(SinkError::ExistingOutput {
+                destination: format!("Kafka topic {topic}"),
+                evidence: format!("commit marker group {group}"),
+            }),
+            Err(e) => Err(SinkError::Unavailable(format!("kafka topic {}: {e}", self.config.topic))),
+        }
     }
 
     async fn write(&mut self, batch: Batch<T>) -> Result<(), SinkError> {
