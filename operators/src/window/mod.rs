@@ -1,5 +1,5 @@
 //! Keyed event-time windows: tumbling, sliding and session windows with
-//! incremental aggregates (DESIGN.md decisions 6 and 7).
+//! incremental aggregates.
 //!
 //! # Building an operator
 //!

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! TIDEMILL-CHECKPOINT 2\n
-//! {"job":..,"lineage":..,"routing":1,"epoch":..,"shards":[{"node":..,..},..],"state_lengths":[n0,n1,..]}\n
+//! {"job":..,"lineage":..,"routing":2,"epoch":..,"shards":[{"node":..,..},..],"state_lengths":[n0,n1,..]}\n
 //! <state of shard 0: n0 bytes><state of shard 1: n1 bytes>...
 //! ```
 //!

@@ -1,4 +1,4 @@
-//! Tracing single records through a job with OpenTelemetry (DESIGN.md decision 10).
+//! Tracing single records through a job with OpenTelemetry.
 //!
 //! A producer writes a W3C `traceparent` into the headers of a sampled share of
 //! its records. A source reads it into [`Record::trace`](crate::Record::trace)

@@ -60,7 +60,7 @@ pub struct GroupSummary {
     pub lost: u32,
 }
 
-/// Scale-out through Kafka (DESIGN decision 5): every process of a job joins one
+/// Scale-out through Kafka: every process of a job joins one
 /// consumer group and runs a **task** for each partition the group assigns it. A
 /// task is a complete job over that one partition, built by `build(partition)`
 /// with its own checkpoint store (`<store>/p<partition>`), so its state and staged
