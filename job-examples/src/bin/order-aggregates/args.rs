@@ -1,28 +1,16 @@
-//! `order-aggregates`: the seed article's order job on a JSON-lines file, a folder
-//! of them, or generated orders, writing three Delta tables.
+//! The command line of `order-aggregates` and how it becomes the job's settings.
 
-// mimalloc: the pipeline allocates and frees small strings on several threads at
-// once, where glibc malloc's arenas and consolidation cost a large share of CPU.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
 use tidemill_job_examples::cli::ExitError;
-use tidemill_job_examples::order_aggregates::{
-    self, GroupOptions, OrderInput, OrderJobError, OrderJobSettings, OrderTables,
-};
-use tidemill_operators::kafka::{KafkaSourceConfig, PartitionTasks, StartOffsets};
-use tidemill_runtime::checkpoint::{CheckpointError, FromCheckpoint};
-use tidemill_runtime::metrics::MetricsHub;
-use tidemill_runtime::{BuildError, ErrorChain, ExistingOutput, JobError, JobSummary, SinkError, StartupError};
+use tidemill_job_examples::order_aggregates::{OrderInput, OrderJobSettings};
+use tidemill_operators::kafka::{KafkaSourceConfig, StartOffsets};
+use tidemill_runtime::checkpoint::FromCheckpoint;
+use tidemill_runtime::ExistingOutput;
 
-/// Rows of each table shown after a run.
-const PREVIEW_ROWS: usize = 3;
+use crate::exit::invalid_setting;
 
 /// Counts orders per user in sliding event-time windows and writes them, the
 /// distinct valid orders and every rejected record to Delta Lake tables.
@@ -33,45 +21,45 @@ const PREVIEW_ROWS: usize = 3;
 #[derive(Debug, Parser)]
 #[command(name = "order-aggregates", version)]
 #[command(group(ArgGroup::new("source").required(true).args(["input", "generate", "topic"])))]
-struct Cli {
+pub(crate) struct Cli {
     /// Read order events from this JSON-lines file, or every file in this folder in
     /// file-name order.
     #[arg(long, value_name = "FILE|DIR", env = "TIDEMILL_INPUT")]
-    input: Option<PathBuf>,
+    pub(crate) input: Option<PathBuf>,
 
     /// Generate this many order events (deterministic, with out-of-order, duplicate
     /// and malformed ones; see the --seed, --jitter and --*-share options).
     #[arg(long, value_name = "N", env = "TIDEMILL_GENERATE")]
-    generate: Option<u64>,
+    pub(crate) generate: Option<u64>,
 
     /// Read order events from this Kafka topic (one source actor per partition).
     #[arg(long, value_name = "NAME", env = "TIDEMILL_TOPIC")]
-    topic: Option<String>,
+    pub(crate) topic: Option<String>,
 
     /// Kafka bootstrap servers, for --topic.
     #[arg(long, value_name = "HOST:PORT", env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
-    brokers: String,
+    pub(crate) brokers: String,
 
     /// With --topic: read up to the end offsets found at the first start (kept in
     /// the checkpoint, so a restart has the same end), then finish and exit 0.
     /// Without it the job runs until stopped (SIGTERM or Ctrl-C).
     #[arg(long, requires = "topic")]
-    bounded: bool,
+    pub(crate) bounded: bool,
 
     /// With --topic: where to start without a checkpoint, `earliest` or `latest`.
     #[arg(long, value_name = "WHERE", requires = "topic", default_value = "earliest", value_parser = ["earliest", "latest"])]
-    start_offsets: String,
+    pub(crate) start_offsets: String,
 
     /// With --topic: consumer group the checkpointed offsets are committed to, for
     /// lag tooling [default: the job's name, order-aggregates].
     #[arg(long, value_name = "GROUP", requires = "topic", env = "TIDEMILL_GROUP_ID")]
-    group_id: Option<String>,
+    pub(crate) group_id: Option<String>,
 
     /// With --topic: how many Kafka consumers (client threads) the partitions share
     /// [default: the number of CPUs].
     #[arg(long, value_name = "N", requires = "topic", env = "TIDEMILL_KAFKA_CONSUMERS",
           value_parser = clap::value_parser!(u16).range(1..))]
-    kafka_consumers: Option<u16>,
+    pub(crate) kafka_consumers: Option<u16>,
 
     /// With --topic: scale out through the consumer group. Every process started
     /// with --group and the same group joins it and runs one task per partition it
@@ -80,82 +68,82 @@ struct Cli {
     /// --checkpoint-dir every process can reach, and a topic keyed by user_id
     /// (order-producer --key user-id). See docs/scale-out.md.
     #[arg(long, requires_all = ["topic", "checkpoint_dir"], env = "TIDEMILL_GROUP")]
-    group: bool,
+    pub(crate) group: bool,
 
     /// With --group: how long the group waits for a process that stopped answering
     /// (killed) before its partitions go to the others (Kafka's session.timeout.ms;
     /// the broker allows 6s to 5m by default).
     #[arg(long, value_name = "DURATION", requires = "group", default_value = "45s",
           env = "TIDEMILL_SESSION_TIMEOUT", value_parser = humantime::parse_duration)]
-    session_timeout: Duration,
+    pub(crate) session_timeout: Duration,
 
     /// Folder for the tables: <DIR>/order_aggregates, <DIR>/orders, <DIR>/dlq.
     #[arg(long, value_name = "DIR", env = "TIDEMILL_OUTPUT")]
-    output: PathBuf,
+    pub(crate) output: PathBuf,
 
     /// TOML file with settings (keys as in OrderJobSettings: window_size,
     /// window_slide, watermark_delay, allowed_lateness, shards, [runtime], [generator],
     /// [metrics]).
     #[arg(long, value_name = "FILE", env = "TIDEMILL_CONFIG")]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 
     /// Window length, e.g. 5m [default: 5m].
     #[arg(long, value_name = "DURATION", env = "TIDEMILL_WINDOW_SIZE", value_parser = humantime::parse_duration)]
-    window_size: Option<Duration>,
+    pub(crate) window_size: Option<Duration>,
 
     /// Window slide, e.g. 1m [default: 1m].
     #[arg(long, value_name = "DURATION", env = "TIDEMILL_WINDOW_SLIDE", value_parser = humantime::parse_duration)]
-    window_slide: Option<Duration>,
+    pub(crate) window_slide: Option<Duration>,
 
     /// Watermark delay: how far behind the newest event time the watermark trails
     /// [default: 10m].
     #[arg(long, value_name = "DURATION", env = "TIDEMILL_WATERMARK_DELAY", value_parser = humantime::parse_duration)]
-    watermark_delay: Option<Duration>,
+    pub(crate) watermark_delay: Option<Duration>,
 
     /// How long past its end a window waits before it is emitted [default: 0s].
     #[arg(long, value_name = "DURATION", env = "TIDEMILL_ALLOWED_LATENESS", value_parser = humantime::parse_duration)]
-    allowed_lateness: Option<Duration>,
+    pub(crate) allowed_lateness: Option<Duration>,
 
     /// Shards of the keyed operators [default: 2].
     #[arg(long, value_name = "N", env = "TIDEMILL_SHARDS")]
-    shards: Option<usize>,
+    pub(crate) shards: Option<usize>,
 
     /// Records per batch between actors [default: 1024].
     #[arg(long, value_name = "N", env = "TIDEMILL_BATCH_SIZE")]
-    batch_size: Option<usize>,
+    pub(crate) batch_size: Option<usize>,
 
     /// Batches an edge holds before its sender waits [default: 8].
     #[arg(long, value_name = "N", env = "TIDEMILL_EDGE_CAPACITY")]
-    edge_capacity: Option<usize>,
+    pub(crate) edge_capacity: Option<usize>,
 
     /// Generator: random seed [default: 42].
     #[arg(long, value_name = "N", env = "TIDEMILL_SEED")]
-    seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
 
     /// Generator: distinct users [default: 1000].
     #[arg(long, value_name = "N", env = "TIDEMILL_USERS")]
-    users: Option<u32>,
+    pub(crate) users: Option<u32>,
 
     /// Generator: largest out-of-order jitter of event times [default: 2s].
     #[arg(long, value_name = "DURATION", env = "TIDEMILL_JITTER", value_parser = humantime::parse_duration)]
-    jitter: Option<Duration>,
+    pub(crate) jitter: Option<Duration>,
 
     /// Generator: share of duplicated events, 0..1 [default: 0.01].
     #[arg(long, value_name = "SHARE", env = "TIDEMILL_DUPLICATE_SHARE")]
-    duplicate_share: Option<f64>,
+    pub(crate) duplicate_share: Option<f64>,
 
     /// Generator: share of malformed events, 0..1 [default: 0.01].
     #[arg(long, value_name = "SHARE", env = "TIDEMILL_MALFORMED_SHARE")]
-    malformed_share: Option<f64>,
+    pub(crate) malformed_share: Option<f64>,
 
     /// Generator: most events per second of wall time [default: unlimited].
     #[arg(long, value_name = "N", env = "TIDEMILL_RATE")]
-    rate: Option<u64>,
+    pub(crate) rate: Option<u64>,
 
     /// Keep checkpoints in this folder; started again with the same folder the job
     /// resumes from its newest checkpoint (exactly once into the tables).
     #[arg(long, value_name = "DIR", env = "TIDEMILL_CHECKPOINT_DIR")]
-    checkpoint_dir: Option<PathBuf>,
+    pub(crate) checkpoint_dir: Option<PathBuf>,
 
     /// Which checkpoint of --checkpoint-dir to resume: `latest`, `previous` (when
     /// the newest is damaged; what the sinks committed after it is undone first,
@@ -167,45 +155,45 @@ struct Cli {
         conflicts_with = "group",
         env = "TIDEMILL_FROM_CHECKPOINT"
     )]
-    from_checkpoint: Option<FromCheckpoint>,
+    pub(crate) from_checkpoint: Option<FromCheckpoint>,
 
     /// What a run without a checkpoint does when a table already holds output of
     /// an earlier run of this job: `refuse` (stop with an error, nothing written)
     /// or `append` (add this run's rows under a new lineage) [default: refuse].
     #[arg(long, value_name = "refuse|append", env = "TIDEMILL_EXISTING_OUTPUT")]
-    existing_output: Option<ExistingOutput>,
+    pub(crate) existing_output: Option<ExistingOutput>,
 
     /// The largest record read, in bytes; a longer line or Kafka message goes to
     /// the dlq table as record_too_large with its first bytes [default: 1048576].
     #[arg(long, value_name = "BYTES", env = "TIDEMILL_MAX_RECORD_BYTES")]
-    max_record_bytes: Option<usize>,
+    pub(crate) max_record_bytes: Option<usize>,
 
     /// Time between checkpoints, e.g. 30s, 1s, 100ms [default: 30s with
     /// --checkpoint-dir; without it the tables are committed once, at the end].
     #[arg(long, value_name = "DURATION", env = "TIDEMILL_CHECKPOINT_INTERVAL", value_parser = humantime::parse_duration)]
-    checkpoint_interval: Option<Duration>,
+    pub(crate) checkpoint_interval: Option<Duration>,
 
     /// The most records one source partition reads between two checkpoints (the
     /// seed's maxOffsetsPerTrigger) [default: no cap]; needs checkpoints.
     #[arg(long, value_name = "N", env = "TIDEMILL_MAX_RECORDS_PER_CHECKPOINT")]
-    max_records_per_checkpoint: Option<u64>,
+    pub(crate) max_records_per_checkpoint: Option<u64>,
 
     /// Watermark alignment: a partition more than this ahead (in event time) of the
     /// slowest active partition waits for the others, which bounds the state kept
     /// for the watermark when partitions are read at different speeds (a catch-up
     /// run) [default: off]. A few times the window slide, e.g. 2m.
     #[arg(long, value_name = "DURATION", env = "TIDEMILL_MAX_EVENT_TIME_DRIFT", value_parser = humantime::parse_duration)]
-    max_event_time_drift: Option<Duration>,
+    pub(crate) max_event_time_drift: Option<Duration>,
 
     /// Serve /metrics (Prometheus), /healthz and /readyz here, e.g. 0.0.0.0:9464 to
     /// be scraped from other hosts, or `off` [default: 127.0.0.1:9464, localhost
     /// only; a free port if that is taken]. OTLP push: set OTEL_EXPORTER_OTLP_ENDPOINT.
     #[arg(long, value_name = "HOST:PORT|off", env = "TIDEMILL_METRICS_ADDR", value_parser = tidemill_job_examples::cli::parse_metrics_addr)]
-    metrics_addr: Option<tidemill_runtime::metrics::MetricsAddr>,
+    pub(crate) metrics_addr: Option<tidemill_runtime::metrics::MetricsAddr>,
 
     /// Write the job summary as JSON to this file as well.
     #[arg(long, value_name = "FILE")]
-    summary_json: Option<PathBuf>,
+    pub(crate) summary_json: Option<PathBuf>,
 
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `tidemill_runtime=debug`.
     #[arg(
@@ -214,13 +202,13 @@ struct Cli {
         env = "RUST_LOG",
         default_value = "warn,tidemill_operators::kafka::group=info,tidemill::progress=info,tidemill_runtime::metrics=info,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=error"
     )]
-    log: String,
+    pub(crate) log: String,
 }
 
 impl Cli {
     /// The settings from the config file, the environment and the command line,
     /// validated: an error here is a usage error (exit status 2).
-    fn settings(&self) -> Result<OrderJobSettings, ExitError> {
+    pub(crate) fn settings(&self) -> Result<OrderJobSettings, ExitError> {
         let s = self.merged_settings().map_err(ExitError::Usage)?;
         s.validate().map_err(|e| ExitError::Usage(invalid_setting(&e.setting(), &e.to_string())))?;
         Ok(s)
@@ -277,7 +265,7 @@ impl Cli {
         Ok(s)
     }
 
-    fn input(&self, settings: &OrderJobSettings) -> OrderInput {
+    pub(crate) fn input(&self, settings: &OrderJobSettings) -> OrderInput {
         if let Some(topic) = &self.topic {
             let mut config = KafkaSourceConfig::new(&self.brokers, topic);
             if self.bounded {
@@ -295,141 +283,4 @@ impl Cli {
             None => OrderInput::Generate(settings.generator.clone()),
         }
     }
-}
-
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tidemill_job_examples::cli::run_main(&cli.log, || run(&cli))
-}
-
-/// `invalid setting <key>: <problem> (<how to set it>)`.
-fn invalid_setting(setting: &str, problem: &str) -> String {
-    match FLAGS.iter().find(|(key, _)| *key == setting) {
-        Some((_, how)) => format!("invalid setting {setting}: {problem} (set with {how})"),
-        None => format!("invalid setting {setting}: {problem}"),
-    }
-}
-
-/// How each setting that has one is set on the command line and in the environment.
-const FLAGS: [(&str, &str); 11] = [
-    ("runtime.batch_size", "--batch-size or TIDEMILL_BATCH_SIZE"),
-    ("runtime.edge_capacity", "--edge-capacity or TIDEMILL_EDGE_CAPACITY"),
-    ("runtime.checkpoint_interval", "--checkpoint-interval or TIDEMILL_CHECKPOINT_INTERVAL"),
-    ("runtime.max_records_per_checkpoint", "--max-records-per-checkpoint or TIDEMILL_MAX_RECORDS_PER_CHECKPOINT"),
-    ("runtime.max_event_time_drift", "--max-event-time-drift or TIDEMILL_MAX_EVENT_TIME_DRIFT"),
-    ("runtime.max_record_bytes", "--max-record-bytes or TIDEMILL_MAX_RECORD_BYTES"),
-    ("shards", "--shards or TIDEMILL_SHARDS"),
-    ("window_size / window_slide", "--window-size/--window-slide or TIDEMILL_WINDOW_SIZE/TIDEMILL_WINDOW_SLIDE"),
-    ("generator", "--users, --jitter, --duplicate-share, --malformed-share, --rate"),
-    ("target_file_rows", "target_file_rows in the --config file"),
-    ("dedup_retention", "dedup_retention in the --config file"),
-];
-
-fn run(cli: &Cli) -> Result<(), ExitError> {
-    let settings = cli.settings()?;
-    let input = cli.input(&settings);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    if cli.group {
-        let OrderInput::Kafka(source) = &input else { return Err(ExitError::Usage("--group needs --topic".into())) };
-        let summary = runtime.block_on(run_group(cli, source, &settings))?;
-        return finish(cli, &runtime, &input, &summary);
-    }
-    let summary = runtime.block_on(async {
-        let from = cli.from_checkpoint.unwrap_or_default();
-        let job = order_aggregates::build_from(&input, &cli.output, &settings, from).map_err(build_error)?;
-        let handle = job.start().await.map_err(job_error)?;
-        handle.wait_or_stop_on_signal().await.map_err(job_error)
-    })?;
-    finish(cli, &runtime, &input, &summary)
-}
-
-/// A job that could not be built: usage errors are about settings, the rest
-/// (a missing input, an unreachable topic) about the input or output.
-fn build_error(e: OrderJobError) -> ExitError {
-    let message = ErrorChain(&e).to_string();
-    match e {
-        OrderJobError::Build(BuildError::Config(c)) => {
-            ExitError::Usage(invalid_setting(&format!("runtime.{}", c.setting()), &c.to_string()))
-        }
-        OrderJobError::Window(_) => ExitError::Usage(message),
-        _ => ExitError::Failed(message),
-    }
-}
-
-/// A job that could not start or failed. Output of an earlier run and an unusable
-/// checkpoint are usage errors: nothing was written, the command must change.
-fn job_error(e: JobError) -> ExitError {
-    let message = ErrorChain(&e).to_string();
-    match &e {
-        JobError::Startup { source: StartupError::Sink(SinkError::ExistingOutput { .. }), .. } => ExitError::Usage(
-            format!("{message}\n(on the command line: --existing-output append, or another --output)"),
-        ),
-        JobError::Checkpoint(CheckpointError::Corrupt { .. }) => ExitError::Usage(format!(
-            "{message}\n(to resume the checkpoint before it: --from-checkpoint previous; what was committed after it is undone first)"
-        )),
-        JobError::Checkpoint(CheckpointError::Missing { .. } | CheckpointError::Mismatch { .. }) => {
-            ExitError::Usage(message)
-        }
-        _ => ExitError::Failed(message),
-    }
-}
-
-/// Group mode: join the consumer group and run a task per assigned partition
-/// until every owned task finished (--bounded) or SIGTERM/SIGINT (tasks are
-/// suspended: checkpointed and committed, windows kept open for the next owner).
-async fn run_group(
-    cli: &Cli,
-    source: &KafkaSourceConfig,
-    settings: &OrderJobSettings,
-) -> Result<JobSummary, ExitError> {
-    let options = GroupOptions { group_id: cli.group_id.clone(), session_timeout: cli.session_timeout };
-    let build = |partition: i32| {
-        order_aggregates::build_task(source, &options, partition, &cli.output, settings).map_err(|e| e.to_string())
-    };
-    let hub = MetricsHub::new();
-    // One endpoint for every task of this process (the tasks themselves have none).
-    let _endpoint =
-        hub.serve(&settings.metrics, &options.group_id()).await.map_err(|e| format!("metrics endpoint: {e}"))?;
-    let tasks = PartitionTasks::new(options.group_config(source), build).bounded(cli.bounded).metrics_hub(hub);
-    let outcome = tasks.run(shutdown_signal()).await.map_err(|e| ExitError::Failed(ErrorChain(&e).to_string()))?;
-    eprintln!(
-        "group {}: ran partitions {:?}, finished {:?}, handed over {}, lost {}",
-        options.group_id(),
-        outcome.owned,
-        outcome.finished,
-        outcome.handed_over,
-        outcome.lost
-    );
-    Ok(outcome.summary.unwrap_or_default())
-}
-
-/// Completes on the first SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut terminate), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
-    }
-}
-
-fn finish(
-    cli: &Cli,
-    runtime: &tokio::runtime::Runtime,
-    input: &OrderInput,
-    summary: &JobSummary,
-) -> Result<(), ExitError> {
-    if let Some(path) = &cli.summary_json {
-        let json = serde_json::to_string_pretty(summary).map_err(|e| e.to_string())?;
-        std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    }
-    let tables = OrderTables::under(&cli.output);
-    let report = runtime.block_on(order_aggregates::render_report(input, &tables, summary, PREVIEW_ROWS));
-    // Not print!: that panics when stdout is a closed pipe.
-    std::io::stdout()
-        .write_all(report.as_bytes())
-        .map_err(|e| ExitError::Failed(format!("cannot write the report: {e}")))
 }

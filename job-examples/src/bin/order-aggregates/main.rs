@@ -1,0 +1,112 @@
+//! `order-aggregates`: the seed article's order job on a JSON-lines file, a folder
+//! of them, generated orders or a Kafka topic, writing three Delta tables.
+//!
+//! `args.rs` holds the command line and the settings it makes, `exit.rs` how a
+//! failure becomes a message and an exit status; this file runs the job.
+
+// mimalloc: the pipeline allocates and frees small strings on several threads at
+// once, where glibc malloc's arenas and consolidation cost a large share of CPU.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+mod args;
+mod exit;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tidemill_job_examples::cli::ExitError;
+use tidemill_job_examples::order_aggregates::{self, GroupOptions, OrderInput, OrderJobSettings, OrderTables};
+use tidemill_operators::kafka::{KafkaSourceConfig, PartitionTasks};
+use tidemill_runtime::metrics::MetricsHub;
+use tidemill_runtime::{ErrorChain, JobSummary};
+
+use args::Cli;
+use exit::{build_error, job_error};
+
+/// Rows of each table shown after a run.
+const PREVIEW_ROWS: usize = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tidemill_job_examples::cli::run_main(&cli.log, || run(&cli))
+}
+
+fn run(cli: &Cli) -> Result<(), ExitError> {
+    let settings = cli.settings()?;
+    let input = cli.input(&settings);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    if cli.group {
+        let OrderInput::Kafka(source) = &input else { return Err(ExitError::Usage("--group needs --topic".into())) };
+        let summary = runtime.block_on(run_group(cli, source, &settings))?;
+        return finish(cli, &runtime, &input, &summary);
+    }
+    let summary = runtime.block_on(async {
+        let from = cli.from_checkpoint.unwrap_or_default();
+        let job = order_aggregates::build_from(&input, &cli.output, &settings, from).map_err(build_error)?;
+        let handle = job.start().await.map_err(job_error)?;
+        handle.wait_or_stop_on_signal().await.map_err(job_error)
+    })?;
+    finish(cli, &runtime, &input, &summary)
+}
+
+/// Group mode: join the consumer group and run a task per assigned partition
+/// until every owned task finished (--bounded) or SIGTERM/SIGINT (tasks are
+/// suspended: checkpointed and committed, windows kept open for the next owner).
+async fn run_group(
+    cli: &Cli,
+    source: &KafkaSourceConfig,
+    settings: &OrderJobSettings,
+) -> Result<JobSummary, ExitError> {
+    let options = GroupOptions { group_id: cli.group_id.clone(), session_timeout: cli.session_timeout };
+    let build = |partition: i32| {
+        order_aggregates::build_task(source, &options, partition, &cli.output, settings).map_err(|e| e.to_string())
+    };
+    let hub = MetricsHub::new();
+    // One endpoint for every task of this process (the tasks themselves have none).
+    let _endpoint =
+        hub.serve(&settings.metrics, &options.group_id()).await.map_err(|e| format!("metrics endpoint: {e}"))?;
+    let tasks = PartitionTasks::new(options.group_config(source), build).bounded(cli.bounded).metrics_hub(hub);
+    let outcome = tasks.run(shutdown_signal()).await.map_err(|e| ExitError::Failed(ErrorChain(&e).to_string()))?;
+    eprintln!(
+        "group {}: ran partitions {:?}, finished {:?}, handed over {}, lost {}",
+        options.group_id(),
+        outcome.owned,
+        outcome.finished,
+        outcome.handed_over,
+        outcome.lost
+    );
+    Ok(outcome.summary.unwrap_or_default())
+}
+
+/// Completes on the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+}
+
+fn finish(
+    cli: &Cli,
+    runtime: &tokio::runtime::Runtime,
+    input: &OrderInput,
+    summary: &JobSummary,
+) -> Result<(), ExitError> {
+    if let Some(path) = &cli.summary_json {
+        let json = serde_json::to_string_pretty(summary).map_err(|e| e.to_string())?;
+        std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let tables = OrderTables::under(&cli.output);
+    let report = runtime.block_on(order_aggregates::render_report(input, &tables, summary, PREVIEW_ROWS));
+    // Not print!: that panics when stdout is a closed pipe.
+    std::io::stdout()
+        .write_all(report.as_bytes())
+        .map_err(|e| ExitError::Failed(format!("cannot write the report: {e}")))
+}
