@@ -397,3 +397,19 @@ async fn fan_out_gives_every_consumer_every_record() {
     assert_eq!(got2, values.iter().copied().filter(|v| v.1 > 0).collect::<Vec<_>>());
     assert_eq!(summary.records_out, (got1.len() + got2.len()) as u64);
 }
+
+#[test]
+fn settings_that_cannot_work_are_refused_by_build() {
+    let bad = [
+        JobConfig { batch_size: 0, ..JobConfig::default() },
+        JobConfig { checkpoint_interval: Some(Duration::ZERO), ..JobConfig::default() },
+        JobConfig { max_records_per_checkpoint: Some(5), ..JobConfig::default() },
+    ];
+    for config in bad {
+        let job = Job::builder("bad").config(config.clone());
+        job.source("numbers", 1, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec![(1u32, 1i64)]), ctx)))
+            .sink("collect", |_| Ok(CollectSink::new(Arc::default())));
+        let err = job.build().err().expect("refused");
+        assert!(matches!(err, BuildError::Config(_)), "{config:?}: {err}");
+    }
+}
