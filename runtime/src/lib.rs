@@ -44,6 +44,7 @@ pub use counters::{peak_resident_bytes, JobCounters, JobSummary, ShardCounts};
 pub use dead_letter::{DeadLetter, PartitionInfo, ReasonCode, SourceCatalog, SourceKind};
 pub use edge::{EdgeClosed, EdgeStats, InputIndex, InputPort, NodeMsg};
 pub use event_time_board::EventTimeBoard;
+pub use functions::panic_message;
 pub use graph::{BuildError, GraphError, JobBuilder, KeyedStream, Stream};
 pub use harness::OperatorHarness;
 pub use job::{ErrorChain, Job, JobControl, JobError, JobHandle, StartupError};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use deltalake::arrow::array::RecordBatch;
 use serde::Serialize;
-use tidemill_runtime::{DeadLetter, Origin, ReasonCode};
+use tidemill_runtime::{panic_message, DeadLetter, Origin, ReasonCode};
 
 use super::record::{DeltaRecord, RecordBatchError};
 
@@ -89,22 +89,12 @@ fn convert_guarded<R: DeltaRecord>(rows: &[R]) -> Result<RecordBatch, String> {
     match catch_unwind(AssertUnwindSafe(|| R::to_record_batch(rows))) {
         Ok(Ok(batch)) => Ok(batch),
         Ok(Err(e)) => Err(conversion_error(&e)),
-        Err(panic) => Err(format!("the row conversion panicked: {}", panic_text(panic.as_ref()))),
+        Err(panic) => Err(format!("the row conversion panicked: {}", panic_message(panic.as_ref()))),
     }
 }
 
 fn conversion_error(e: &RecordBatchError) -> String {
     format!("the row cannot be converted to the table's format: {e}")
-}
-
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "panic with a non-string payload".to_string()
-    }
 }
 
 /// The dead letter of a row the destination refused.
