@@ -34,14 +34,24 @@ const COMMIT_ATTEMPTS: usize = 500;
 /// non-nullable record field, not the other way round.
 ///
 /// Errors are [`SinkError::Unavailable`] naming the path: an unwritable or non-UTF-8
-/// path, a non-empty folder that is not a Delta table, or a schema mismatch.
+/// path, a non-empty folder that is not a Delta table, or a schema mismatch; a
+/// folder that cannot be written because the disk or quota is full is a
+/// (transient) [`SinkError::Write`].
 pub async fn open_or_create(path: &Path, expected: &SchemaRef, type_name: &str) -> Result<DeltaTable, SinkError> {
     let shown = path.display().to_string();
     let unavailable = |what: String| SinkError::Unavailable(format!("Delta table {shown}: {what}"));
 
     std::fs::create_dir_all(path).map_err(|e| unavailable(format!("cannot create the table folder: {e}")))?;
     let probe = path.join(WRITE_PROBE);
-    std::fs::write(&probe, b"tidemill").map_err(|e| unavailable(format!("folder is not writable: {e}")))?;
+    std::fs::write(&probe, b"tidemill").map_err(|e| match e.kind() {
+        // A full disk or quota is storage trouble, not a wrong destination: a
+        // transient error, so that a pipeline restarted while the disk is full
+        // waits for space instead of counting it against the restart policy.
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            SinkError::Write(format!("Delta table {shown}: cannot write the folder: {e}"))
+        }
+        _ => unavailable(format!("folder is not writable: {e}")),
+    })?;
     let _ = std::fs::remove_file(&probe);
     let has_log = path.join("_delta_log").is_dir();
     if !has_log {
