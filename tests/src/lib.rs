@@ -1,5 +1,6 @@
 //! Shared helpers for Tidemill's end-to-end tests: the independent Delta reader
-//! and batch oracles of the order job.
+//! and batch oracles of the order job, the job binaries as child processes, and
+//! the faults the tests inject (a full file system, a frozen process).
 
 pub mod binary;
 pub mod checkpoints;
@@ -8,5 +9,8 @@ pub mod delta_reader;
 pub mod kafka;
 pub mod metrics;
 pub mod order_oracle;
+pub mod order_prefix;
 pub mod order_tables;
+pub mod process;
 pub mod table_rows;
+pub mod tmpfs;

@@ -14,36 +14,55 @@ pub fn str_field<'a>(row: &'a Value, name: &str) -> &'a str {
     row[name].as_str().unwrap_or_else(|| panic!("{name} is not a string in {row}"))
 }
 
-/// Every window in `table` equals the oracle's, and none is written twice.
-pub fn assert_windows_equal(table: &Path, oracle: &OrderOracle) {
+/// A window's key in the `order_aggregates` table: start, end (RFC 3339) and user.
+pub type WindowKey = (String, String, String);
+
+/// The `order_aggregates` table as window -> order count; fails if a window is
+/// written twice.
+pub fn window_counts(table: &Path) -> BTreeMap<WindowKey, i64> {
+    window_counts_of(&read_rows(table, Engine::DeltaRs))
+}
+
+/// [`window_counts`] of rows read already.
+pub fn window_counts_of(rows: &[Value]) -> BTreeMap<WindowKey, i64> {
     let mut got = BTreeMap::new();
-    for row in read_rows(table, Engine::DeltaRs) {
+    for row in rows {
         let key = (
-            str_field(&row, "window_start").to_string(),
-            str_field(&row, "window_end").to_string(),
-            str_field(&row, "user_id").to_string(),
+            str_field(row, "window_start").to_string(),
+            str_field(row, "window_end").to_string(),
+            str_field(row, "user_id").to_string(),
         );
         let count = row["order_count"].as_i64().expect("order_count");
         assert!(got.insert(key.clone(), count).is_none(), "window {key:?} written twice");
     }
+    got
+}
+
+/// Every window in `table` equals the oracle's, and none is written twice.
+pub fn assert_windows_equal(table: &Path, oracle: &OrderOracle) {
+    let got = window_counts(table);
     assert_eq!(got.len(), oracle.windows.len(), "number of windows");
     assert_eq!(got, oracle.windows, "every window equal to the oracle");
 }
 
+/// An order as the oracle and the `orders` table hold it: order id, user id,
+/// amount, event time (RFC 3339).
+pub type OrderRow = (String, String, i64, String);
+
+/// One row of the `orders` table as the oracle holds orders.
+pub fn order_row(row: &Value) -> OrderRow {
+    (
+        str_field(row, "order_id").to_string(),
+        str_field(row, "user_id").to_string(),
+        row["amount"].as_i64().expect("amount"),
+        str_field(row, "event_time").to_string(),
+    )
+}
+
 /// The `orders` table holds exactly the oracle's distinct orders.
 pub fn assert_orders_equal(table: &Path, oracle: &OrderOracle) {
-    let rows = read_rows(table, Engine::DeltaRs);
-    let got: BTreeSet<(String, String, i64, String)> = rows
-        .iter()
-        .map(|r| {
-            (
-                str_field(r, "order_id").to_string(),
-                str_field(r, "user_id").to_string(),
-                r["amount"].as_i64().expect("amount"),
-                str_field(r, "event_time").to_string(),
-            )
-        })
-        .collect();
+    let rows = crate::table_rows::order_rows(table);
+    let got: BTreeSet<OrderRow> = rows.iter().cloned().collect();
     assert_eq!(rows.len(), got.len(), "orders are distinct");
     assert_eq!(got, oracle.orders);
 }
@@ -72,6 +91,25 @@ pub fn dead_letter_payloads(table: &Path) -> BTreeMap<(String, Vec<u8>), usize> 
         assert!(row["partition"].as_i64().is_some(), "Kafka dead letters name their partition");
         let payload = base64::engine::general_purpose::STANDARD.decode(str_field(&row, "payload")).expect("base64");
         *out.entry((str_field(&row, "reason_code").to_string(), payload)).or_default() += 1;
+    }
+    out
+}
+
+/// DLQ rows of a job on the order generator, keyed by sequence number: reason
+/// code and raw payload; each only once.
+pub fn generated_dead_letters(table: &Path) -> BTreeMap<i64, (String, Vec<u8>)> {
+    generated_dead_letters_of(&read_rows(table, Engine::DeltaRs))
+}
+
+/// [`generated_dead_letters`] of rows read already.
+pub fn generated_dead_letters_of(rows: &[Value]) -> BTreeMap<i64, (String, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    for row in rows {
+        assert_eq!(str_field(row, "source_kind"), "generator");
+        let payload = base64::engine::general_purpose::STANDARD.decode(str_field(row, "payload")).expect("base64");
+        let seq = row["offset"].as_i64().expect("offset");
+        let value = (str_field(row, "reason_code").to_string(), payload);
+        assert!(out.insert(seq, value).is_none(), "dead letter of event {seq} written twice");
     }
     out
 }

@@ -3,11 +3,9 @@
 
 use std::path::Path;
 
-use serde_json::Value;
-
 use crate::delta_reader::{read_rows, Engine};
 use crate::order_oracle::OrderOracle;
-use crate::order_tables::str_field;
+use crate::order_tables::{order_row, str_field, OrderRow};
 
 /// `(window_start, window_end, user_id, order_count)` of every row, sorted.
 pub fn window_rows(table: &Path) -> Vec<(String, String, String, i64)> {
@@ -27,18 +25,8 @@ pub fn window_rows(table: &Path) -> Vec<(String, String, String, i64)> {
 }
 
 /// `(order_id, user_id, amount, event_time)` of every row, sorted.
-pub fn order_rows(table: &Path) -> Vec<(String, String, i64, String)> {
-    let mut rows: Vec<_> = read_rows(table, Engine::DeltaRs)
-        .iter()
-        .map(|r: &Value| {
-            (
-                str_field(r, "order_id").to_string(),
-                str_field(r, "user_id").to_string(),
-                r["amount"].as_i64().expect("amount"),
-                str_field(r, "event_time").to_string(),
-            )
-        })
-        .collect();
+pub fn order_rows(table: &Path) -> Vec<OrderRow> {
+    let mut rows: Vec<_> = read_rows(table, Engine::DeltaRs).iter().map(order_row).collect();
     rows.sort();
     rows
 }
@@ -56,7 +44,7 @@ pub fn expected_window_rows(oracles: &[&OrderOracle]) -> Vec<(String, String, St
 
 /// The rows `order_rows` must return for the oracles of runs appended one after
 /// the other, sorted.
-pub fn expected_order_rows(oracles: &[&OrderOracle]) -> Vec<(String, String, i64, String)> {
+pub fn expected_order_rows(oracles: &[&OrderOracle]) -> Vec<OrderRow> {
     let mut rows: Vec<_> = oracles.iter().flat_map(|o| o.orders.iter().cloned()).collect();
     rows.sort();
     rows
