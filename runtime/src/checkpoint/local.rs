@@ -13,7 +13,9 @@ use crate::time::Epoch;
 /// writer), flushed to disk, and published with a hard link, which fails if the
 /// epoch's file exists: two writers of one epoch (a task that lost its partition
 /// and the process that took it over) can never both publish it, and neither can
-/// truncate the other's bytes. The folder is flushed after the link so the
+/// truncate the other's bytes. A link that succeeds below a newer epoch (the
+/// other writer's fence of this epoch was pruned meanwhile) is withdrawn and
+/// refused the same way. The folder is flushed after the link so the
 /// publication survives a crash.
 ///
 /// The store remembers the newest epoch this handle wrote or read; if that file
@@ -125,6 +127,15 @@ impl LocalCheckpointStore {
             Err(e) => return Err(self.io(format!("publish {name}"), e)),
         }
         drop(tmp);
+        // The epoch was free, yet newer ones may stand above it: this writer
+        // stalled (a frozen process) between the anchor check and the link while
+        // another owner resumed the job, wrote this epoch as its fence, went on and
+        // pruned it. Publishing it would let a zombie commit next to the new owner:
+        // undo it and refuse, as the fence itself would have.
+        if self.epochs_blocking()?.last().is_some_and(|&newest| newest > epoch) {
+            std::fs::remove_file(self.dir.join(&name)).map_err(|e| self.io(format!("withdraw {name}"), e))?;
+            return Err(CheckpointError::Fenced { location, epoch: Epoch::new(epoch) });
+        }
         std::fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| self.io("flush the folder", e))?;
         self.set_anchor(epoch);
         Ok(())

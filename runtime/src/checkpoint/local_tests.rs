@@ -68,6 +68,29 @@ async fn an_epoch_is_written_once_so_a_second_writer_is_fenced() {
     assert!(leftovers(dir.path()).is_empty(), "no temporary files left");
 }
 
+/// A writer that stalled between its checks and the link (a process frozen
+/// there) while another owner took the job over, fenced the writer's epoch and
+/// has pruned it since: the file name is free again, but newer epochs stand above
+/// it. The publication is undone and refused, as if the fence were still there.
+#[tokio::test]
+async fn an_epoch_below_another_owners_epochs_is_fenced_even_after_they_pruned_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let zombie = LocalCheckpointStore::new(dir.path());
+    zombie.save(&manifest(2)).await.unwrap();
+    // The new owner resumes 2, fences 3 and goes on; here 3 is removed as its
+    // pruning removes it, while 2 is kept as if the zombie had checked it before.
+    let owner = LocalCheckpointStore::new(dir.path());
+    owner.latest().await.unwrap();
+    for e in 3..=6 {
+        owner.save(&manifest(e)).await.unwrap();
+    }
+    std::fs::remove_file(owner.file_of(Epoch::new(3))).unwrap();
+    let err = zombie.save(&manifest(3)).await.expect_err("epochs 4 to 6 stand above 3");
+    assert!(matches!(err, CheckpointError::Fenced { .. }), "{err}");
+    assert_eq!(owner.epochs_blocking().unwrap(), vec![2, 4, 5, 6], "the refused epoch is not left published");
+    assert!(leftovers(dir.path()).is_empty(), "no temporary files left");
+}
+
 /// Two writers publishing the same epoch at the same moment, many times: exactly
 /// one wins each round, and the published file is exactly the winner's bytes (with
 /// one shared temporary file name, the loser could truncate or interleave them).

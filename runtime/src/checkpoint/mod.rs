@@ -87,7 +87,9 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, CheckpointEr
 /// Contract, which the runtime's exactly-once guarantee rests on:
 /// - `save` writes a manifest atomically (after a crash either all of it or none of
 ///   it is there) and **at most once per epoch**: a second writer of the same epoch
-///   gets [`CheckpointError::Fenced`] and must not commit anything for it.
+///   gets [`CheckpointError::Fenced`] and must not commit anything for it. So does
+///   a writer of an epoch below the newest in the store (the other writer's copy
+///   of the epoch was pruned meanwhile).
 /// - `save` refuses with [`CheckpointError::Lost`] when the manifest this store
 ///   handle last saved or loaded is gone (the folder was deleted or replaced while
 ///   the job ran): writing on would start a new, unrelated line of checkpoints.
