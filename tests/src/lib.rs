@@ -6,6 +6,7 @@ pub mod binary;
 pub mod checkpoints;
 pub mod delta_log;
 pub mod delta_reader;
+pub mod group;
 pub mod kafka;
 pub mod metrics;
 pub mod order_oracle;

@@ -16,189 +16,36 @@
 //! Needs the broker `scripts/kafka start` runs (or `KAFKA_BOOTSTRAP_SERVERS`).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
 use tidemill_tests::binary::{order_aggregates, order_producer};
-use tidemill_tests::checkpoints::latest_epoch;
+use tidemill_tests::group::{generator, partition_list, produce, Group, PARTITIONS, WAIT};
 use tidemill_tests::kafka::{brokers, TopicGuard};
 use tidemill_tests::metrics::{free_local_addr, http_get, poll_until, scrape_until};
-use tidemill_tests::order_oracle::OrderOracle;
-use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_payloads};
-
-const PARTITIONS: u32 = 6;
-const WAIT: Duration = Duration::from_secs(120);
-
-fn generator(count: u64) -> GeneratorConfig {
-    GeneratorConfig {
-        seed: 91,
-        count,
-        users: 300,
-        events_per_second_event_time: 100.0,
-        max_jitter: Duration::from_secs(120),
-        duplicate_share: 0.02,
-        malformed_share: 0.02,
-        ..GeneratorConfig::default()
-    }
-}
-
-/// Creates the topic and produces the generated events keyed by `user_id`.
-fn produce(topic: &str, config: &GeneratorConfig) {
-    let status = Command::new(order_producer())
-        .args(["--brokers", &brokers(), "--topic", topic, "--create-partitions", &PARTITIONS.to_string()])
-        .args(["--key", "user-id", "--generate", &config.count.to_string(), "--seed", &config.seed.to_string()])
-        .args(["--users", &config.users.to_string(), "--jitter", "120s"])
-        .args(["--duplicate-share", "0.02", "--malformed-share", "0.02"])
-        .stdout(Stdio::null())
-        .status()
-        .expect("run order-producer");
-    assert!(status.success(), "producing into {topic} at {} failed: is the broker running?", brokers());
-}
-
-/// A running `order-aggregates --group` process and the lines of its log.
-struct Member {
-    name: &'static str,
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Member {
-    fn start(name: &'static str, topic: &str, output: &Path, checkpoints: &Path) -> Self {
-        Self::start_with_metrics(name, topic, output, checkpoints, None)
-    }
-
-    fn start_with_metrics(
-        name: &'static str,
-        topic: &str,
-        output: &Path,
-        checkpoints: &Path,
-        metrics: Option<SocketAddr>,
-    ) -> Self {
-        Self::spawn(name, topic, output, checkpoints, metrics, "6s")
-    }
-
-    fn spawn(
-        name: &'static str,
-        topic: &str,
-        output: &Path,
-        checkpoints: &Path,
-        metrics: Option<SocketAddr>,
-        session_timeout: &str,
-    ) -> Self {
-        let metrics = metrics.map_or_else(|| "off".to_string(), |a| a.to_string());
-        let mut child = Command::new(order_aggregates())
-            .args(["--brokers", &brokers(), "--topic", topic, "--group", "--group-id", topic, "--bounded"])
-            .args(["--session-timeout", session_timeout, "--checkpoint-interval", "300ms"])
-            // Slow enough that partitions move while there is work left.
-            .args(["--max-records-per-checkpoint", "500", "--shards", "1", "--kafka-consumers", "1"])
-            .args(["--metrics-addr", &metrics])
-            .arg("--output")
-            .arg(output)
-            .arg("--checkpoint-dir")
-            .arg(checkpoints)
-            .args(["--log", "warn,tidemill_operators::kafka::group=info"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start order-aggregates");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("stderr");
-        let lines = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        Member { name, child, log }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// Every partition named in this member's log lines containing `what`.
-    fn partitions(&self, what: &str) -> BTreeSet<i32> {
-        self.lines().iter().filter(|l| l.contains(what)).flat_map(|l| partition_list(l)).collect()
-    }
-
-    /// Waits until the log holds `what` naming at least one partition.
-    fn await_partitions(&self, what: &str) -> BTreeSet<i32> {
-        poll_until(WAIT, || {
-            let got = self.partitions(what);
-            if got.is_empty() {
-                Err(format!("{} has not logged `{what}` yet; log: {:?}", self.name, self.lines()))
-            } else {
-                Ok(got)
-            }
-        })
-        .unwrap()
-    }
-
-    fn wait_success(&mut self) {
-        let status = self.child.wait().expect("wait");
-        assert!(status.success(), "{} exited with {status}; log:\n{}", self.name, self.lines().join("\n"));
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The `partitions=[1, 2]` list of a log line.
-fn partition_list(line: &str) -> Vec<i32> {
-    let Some(start) = line.find("partitions=[") else { return Vec::new() };
-    let rest = &line[start + "partitions=[".len()..];
-    let list = &rest[..rest.find(']').unwrap_or(0)];
-    list.split(',').filter_map(|p| p.trim().parse().ok()).collect()
-}
-
-/// The newest epoch checkpointed for `partition`'s task (0 if none).
-fn task_epoch(checkpoints: &Path, partition: i32) -> u64 {
-    latest_epoch(&checkpoints.join(format!("p{partition}")))
-}
-
-/// Waits until every task of `partitions` has checkpointed again (a newer epoch
-/// than now): their new owner has made progress of its own.
-fn await_new_checkpoints(checkpoints: &Path, partitions: &BTreeSet<i32>, owner: &str) {
-    let before: Vec<(i32, u64)> = partitions.iter().map(|p| (*p, task_epoch(checkpoints, *p))).collect();
-    poll_until(WAIT, || match before.iter().all(|(p, e)| task_epoch(checkpoints, *p) > *e) {
-        true => Ok(()),
-        false => Err(format!("{owner} has not checkpointed its partitions {partitions:?} yet")),
-    })
-    .unwrap();
-}
-
-/// The three tables equal the batch oracle of the generated input.
-fn assert_tables_equal_the_oracle(output: &Path, config: &GeneratorConfig) {
-    let oracle = OrderOracle::compute(OrderGenerator::events(config), 300_000, 60_000);
-    assert_windows_equal(&output.join("order_aggregates"), &oracle);
-    assert_orders_equal(&output.join("orders"), &oracle);
-    assert_eq!(dead_letter_payloads(&output.join("dlq")), oracle.malformed, "every malformed record once");
-}
 
 #[test]
 fn partitions_move_between_processes_with_their_state_and_results_equal_the_oracle() {
     let dir = tempfile::tempdir().unwrap();
     let guard = TopicGuard::unique("orders-group");
     let topic = guard.name.clone();
-    let config = generator(60_000);
+    let config = generator(91, 60_000);
     produce(&topic, &config);
     let (output, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
+    let group = Group {
+        topic: &topic,
+        output: &output,
+        checkpoints: &checkpoints,
+        session_timeout: "6s",
+        log: Group::GROUP_LOG,
+    };
 
     let started = std::time::Instant::now();
     let a_metrics = free_local_addr();
-    let mut a = Member::start_with_metrics("A", &topic, &output, &checkpoints, Some(a_metrics));
+    let mut a = group.member("A", Some(a_metrics));
     let first = a.await_partitions("partitions assigned");
     assert_eq!(first.len(), PARTITIONS as usize, "A alone owns every partition: {first:?}");
-    poll_until(WAIT, || match (0..PARTITIONS as i32).all(|p| task_epoch(&checkpoints, p) > 0) {
+    poll_until(WAIT, || match (0..PARTITIONS as i32).all(|p| group.task_epoch(p) > 0) {
         true => Ok(()),
         false => Err("A has not checkpointed every partition yet".into()),
     })
@@ -215,19 +62,18 @@ fn partitions_move_between_processes_with_their_state_and_results_equal_the_orac
     assert_eq!(http_get(a_metrics, "/readyz").map(|r| r.0).ok(), Some(200), "every task of A is running");
 
     // B joins: the group hands some partitions from A to B.
-    let mut b = Member::start("B", &topic, &output, &checkpoints);
+    let mut b = group.member("B", None);
     let moved = b.await_partitions("partitions assigned");
     let revoked = a.await_partitions("partitions revoked");
     assert!(moved.is_subset(&revoked), "B got only partitions A gave up: moved {moved:?}, revoked {revoked:?}");
     // B checkpoints its own progress on them before it dies.
-    await_new_checkpoints(&checkpoints, &moved, "B");
+    group.await_new_checkpoints(&moved, "B");
     eprintln!("{:?}: B checkpointed {moved:?}; SIGKILL", started.elapsed());
-    b.child.kill().expect("SIGKILL B");
-    b.child.wait().expect("reap B");
+    b.kill();
 
     // C joins at once. After the session timeout the group gives B's partitions
     // to the live members, A or C, which resume them from B's checkpoints.
-    let mut c = Member::start("C", &topic, &output, &checkpoints);
+    let mut c = group.member("C", None);
     a.wait_success();
     c.wait_success();
     eprintln!("{:?}: A and C finished", started.elapsed());
@@ -242,7 +88,7 @@ fn partitions_move_between_processes_with_their_state_and_results_equal_the_orac
     let resumed: BTreeSet<i32> = a_later.union(&c_got).copied().collect();
     assert!(moved.is_subset(&resumed), "B's partitions {moved:?} went to A ({a_later:?}) or C ({c_got:?})");
 
-    assert_tables_equal_the_oracle(&output, &config);
+    group.assert_tables_equal_the_oracle(&config);
 }
 
 /// A topic keyed by `order_id` (the seed's producer) would split one user's
@@ -280,19 +126,25 @@ fn a_member_stopped_with_sigterm_hands_its_partitions_over_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let guard = TopicGuard::unique("orders-group-leave");
     let topic = guard.name.clone();
-    let config = generator(30_000);
+    let config = generator(91, 30_000);
     produce(&topic, &config);
     let (output, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
+    let group = Group {
+        topic: &topic,
+        output: &output,
+        checkpoints: &checkpoints,
+        session_timeout: "20s",
+        log: Group::GROUP_LOG,
+    };
 
-    let mut a = Member::spawn("A", &topic, &output, &checkpoints, None, "20s");
+    let mut a = group.member("A", None);
     a.await_partitions("partitions assigned");
-    let mut b = Member::spawn("B", &topic, &output, &checkpoints, None, "20s");
+    let mut b = group.member("B", None);
     let moved = b.await_partitions("partitions assigned");
-    await_new_checkpoints(&checkpoints, &moved, "B");
+    group.await_new_checkpoints(&moved, "B");
 
     let stopped = std::time::Instant::now();
-    let status = Command::new("kill").args(["-TERM", &b.child.id().to_string()]).status().expect("kill -TERM");
-    assert!(status.success());
+    b.signal("TERM");
     b.wait_success();
     assert!(b.lines().iter().any(|l| l.contains("task suspended and committed")), "B suspended its tasks");
     // A gets them back well before the 20 s session timeout: B left the group.
@@ -310,5 +162,5 @@ fn a_member_stopped_with_sigterm_hands_its_partitions_over_at_once() {
     eprintln!("B's partitions {moved:?} back at A {:?} after SIGTERM", stopped.elapsed());
     a.wait_success();
 
-    assert_tables_equal_the_oracle(&output, &config);
+    group.assert_tables_equal_the_oracle(&config);
 }
