@@ -124,6 +124,28 @@ impl LoggedChild {
         assert!(status.success(), "kill -{signal} {} ({}) failed", self.id(), self.name);
     }
 
+    /// Stops the process with SIGSTOP and waits until every one of its threads
+    /// is stopped: from then on none of its system calls completes (a thread in
+    /// the middle of one, an fsync say, stops only once it returns).
+    pub fn freeze(&self) {
+        self.signal("STOP");
+        let tasks = format!("/proc/{}/task", self.id());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let states: Vec<char> = std::fs::read_dir(&tasks)
+                .unwrap_or_else(|e| panic!("{tasks}: {e}"))
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+                // `tid (comm) state ...`; comm may hold spaces and parentheses.
+                .filter_map(|stat| stat.rsplit_once(')')?.1.split_whitespace().next()?.chars().next())
+                .collect();
+            if !states.is_empty() && states.iter().all(|s| *s == 'T') {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{} did not stop: thread states {states:?}", self.name);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits up to `timeout` for the process to exit by itself and returns its
     /// status; on timeout the test fails with the end of the log.
     pub fn wait_timeout(&mut self, timeout: Duration) -> ExitStatus {
