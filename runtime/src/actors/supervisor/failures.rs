@@ -112,7 +112,8 @@ impl Failure {
             }
             _ => Class::Processing,
         };
-        Failure { cause, node: None, kind: "restart_failed", class }
+        let kind = if matches!(class, Class::Storage) { "storage" } else { "restart_failed" };
+        Failure { cause, node: None, kind, class }
     }
 }
 
