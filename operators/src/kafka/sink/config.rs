@@ -252,7 +252,7 @@ mod tests {
         assert_eq!(c.ids_for(&ctx(2, 3)).transactional_id, "tidemill-orders-out-2");
         let named = KafkaSinkConfig { transactional_id: Some("mine".into()), ..c };
         assert_eq!(named.ids_for(&ctx(0, 1)).transactional_id, "mine");
-        assert_eq!(named.ids_for(&ctx(1, 2)).marker_group, "mine-1-commits");
+        assert_eq!(named.ids_for(&ctx(1, 2)).marker_prefix, "mine-1-commits");
     }
 
     #[test]
