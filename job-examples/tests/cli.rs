@@ -10,7 +10,7 @@ use serde_json::Value;
 use tidemill_job_examples::order_aggregates::{preview_table, OrderTables};
 
 /// Every long option the CLI defines, besides `--help` and `--version`.
-const LONG_OPTIONS: [&str; 32] = [
+const LONG_OPTIONS: [&str; 33] = [
     "input",
     "generate",
     "output",
@@ -38,6 +38,7 @@ const LONG_OPTIONS: [&str; 32] = [
     "start-offsets",
     "group-id",
     "kafka-consumers",
+    "kafka-property",
     "group",
     "session-timeout",
     "metrics-addr",

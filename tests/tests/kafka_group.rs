@@ -16,20 +16,19 @@
 //! Needs the broker `scripts/kafka start` runs (or `KAFKA_BOOTSTRAP_SERVERS`).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
 use tidemill_tests::binary::{order_aggregates, order_producer};
 use tidemill_tests::checkpoints::latest_epoch;
-use tidemill_tests::kafka::{brokers, TopicGuard};
+use tidemill_tests::job_process::JobProcess;
+use tidemill_tests::kafka::{brokers, produce_generated, TopicGuard};
 use tidemill_tests::metrics::{free_local_addr, http_get, poll_until, scrape_until};
 use tidemill_tests::order_oracle::OrderOracle;
-use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_payloads};
+use tidemill_tests::order_tables::assert_kafka_tables_equal;
 
 const PARTITIONS: u32 = 6;
 const WAIT: Duration = Duration::from_secs(120);
@@ -47,24 +46,10 @@ fn generator(count: u64) -> GeneratorConfig {
     }
 }
 
-/// Creates the topic and produces the generated events keyed by `user_id`.
-fn produce(topic: &str, config: &GeneratorConfig) {
-    let status = Command::new(order_producer())
-        .args(["--brokers", &brokers(), "--topic", topic, "--create-partitions", &PARTITIONS.to_string()])
-        .args(["--key", "user-id", "--generate", &config.count.to_string(), "--seed", &config.seed.to_string()])
-        .args(["--users", &config.users.to_string(), "--jitter", "120s"])
-        .args(["--duplicate-share", "0.02", "--malformed-share", "0.02"])
-        .stdout(Stdio::null())
-        .status()
-        .expect("run order-producer");
-    assert!(status.success(), "producing into {topic} at {} failed: is the broker running?", brokers());
-}
-
 /// A running `order-aggregates --group` process and the lines of its log.
 struct Member {
     name: &'static str,
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
+    process: JobProcess,
 }
 
 impl Member {
@@ -91,7 +76,8 @@ impl Member {
         session_timeout: &str,
     ) -> Self {
         let metrics = metrics.map_or_else(|| "off".to_string(), |a| a.to_string());
-        let mut child = Command::new(order_aggregates())
+        let mut command = Command::new(order_aggregates());
+        command
             .args(["--brokers", &brokers(), "--topic", topic, "--group", "--group-id", topic, "--bounded"])
             .args(["--session-timeout", session_timeout, "--checkpoint-interval", "300ms"])
             // Slow enough that partitions move while there is work left.
@@ -101,24 +87,12 @@ impl Member {
             .arg(output)
             .arg("--checkpoint-dir")
             .arg(checkpoints)
-            .args(["--log", "warn,tidemill_operators::kafka::group=info"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start order-aggregates");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("stderr");
-        let lines = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        Member { name, child, log }
+            .args(["--log", "warn,tidemill_operators::kafka::group=info"]);
+        Member { name, process: JobProcess::spawn(name, command) }
     }
 
     fn lines(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
+        self.process.lines()
     }
 
     /// Every partition named in this member's log lines containing `what`.
@@ -140,15 +114,7 @@ impl Member {
     }
 
     fn wait_success(&mut self) {
-        let status = self.child.wait().expect("wait");
-        assert!(status.success(), "{} exited with {status}; log:\n{}", self.name, self.lines().join("\n"));
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.wait_success(Duration::from_secs(600));
     }
 }
 
@@ -178,10 +144,7 @@ fn await_new_checkpoints(checkpoints: &Path, partitions: &BTreeSet<i32>, owner: 
 
 /// The three tables equal the batch oracle of the generated input.
 fn assert_tables_equal_the_oracle(output: &Path, config: &GeneratorConfig) {
-    let oracle = OrderOracle::compute(OrderGenerator::events(config), 300_000, 60_000);
-    assert_windows_equal(&output.join("order_aggregates"), &oracle);
-    assert_orders_equal(&output.join("orders"), &oracle);
-    assert_eq!(dead_letter_payloads(&output.join("dlq")), oracle.malformed, "every malformed record once");
+    assert_kafka_tables_equal(output, &OrderOracle::compute(OrderGenerator::events(config), 300_000, 60_000));
 }
 
 #[test]
@@ -190,7 +153,7 @@ fn partitions_move_between_processes_with_their_state_and_results_equal_the_orac
     let guard = TopicGuard::unique("orders-group");
     let topic = guard.name.clone();
     let config = generator(60_000);
-    produce(&topic, &config);
+    produce_generated(&brokers(), &topic, PARTITIONS, "user-id", &config);
     let (output, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
 
     let started = std::time::Instant::now();
@@ -222,8 +185,7 @@ fn partitions_move_between_processes_with_their_state_and_results_equal_the_orac
     // B checkpoints its own progress on them before it dies.
     await_new_checkpoints(&checkpoints, &moved, "B");
     eprintln!("{:?}: B checkpointed {moved:?}; SIGKILL", started.elapsed());
-    b.child.kill().expect("SIGKILL B");
-    b.child.wait().expect("reap B");
+    b.process.kill();
 
     // C joins at once. After the session timeout the group gives B's partitions
     // to the live members, A or C, which resume them from B's checkpoints.
@@ -281,7 +243,7 @@ fn a_member_stopped_with_sigterm_hands_its_partitions_over_at_once() {
     let guard = TopicGuard::unique("orders-group-leave");
     let topic = guard.name.clone();
     let config = generator(30_000);
-    produce(&topic, &config);
+    produce_generated(&brokers(), &topic, PARTITIONS, "user-id", &config);
     let (output, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
 
     let mut a = Member::spawn("A", &topic, &output, &checkpoints, None, "20s");
@@ -291,7 +253,7 @@ fn a_member_stopped_with_sigterm_hands_its_partitions_over_at_once() {
     await_new_checkpoints(&checkpoints, &moved, "B");
 
     let stopped = std::time::Instant::now();
-    let status = Command::new("kill").args(["-TERM", &b.child.id().to_string()]).status().expect("kill -TERM");
+    let status = Command::new("kill").args(["-TERM", &b.process.id().to_string()]).status().expect("kill -TERM");
     assert!(status.success());
     b.wait_success();
     assert!(b.lines().iter().any(|l| l.contains("task suspended and committed")), "B suspended its tasks");

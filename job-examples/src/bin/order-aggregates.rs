@@ -69,6 +69,13 @@ struct Cli {
           value_parser = clap::value_parser!(u16).range(1..))]
     kafka_consumers: Option<u16>,
 
+    /// With --topic: an extra librdkafka consumer property (repeatable), e.g.
+    /// `--kafka-property queued.max.messages.kbytes=1024` for a smaller prefetch
+    /// per partition; the ones the source relies on (group.id, offsets) are refused.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", requires = "topic",
+          value_parser = tidemill_job_examples::cli::parse_property)]
+    kafka_properties: Vec<(String, String)>,
+
     /// With --topic: scale out through the consumer group. Every process started
     /// with --group and the same group joins it and runs one task per partition it
     /// is assigned; partitions move between processes as they come and go
@@ -251,6 +258,7 @@ impl Cli {
             }
             config.group_id = self.group_id.clone();
             config.consumers = self.kafka_consumers.map(usize::from);
+            config.properties.extend(self.kafka_properties.iter().cloned());
             return OrderInput::Kafka(config);
         }
         match &self.input {
