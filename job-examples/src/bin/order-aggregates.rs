@@ -192,7 +192,7 @@ struct Cli {
         long,
         value_name = "FILTER",
         env = "RUST_LOG",
-        default_value = "warn,tidemill_operators::kafka::group=info,tidemill::progress=info,tidemill_runtime::metrics=info,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=error"
+        default_value = "warn,tidemill_operators::kafka::group=info,tidemill_operators::kafka::brokers=info,tidemill::progress=info,tidemill_runtime::metrics=info,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=error"
     )]
     log: String,
 }
