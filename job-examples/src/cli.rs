@@ -83,9 +83,30 @@ pub fn parse_metrics_addr(s: &str) -> Result<tidemill_runtime::metrics::MetricsA
     s.parse().map_err(|e: tidemill_runtime::metrics::MetricsError| e.to_string())
 }
 
+/// A client property that is not `KEY=VALUE`.
+#[derive(Debug, thiserror::Error)]
+#[error("expected KEY=VALUE, got {0:?}")]
+pub struct PropertyError(pub String);
+
+/// Parses a `KEY=VALUE` client property (`--property`, `--kafka-property`).
+pub fn parse_property(s: &str) -> Result<(String, String), PropertyError> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(PropertyError(s.to_owned())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn properties_are_key_equals_value() {
+        assert_eq!(parse_property(" linger.ms=20").unwrap(), ("linger.ms".into(), "20".into()));
+        assert_eq!(parse_property("a=b=c").unwrap(), ("a".into(), "b=c".into()));
+        assert!(parse_property("=1").is_err());
+        assert!(parse_property("nothing").is_err());
+    }
 
     #[test]
     fn metrics_addr_is_an_address_or_off() {

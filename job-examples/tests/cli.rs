@@ -10,7 +10,7 @@ use serde_json::Value;
 use tidemill_job_examples::order_aggregates::{preview_table, OrderTables};
 
 /// Every long option the CLI defines, besides `--help` and `--version`.
-const LONG_OPTIONS: [&str; 35] = [
+const LONG_OPTIONS: [&str; 36] = [
     "input",
     "generate",
     "output",
@@ -41,6 +41,7 @@ const LONG_OPTIONS: [&str; 35] = [
     "start-offsets",
     "group-id",
     "kafka-consumers",
+    "kafka-property",
     "group",
     "session-timeout",
     "metrics-addr",

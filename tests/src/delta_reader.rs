@@ -7,6 +7,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::repo_root;
+
 /// Which reader `read_delta.py` uses.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -14,10 +16,6 @@ pub enum Engine {
     DeltaRs,
     /// A replay of `_delta_log` with pyarrow, sharing no code with delta-rs.
     Log,
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
 /// The venv's python: `TIDEMILL_PYTHON_BIN` (set by scripts/test), else what

@@ -113,3 +113,12 @@ pub fn generated_dead_letters_of(rows: &[Value]) -> BTreeMap<i64, (String, Vec<u
     }
     out
 }
+
+/// The order job's three tables under `output`, read from Kafka, equal the
+/// oracle: every window once with its count, every distinct order, every
+/// malformed record once in the DLQ.
+pub fn assert_kafka_tables_equal(output: &Path, oracle: &OrderOracle) {
+    assert_windows_equal(&output.join("order_aggregates"), oracle);
+    assert_orders_equal(&output.join("orders"), oracle);
+    assert_eq!(dead_letter_payloads(&output.join("dlq")), oracle.malformed, "every malformed record once");
+}

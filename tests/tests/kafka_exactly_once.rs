@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
-use tidemill_tests::binary::{order_aggregates, order_producer};
+use tidemill_tests::binary::order_aggregates;
 use tidemill_tests::checkpoints::latest_epoch;
-use tidemill_tests::kafka::{brokers, TopicGuard};
+use tidemill_tests::kafka::{brokers, produce_generated, TopicGuard};
 use tidemill_tests::order_oracle::OrderOracle;
-use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_payloads};
+use tidemill_tests::order_tables::assert_kafka_tables_equal;
 
 fn generator(count: u64) -> GeneratorConfig {
     GeneratorConfig {
@@ -29,23 +29,6 @@ fn generator(count: u64) -> GeneratorConfig {
         malformed_share: 0.02,
         ..GeneratorConfig::default()
     }
-}
-
-/// Creates `topic` with `partitions` and produces the generated events into it.
-fn produce(topic: &str, partitions: u32, config: &GeneratorConfig) {
-    let status = Command::new(order_producer())
-        .args(["--brokers", &brokers(), "--topic", topic, "--create-partitions", &partitions.to_string()])
-        .args(["--generate", &config.count.to_string(), "--seed", &config.seed.to_string()])
-        .args(["--users", &config.users.to_string(), "--jitter", "120s"])
-        .args(["--duplicate-share", "0.02", "--malformed-share", "0.02"])
-        .stdout(Stdio::null())
-        .status()
-        .expect("run order-producer");
-    assert!(
-        status.success(),
-        "producing into {topic} at {} failed: is the broker running (scripts/kafka start)?",
-        brokers()
-    );
 }
 
 struct Job<'a> {
@@ -94,7 +77,7 @@ fn exactly_once_into_delta_from_kafka_across_sigkills_and_failure_points() {
     let guard = TopicGuard::unique("orders-eo");
     let topic = guard.name.clone();
     let config = generator(1_000_000);
-    produce(&topic, 12, &config);
+    produce_generated(&brokers(), &topic, 12, "order-id", &config);
     let (output, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
     let job = Job { topic: &topic, output: &output, checkpoints: &checkpoints };
 
@@ -118,7 +101,5 @@ fn exactly_once_into_delta_from_kafka_across_sigkills_and_failure_points() {
     assert!(status.success(), "{status}");
 
     let oracle = OrderOracle::compute(OrderGenerator::events(&config), 300_000, 60_000);
-    assert_windows_equal(&output.join("order_aggregates"), &oracle);
-    assert_orders_equal(&output.join("orders"), &oracle);
-    assert_eq!(dead_letter_payloads(&output.join("dlq")), oracle.malformed, "every malformed record once");
+    assert_kafka_tables_equal(&output, &oracle);
 }

@@ -112,7 +112,7 @@ struct Cli {
     malformed_share: Option<f64>,
 
     /// Extra librdkafka producer property (repeatable), e.g. `--property linger.ms=20`.
-    #[arg(long = "property", value_name = "KEY=VALUE", value_parser = parse_property)]
+    #[arg(long = "property", value_name = "KEY=VALUE", value_parser = tidemill_job_examples::cli::parse_property)]
     properties: Vec<(String, String)>,
 
     /// Log filter (tracing EnvFilter syntax).
@@ -123,13 +123,6 @@ struct Cli {
     /// header; spans go over OTLP (`OTEL_EXPORTER_OTLP_*`, default localhost:4318).
     #[arg(long, value_name = "RATIO")]
     trace_sample: Option<tidemill_runtime::trace::SampleRatio>,
-}
-
-fn parse_property(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
-    }
 }
 
 /// Where the records come from.

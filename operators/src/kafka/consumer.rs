@@ -25,10 +25,12 @@ use std::time::Duration;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaResult;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset as KafkaOffset, TopicPartitionList};
 use tidemill_runtime::metrics::PartitionMetrics;
 use tidemill_runtime::{NodeContext, PipelineId};
 
+use super::brokers::BrokerHealth;
 use super::config::KafkaSourceConfig;
 use super::context::SourceContext;
 use super::metadata;
@@ -103,7 +105,13 @@ impl SharedConsumer {
     }
 
     fn create(config: &KafkaSourceConfig, ctx: &NodeContext, index: usize) -> Result<Self, String> {
-        let context = SourceContext { name: ctx.node.clone(), topic: config.topic.clone(), partitions: Arc::default() };
+        let context = SourceContext {
+            name: ctx.node.clone(),
+            topic: config.topic.clone(),
+            partitions: Arc::default(),
+            health: BrokerHealth::for_node(config, ctx),
+            index,
+        };
         let consumer = BaseConsumer::from_config_and_context(&config.client_config(ctx, index), context)
             .map_err(|e| format!("cannot create the consumer: {e}"))?;
         let consumer = Arc::new(consumer);
@@ -227,11 +235,22 @@ fn drive(consumer: &BaseConsumer<SourceContext>, events: &MainQueueEvents, stop:
                 tracing::debug!(source = name, "kafka: topic or partition missing: {e}");
                 events.missing.fetch_add(1, Ordering::AcqRel);
             }
-            Some(Err(e)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::Fatal) => {
+            Some(Err(e)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) => {
                 tracing::error!(source = name, "kafka consumer fatal error: {e}");
                 *events.fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
             }
-            // Transport errors and the like: librdkafka retries by itself.
+            // Lost connections: librdkafka retries, and reports them again and again
+            // (AllBrokersDown about every 100 ms during an outage); the node's
+            // `BrokerHealth` logs an outage that lasts, once.
+            Some(Err(e))
+                if matches!(
+                    e.rdkafka_error_code(),
+                    Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown)
+                ) =>
+            {
+                tracing::debug!(source = name, "kafka connection lost (retrying): {e}")
+            }
+            // Other errors: librdkafka retries by itself.
             Some(Err(e)) => tracing::warn!(source = name, "kafka consumer error: {e}"),
         }
     }

@@ -31,6 +31,7 @@
 //!
 //! [`rdkafka`] is re-exported so that jobs and tools use the same client version.
 
+mod brokers;
 mod config;
 mod consumer;
 mod context;

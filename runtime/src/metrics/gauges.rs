@@ -6,7 +6,7 @@ use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 
 use crate::metrics::instruments::{keys, unix_seconds};
-use crate::metrics::registry::{EdgeSnapshot, JobStatus, Registry};
+use crate::metrics::registry::{EdgeSnapshot, Registry};
 
 fn edge_attrs(e: &EdgeSnapshot) -> [KeyValue; 2] {
     [KeyValue::new(keys::EDGE_FROM, e.from.to_string()), KeyValue::new(keys::EDGE_TO, e.to.to_string())]
@@ -158,9 +158,26 @@ pub(crate) fn register(meter: &Meter, registry: &Arc<Registry>) -> Vec<Kept> {
         meter
             .u64_observable_gauge("tidemill.job.ready")
             .with_description(
-                "1 while the pipeline is running (every actor started, not restarting or stopping), else 0.",
+                "1 while the pipeline is running (every actor started, not restarting or stopping) and no node \
+                 reports a readiness condition, else 0: what /readyz says.",
             )
-            .with_callback(move |o| o.observe(u64::from(r.status() == JobStatus::Running), &[]))
+            .with_callback(move |o| o.observe(u64::from(r.readiness().is_ready()), &[]))
+            .build(),
+    ));
+    let r = registry.clone();
+    kept.push(Box::new(
+        meter
+            .u64_observable_gauge("tidemill.node.not_ready")
+            .with_description(
+                "1 while a node reports the readiness condition (e.g. a Kafka source's `brokers`: they cannot be \
+                 reached), else 0; a series per condition the nodes of the running pipeline have.",
+            )
+            .with_callback(move |o| {
+                for c in r.conditions.states() {
+                    let attrs = [KeyValue::new(keys::NODE, c.node.to_string()), KeyValue::new(keys::CONDITION, c.name)];
+                    o.observe(u64::from(c.reason.is_some()), &attrs);
+                }
+            })
             .build(),
     ));
     let r = registry.clone();

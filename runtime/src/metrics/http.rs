@@ -1,6 +1,7 @@
 //! The HTTP endpoint: `/metrics` (Prometheus text), `/healthz` (the process
 //! answers), `/readyz` (the pipeline is running: every actor started, not
-//! restarting, not stopping).
+//! restarting, not stopping; and no node reports a readiness condition, such as
+//! a source that cannot reach its brokers).
 //!
 //! A plain hyper 1 HTTP/1.1 server (hyper is in the tree through deltalake
 //! already); one task accepts, one task per connection serves.
@@ -19,8 +20,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::metrics::hub::Exposition;
-use crate::metrics::registry::JobStatus;
-use crate::metrics::{MetricsConfig, MetricsError};
+use crate::metrics::{MetricsConfig, MetricsError, Readiness};
 
 /// A client that sends no complete request head within this time is dropped.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -109,9 +109,10 @@ fn respond<E: Exposition>(metrics: &E, req: &Request<Incoming>) -> Response<Full
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
         },
         "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/readyz" => match metrics.status() {
-            JobStatus::Running => text(StatusCode::OK, "ready\n"),
-            other => text(StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", other.as_str())),
+        // One reason a line: the status if not running, then `<node>: <reason>`.
+        "/readyz" => match metrics.readiness() {
+            Readiness::Ready => text(StatusCode::OK, "ready\n"),
+            Readiness::NotReady(reasons) => text(StatusCode::SERVICE_UNAVAILABLE, reasons.join("\n") + "\n"),
         },
         _ => text(StatusCode::NOT_FOUND, "not found: try /metrics, /healthz or /readyz\n"),
     }

@@ -4,7 +4,7 @@
 //! each has its own meter provider, and they come and go with rebalances. The hub
 //! serves them together: `/metrics` merges their families, every sample labelled
 //! `tidemill_job` with its job's name (the tasks' series would otherwise collide),
-//! and `/readyz` is ready when every current job is running (a process that owns
+//! and `/readyz` is ready when every current job is ready (a process that owns
 //! no partition is a ready standby).
 
 use std::collections::BTreeMap;
@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 
 use super::prometheus::{self, Sample};
-use super::{http, JobMetrics, JobStatus, MetricsConfig, MetricsError};
+use super::{http, JobMetrics, MetricsConfig, MetricsError, Readiness};
 
 /// The label naming a sample's job in a hub's exposition.
 pub const JOB_LABEL: &str = "tidemill_job";
@@ -30,7 +30,7 @@ pub(crate) trait Exposition: Send + Sync + 'static {
     /// The Prometheus text of everything, collected now.
     fn prometheus_text(&self) -> Result<String, MetricsError>;
     /// What `/readyz` reports.
-    fn status(&self) -> JobStatus;
+    fn readiness(&self) -> Readiness;
 }
 
 impl Exposition for JobMetrics {
@@ -38,8 +38,8 @@ impl Exposition for JobMetrics {
         JobMetrics::prometheus_text(self)
     }
 
-    fn status(&self) -> JobStatus {
-        JobMetrics::status(self)
+    fn readiness(&self) -> Readiness {
+        JobMetrics::readiness(self)
     }
 }
 
@@ -93,10 +93,21 @@ impl Exposition for MetricsHub {
         Ok(prometheus::encode(&prometheus::merge(all)))
     }
 
-    fn status(&self) -> JobStatus {
-        let jobs = self.lock();
-        let not_running = jobs.values().map(|j| j.status()).find(|s| *s != JobStatus::Running);
-        not_running.unwrap_or(JobStatus::Running)
+    /// Ready when every job is; else the reasons of those that are not, each
+    /// line prefixed with the job's name.
+    fn readiness(&self) -> Readiness {
+        let jobs: Vec<Arc<JobMetrics>> = self.lock().values().cloned().collect();
+        let mut reasons = Vec::new();
+        for job in jobs {
+            if let Readiness::NotReady(why) = job.readiness() {
+                reasons.extend(why.into_iter().map(|w| format!("{}: {w}", job.job())));
+            }
+        }
+        if reasons.is_empty() {
+            Readiness::Ready
+        } else {
+            Readiness::NotReady(reasons)
+        }
     }
 }
 
@@ -140,7 +151,7 @@ mod tests {
     #[test]
     fn families_of_several_jobs_merge_with_a_job_label_each() {
         let hub = MetricsHub::new();
-        assert_eq!(hub.status(), JobStatus::Running, "no job: a ready standby");
+        assert_eq!(hub.readiness(), Readiness::Ready, "no job: a ready standby");
         let (a, b) = (job("orders.p0"), job("orders.p1"));
         hub.add(a.clone());
         hub.add(b.clone());
@@ -160,6 +171,6 @@ mod tests {
         hub.remove("orders.p0");
         assert!(!hub.prometheus_text().unwrap().contains("orders.p0"));
         assert_eq!(hub.jobs(), vec!["orders.p1".to_string()]);
-        assert_eq!(hub.status(), JobStatus::Starting, "a job not yet running");
+        assert_eq!(hub.readiness(), Readiness::NotReady(vec!["orders.p1: starting".into()]), "a job not yet running");
     }
 }

@@ -34,6 +34,8 @@ pub mod keys {
     pub const PARTITION: &str = "tidemill.partition";
     /// A failure's class (semantic conventions).
     pub const ERROR_TYPE: &str = "error.type";
+    /// The name of a node's readiness condition.
+    pub const CONDITION: &str = "tidemill.condition";
 }
 
 /// Buckets (seconds) for checkpoint phases and commits: 1 ms to 10 min.

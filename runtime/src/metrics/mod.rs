@@ -20,6 +20,7 @@
 //! | `node.rs` | the handles factories get ([`NodeMetrics`], [`PartitionMetrics`]) |
 //! | `latency.rs` | latency to visibility per epoch ([`EpochLatency`]) |
 //! | `prometheus.rs` | the text encoder |
+//! | `readiness.rs` | what `/readyz` says: status and nodes' conditions ([`ReadinessCondition`]) |
 //! | `http.rs` | `/metrics`, `/healthz`, `/readyz` |
 //! | `otlp.rs` | the OTLP push reader |
 //! | `lag.rs`, `progress.rs` | lag-growth detector, progress line |
@@ -35,6 +36,7 @@ mod node;
 mod otlp;
 mod progress;
 pub mod prometheus;
+mod readiness;
 pub(crate) mod registry;
 pub(crate) mod shard;
 
@@ -58,6 +60,7 @@ pub use instruments::keys;
 pub use lag::LagGrowthConfig;
 pub use latency::EpochLatency;
 pub use node::{NodeMetrics, PartitionLabels, PartitionMetrics};
+pub use readiness::{Readiness, ReadinessCondition};
 pub use registry::JobStatus;
 
 pub(crate) use instruments::Instruments;
@@ -306,9 +309,16 @@ impl JobMetrics {
         self.otlp
     }
 
-    /// The job's status, as `/readyz` reports it.
+    /// The job's status (`/readyz` reports it with the nodes' conditions:
+    /// [`JobMetrics::readiness`]).
     pub fn status(&self) -> JobStatus {
         self.registry.status()
+    }
+
+    /// What `/readyz` reports: ready while the pipeline runs and no node reports
+    /// a [`ReadinessCondition`], else why not.
+    pub fn readiness(&self) -> Readiness {
+        self.registry.readiness()
     }
 
     /// The job's total lag (the sum over source partitions that report one).

@@ -10,6 +10,7 @@ use opentelemetry::KeyValue;
 
 use crate::metrics::instruments::keys;
 use crate::metrics::latency::EpochLatency;
+use crate::metrics::readiness::ReadinessCondition;
 use crate::metrics::registry::{PartitionSlot, Registry};
 use crate::metrics::JobMetrics;
 
@@ -82,6 +83,17 @@ impl NodeMetrics {
             None => Arc::new(PartitionSlot::detached(partition.attributes)),
         };
         PartitionMetrics { slot, owner: registry.map(|r| (r, self.node.clone(), partition.key)) }
+    }
+
+    /// A readiness condition of this node named `name` (e.g. `brokers`), not set:
+    /// while the node [sets](ReadinessCondition::set) it, the job is not ready.
+    /// Ask once (in the factory, or for a resource the node's shards share) and
+    /// keep the handle: dropping every clone forgets the condition.
+    pub fn readiness_condition(&self, name: &str) -> ReadinessCondition {
+        match &self.job {
+            Some(j) => j.registry.conditions.register(&self.node, name),
+            None => ReadinessCondition::detached(&self.node, name),
+        }
     }
 
     /// A latency-to-visibility recorder of the sink's own: a histogram `name` (in

@@ -18,9 +18,11 @@ use opentelemetry::KeyValue;
 use crate::dead_letter::{DeadLetter, ReasonCode};
 use crate::edge::EdgeStats;
 use crate::graph::{JobPlan, NodeKind};
+use crate::metrics::readiness::{Conditions, Readiness};
 use crate::time::{Epoch, EventTime};
 
-/// Where a job is, as `/readyz` and `tidemill.job.ready` report it.
+/// Where a job is; `/readyz` and `tidemill.job.ready` report it together with
+/// the nodes' readiness conditions ([`Readiness`]).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum JobStatus {
@@ -218,6 +220,8 @@ pub(crate) struct Registry {
     edges: Mutex<Edges>,
     partitions: Mutex<Partitions>,
     status: AtomicU8,
+    /// What nodes report that keeps the job from being ready.
+    pub(crate) conditions: Conditions,
     checkpoint: Mutex<Option<CheckpointInfo>>,
     /// Set by the lag-growth detector: baseline (f64 bits) and whether growing.
     pub(crate) lag_baseline: AtomicU64,
@@ -239,6 +243,7 @@ impl Registry {
             edges: Mutex::default(),
             partitions: Mutex::default(),
             status: AtomicU8::new(JobStatus::Starting as u8),
+            conditions: Conditions::default(),
             checkpoint: Mutex::new(None),
             lag_baseline: AtomicU64::new(f64::NAN.to_bits()),
             lag_growing: AtomicU8::new(0),
@@ -251,6 +256,11 @@ impl Registry {
 
     pub(crate) fn set_status(&self, status: JobStatus) {
         self.status.store(status as u8, Ordering::Relaxed);
+    }
+
+    /// The status and the conditions together: what `/readyz` says.
+    pub(crate) fn readiness(&self) -> Readiness {
+        Readiness::of(self.status(), &self.conditions)
     }
 
     /// A new pipeline is being spawned: the old one's edges are gone; keep their

@@ -61,6 +61,13 @@ pub(crate) struct Cli {
           value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) kafka_consumers: Option<u16>,
 
+    /// With --topic: an extra librdkafka consumer property (repeatable), e.g.
+    /// `--kafka-property queued.max.messages.kbytes=1024` for a smaller prefetch
+    /// per partition; the ones the source relies on (group.id, offsets) are refused.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", requires = "topic",
+          value_parser = tidemill_job_examples::cli::parse_property)]
+    pub(crate) kafka_properties: Vec<(String, String)>,
+
     /// With --topic: scale out through the consumer group. Every process started
     /// with --group and the same group joins it and runs one task per partition it
     /// is assigned; partitions move between processes as they come and go
@@ -200,7 +207,7 @@ pub(crate) struct Cli {
         long,
         value_name = "FILTER",
         env = "RUST_LOG",
-        default_value = "warn,tidemill_operators::kafka::group=info,tidemill::progress=info,tidemill_runtime::metrics=info,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=error"
+        default_value = "warn,tidemill_operators::kafka::group=info,tidemill_operators::kafka::brokers=info,tidemill::progress=info,tidemill_runtime::metrics=info,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=error"
     )]
     pub(crate) log: String,
 }
@@ -276,6 +283,7 @@ impl Cli {
             }
             config.group_id = self.group_id.clone();
             config.consumers = self.kafka_consumers.map(usize::from);
+            config.properties.extend(self.kafka_properties.iter().cloned());
             return OrderInput::Kafka(config);
         }
         match &self.input {

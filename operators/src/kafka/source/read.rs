@@ -83,6 +83,14 @@ impl KafkaSource {
 
     /// Moves `next` past what the consumer skipped without returning it
     /// (transaction markers, aborted records).
+    ///
+    /// Lost broker connections change nothing here: librdkafka keeps a
+    /// partition's fetch position and its application position (the offset of
+    /// the last record handed out, plus one) across reconnects, and what was
+    /// fetched before stays in the partition queue, so after an outage the
+    /// source reads on at `next`. Only a re-assign (`prepare`, after an
+    /// out-of-range or missing-partition report) resets the position, which is
+    /// why it is not trusted again before a record arrives.
     pub(super) fn skip_to_position(&mut self) {
         if !self.position_valid {
             return;
