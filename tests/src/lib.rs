@@ -9,7 +9,6 @@ pub mod checkpoints;
 pub mod delta_log;
 pub mod delta_reader;
 pub mod group;
-pub mod job_process;
 pub mod kafka;
 pub mod metrics;
 pub mod order_oracle;

@@ -82,6 +82,14 @@ impl LoggedChild {
         self.status
     }
 
+    /// `Err` (with the end of the log) once the process has exited.
+    pub fn alive(&mut self) -> Result<(), String> {
+        match self.exited() {
+            None => Ok(()),
+            Some(status) => Err(format!("{} exited ({status}); log:\n{}", self.name, self.tail(60))),
+        }
+    }
+
     /// Waits (up to `timeout`) until `found` returns `Some` for the lines so far,
     /// and returns that. Fails at once, with the end of the log, if the process
     /// exits first; `what` names the awaited event in failure messages.

@@ -24,7 +24,7 @@ use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
 use tidemill_tests::binary::order_aggregates;
 use tidemill_tests::broker::PrivateBroker;
 use tidemill_tests::checkpoints::latest_epoch;
-use tidemill_tests::job_process::JobProcess;
+use tidemill_tests::process::LoggedChild;
 use tidemill_tests::kafka::produce_generated;
 use tidemill_tests::metrics::{free_local_addr, http_get, poll_until, scrape, Scrape};
 use tidemill_tests::order_oracle::OrderOracle;
@@ -55,7 +55,7 @@ fn generator() -> GeneratorConfig {
 /// The bounded order job on the private broker, with its metrics endpoint at
 /// `metrics` and its default log filter (the lines asserted below are logged
 /// with it).
-fn start_job(bootstrap: &str, dir: &Path, metrics: SocketAddr) -> JobProcess {
+fn start_job(bootstrap: &str, dir: &Path, metrics: SocketAddr) -> LoggedChild {
     let mut command = Command::new(order_aggregates());
     command
         .args(["--brokers", bootstrap, "--topic", TOPIC, "--bounded", "--group-id", TOPIC])
@@ -73,7 +73,7 @@ fn start_job(bootstrap: &str, dir: &Path, metrics: SocketAddr) -> JobProcess {
         .env_remove("TIDEMILL_METRICS_ADDR")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
-    JobProcess::spawn("order-aggregates", command)
+    LoggedChild::spawn("order-aggregates", command)
 }
 
 /// `/readyz`: status and body.
@@ -89,7 +89,7 @@ fn lag_partitions(s: &Scrape) -> usize {
 
 /// One look at the job while the broker is stopped: not ready for `reason`, the
 /// metrics served with the lag as last known, the pipeline not restarted.
-fn check_waiting(job: &mut JobProcess, metrics: SocketAddr, reason: &str) -> Result<Scrape, String> {
+fn check_waiting(job: &mut LoggedChild, metrics: SocketAddr, reason: &str) -> Result<Scrape, String> {
     job.alive().unwrap_or_else(|e| panic!("{e}"));
     match readyz(metrics)? {
         (503, body) if body.contains(reason) => {}
@@ -147,14 +147,14 @@ fn a_broker_outage_mid_run_is_waited_out_and_the_tables_are_exactly_once() {
 
     let reason = format!("waiting for kafka brokers {bootstrap}");
     poll_until(STEP, || check_waiting(&mut job, metrics, &reason))
-        .unwrap_or_else(|e| panic!("the job did not say it waits for its brokers: {e}\nlog:\n{}", job.log_tail(40)));
+        .unwrap_or_else(|e| panic!("the job did not say it waits for its brokers: {e}\nlog:\n{}", job.tail(40)));
     eprintln!("{}: not ready {:?} after the stop", at(), stopped.elapsed());
     // The rest of the outage: a look every second (the outage's length is the
     // fault itself, not something to await).
     let mut looks = 0;
     let last = loop {
         let s = check_waiting(&mut job, metrics, &reason)
-            .unwrap_or_else(|e| panic!("while the broker is stopped: {e}\nlog:\n{}", job.log_tail(40)));
+            .unwrap_or_else(|e| panic!("while the broker is stopped: {e}\nlog:\n{}", job.tail(40)));
         looks += 1;
         if stopped.elapsed() >= OUTAGE {
             break s;
@@ -173,7 +173,7 @@ fn a_broker_outage_mid_run_is_waited_out_and_the_tables_are_exactly_once() {
             other => Err(format!("/readyz {other:?}")),
         }
     })
-    .unwrap_or_else(|e| panic!("the job did not become ready again: {e}\nlog:\n{}", job.log_tail(40)));
+    .unwrap_or_else(|e| panic!("the job did not become ready again: {e}\nlog:\n{}", job.tail(40)));
     eprintln!("{}: ready again", at());
     job.wait_success(FINISH);
     eprintln!("{}: the job finished", at());
