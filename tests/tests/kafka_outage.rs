@@ -24,11 +24,11 @@ use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
 use tidemill_tests::binary::order_aggregates;
 use tidemill_tests::broker::PrivateBroker;
 use tidemill_tests::checkpoints::latest_epoch;
-use tidemill_tests::process::LoggedChild;
 use tidemill_tests::kafka::produce_generated;
 use tidemill_tests::metrics::{free_local_addr, http_get, poll_until, scrape, Scrape};
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::order_tables::assert_kafka_tables_equal;
+use tidemill_tests::process::LoggedChild;
 
 const TOPIC: &str = "orders-outage";
 const PARTITIONS: u32 = 6;
