@@ -25,8 +25,8 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tidemill_job_examples::order_aggregates::{
     self, DeltaOrderSinks, OrderAggregateRow, OrderJobSettings, OrderRow, OrderSinks,
 };
+use tidemill_job_examples::orders::{GeneratorConfig, OrderEvent, OrderGenerator};
 use tidemill_operators::decode::decode_json;
-use tidemill_operators::source::{GeneratorConfig, OrderEvent, OrderGenerator};
 use tidemill_runtime::testing::DiscardSink;
 use tidemill_runtime::trace::{self, TraceContext};
 use tidemill_runtime::{

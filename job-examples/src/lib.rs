@@ -3,4 +3,5 @@
 
 pub mod cli;
 pub mod order_aggregates;
+pub mod orders;
 pub mod producer;

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use tidemill_job_examples::order_aggregates::preview_table;
-use tidemill_operators::source::{EventKind, GeneratorConfig, OrderGenerator};
+use tidemill_job_examples::orders::{EventKind, GeneratorConfig, OrderGenerator};
 
 fn rows(table: &std::path::Path) -> usize {
     let runtime = tokio::runtime::Runtime::new().unwrap();

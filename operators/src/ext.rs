@@ -9,19 +9,44 @@ use tidemill_runtime::{KeyedStream, NodeContext, Stream};
 
 use crate::decode::{JsonDecoder, RawRecord};
 use crate::dedup::{DedupByKey, DedupThroughTable, Deduped};
-use crate::window::{Aggregate, WindowError, WindowKey, WindowOperator, WindowResult, WindowSpec};
+use crate::window::{Aggregate, WindowError, WindowKey, WindowOperator, WindowResult, WindowSettings};
 
 /// Windows and deduplication on a keyed stream.
 pub trait KeyedStreamExt<T, K> {
     /// Event-time windows per key, computing `aggregate`; each window is emitted
-    /// once, when the watermark passes its end plus `allowed_lateness`. Late records
-    /// go to the dead letters (`late_event`). The spec is checked here, once.
+    /// once, when the watermark passes its end plus the allowed lateness of
+    /// `settings` (a window kind, or [`WindowSettings`] naming a lateness). Late
+    /// records go to the dead letters (`late_event`). The settings are checked
+    /// here, once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tidemill_operators::window::{Count, SlidingWindow};
+    /// use tidemill_operators::KeyedStreamExt;
+    /// use tidemill_runtime::testing::VecSource;
+    /// use tidemill_runtime::{EventTime, Job, NodeContext};
+    ///
+    /// let job = Job::builder("clicks");
+    /// let clicks = std::sync::Arc::new(vec![("u-1".to_string(), 1_000_i64)]);
+    /// let clicks = job
+    ///     .source("clicks", 1, move |ctx: &NodeContext| Ok(VecSource::new(clicks.clone(), ctx)))
+    ///     .assign_timestamps("click_time", |c: &(String, i64)| EventTime::from_millis(c.1), Duration::from_secs(5));
+    /// // Clicks per user over the last minute, every 10 s; records up to 30 s late still count.
+    /// let per_user = clicks.key_by(|c: &(String, i64)| c.0.clone(), 2).window(
+    ///     "per_minute",
+    ///     SlidingWindow::of_size(Duration::from_secs(60))
+    ///         .every(Duration::from_secs(10))?
+    ///         .with_allowed_lateness(Duration::from_secs(30)),
+    ///     Count,
+    /// )?;
+    /// # let _ = per_user;
+    /// # Ok::<(), tidemill_operators::window::WindowError>(())
+    /// ```
     fn window<A>(
         &self,
         name: &str,
-        spec: impl Into<WindowSpec>,
+        settings: impl Into<WindowSettings>,
         aggregate: A,
-        allowed_lateness: Duration,
     ) -> Result<Stream<WindowResult<K, A::Out>>, WindowError>
     where
         A: Aggregate<T> + Clone;
@@ -33,7 +58,7 @@ pub trait KeyedStreamExt<T, K> {
 
     /// Like [`dedup`](KeyedStreamExt::dedup), but records behind the horizon go on
     /// as [`Deduped::Unverified`] for a sink that checks its table for the key
-    /// ([`DeltaDistinctSink`](crate::sink::DeltaDistinctSink)), so that every
+    /// (`tidemill_delta::DeltaDistinctSink`), so that every
     /// distinct record reaches the table however late ([`DedupThroughTable`]).
     fn dedup_through_table(&self, name: &str, retention: Duration) -> Stream<Deduped<T>>;
 }
@@ -46,18 +71,17 @@ where
     fn window<A>(
         &self,
         name: &str,
-        spec: impl Into<WindowSpec>,
+        settings: impl Into<WindowSettings>,
         aggregate: A,
-        allowed_lateness: Duration,
     ) -> Result<Stream<WindowResult<K, A::Out>>, WindowError>
     where
         A: Aggregate<T> + Clone,
     {
-        let spec = spec.into();
+        let settings = settings.into();
         // Validate once so that the per-shard factory below cannot fail.
-        WindowOperator::new(spec, self.key_fn(), aggregate.clone(), allowed_lateness)?;
+        WindowOperator::new(settings, self.key_fn(), aggregate.clone())?;
         Ok(self.operator(name, move |_: &NodeContext, key| {
-            match WindowOperator::new(spec, key, aggregate.clone(), allowed_lateness) {
+            match WindowOperator::new(settings, key, aggregate.clone()) {
                 Ok(op) => op,
                 Err(e) => unreachable!("window spec validated when the graph was built: {e}"),
             }
@@ -74,7 +98,7 @@ where
 }
 
 /// JSON decoding on a stream of raw records: bytes (`Stream<Vec<u8>>`) or Kafka
-/// records (`Stream<KafkaRecord>`, whose value is decoded).
+/// records (`tidemill_kafka::KafkaRecord`, whose value is decoded).
 pub trait BytesStreamExt {
     /// Decodes each record into `T`; records that do not fit go to the dead letters
     /// with a reason code (see [`crate::decode`]).

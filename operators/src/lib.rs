@@ -1,14 +1,14 @@
 //! # tidemill-operators
 //!
-//! Operators, sources and sinks for Tidemill jobs: JSON decoding with schema
-//! enforcement, event-time windows with aggregates, key deduplication, file and
-//! generator sources, a Kafka source, and Delta Lake and JSON-lines sinks.
+//! The generic operators of Tidemill jobs: JSON decoding with schema enforcement,
+//! event-time windows with aggregates, key deduplication, a JSON-lines file source
+//! and a JSON-lines debugging sink. Nothing here talks to Kafka or Delta Lake: the
+//! connectors are the `tidemill-kafka` and `tidemill-delta` crates.
 
 pub mod decode;
 pub mod dedup;
 pub mod ext;
 mod hashing;
-pub mod kafka;
 pub mod sink;
 pub mod source;
 pub mod window;

@@ -42,7 +42,7 @@ async fn a_panicking_aggregate_dead_letters_its_record_and_the_windows_count_the
     job.source("orders", 1, move |ctx: &NodeContext| Ok(VecSource::new(i.clone(), ctx)))
         .assign_timestamps("event_time", |o: &Order| EventTime::from_millis(o.1), Duration::ZERO)
         .key_by(|o: &Order| o.0, 2)
-        .window("windows", TumblingWindow::of(Duration::from_secs(10)).unwrap(), (Count, amounts), Duration::ZERO)
+        .window("windows", TumblingWindow::of(Duration::from_secs(10)).unwrap(), (Count, amounts))
         .unwrap()
         .sink("totals", move |_| Ok(CollectSink::new(o.clone())));
     job.dead_letters().sink("dlq", move |_| Ok(CollectSink::new(d.clone())));

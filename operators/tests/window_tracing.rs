@@ -18,7 +18,7 @@ fn window_results_link_to_the_sampled_records_they_counted() {
     let exporter = InMemorySpanExporter::default();
     let _guard = trace::install(SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build());
     let spec = TumblingWindow::of(Duration::from_secs(10)).unwrap();
-    let op = WindowOperator::new(spec, Arc::new(|v: &(u32, i64)| v.0), Count, Duration::ZERO).unwrap();
+    let op = WindowOperator::new(spec, Arc::new(|v: &(u32, i64)| v.0), Count).unwrap();
     let mut h = OperatorHarness::new(op);
     let rec = |key: u32, t: i64, trace: Option<TraceContext>| {
         Record::new((key, t), EventTime::from_millis(t), Origin::INTERNAL).traced(trace)

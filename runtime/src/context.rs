@@ -98,6 +98,23 @@ impl fmt::Display for PipelineId {
 }
 
 impl NodeContext {
+    /// `tidemill-<job>-<node>`, plus `-<shard>` when the node has more than one
+    /// shard: the name under which an exactly-once sink records its commits (a
+    /// Delta `txn` app id, a Kafka transactional id). Every shard commits its own
+    /// epochs, so each needs its own sequence; the name is stable across restarts.
+    ///
+    /// ```
+    /// let ctx = tidemill_runtime::NodeContext::for_tests("revenue");
+    /// assert_eq!(ctx.sink_app_id(), "tidemill-test-revenue");
+    /// ```
+    pub fn sink_app_id(&self) -> String {
+        if self.shards > 1 {
+            format!("tidemill-{}-{}-{}", self.job, self.node, self.shard)
+        } else {
+            format!("tidemill-{}-{}", self.job, self.node)
+        }
+    }
+
     /// A context for tests and harnesses: job `test`, shard 0 of 1.
     pub fn for_tests(node: &str) -> Self {
         NodeContext {

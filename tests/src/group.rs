@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
+use tidemill_job_examples::orders::{GeneratorConfig, OrderGenerator};
 
 use crate::binary::{order_aggregates, order_producer};
 use crate::checkpoints::latest_epoch;
@@ -71,7 +71,7 @@ pub struct Group<'a> {
 
 impl Group<'_> {
     /// The log filter that shows the members' group events.
-    pub const GROUP_LOG: &'static str = "warn,tidemill_operators::kafka::group=info";
+    pub const GROUP_LOG: &'static str = "warn,tidemill_kafka::group=info";
 
     /// Starts a member (`--bounded`), serving metrics at `metrics` if given. Each
     /// task reads at most 500 records per partition between checkpoints, so that

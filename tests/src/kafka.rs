@@ -3,10 +3,10 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tidemill_operators::kafka::rdkafka::admin::{AdminClient, AdminOptions};
-use tidemill_operators::kafka::rdkafka::client::DefaultClientContext;
-use tidemill_operators::kafka::rdkafka::ClientConfig;
-use tidemill_operators::source::GeneratorConfig;
+use tidemill_job_examples::orders::GeneratorConfig;
+use tidemill_kafka::rdkafka::admin::{AdminClient, AdminOptions};
+use tidemill_kafka::rdkafka::client::DefaultClientContext;
+use tidemill_kafka::rdkafka::ClientConfig;
 
 use crate::binary::order_producer;
 

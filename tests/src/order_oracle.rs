@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use tidemill_operators::source::{EventKind, GeneratedEvent, OrderEvent};
+use tidemill_job_examples::orders::{EventKind, GeneratedEvent, OrderEvent};
 
 /// What the order job's three tables must hold for a given input.
 #[derive(Debug, Default)]

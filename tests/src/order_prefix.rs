@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_json::Value;
-use tidemill_operators::source::{EventKind, GeneratorConfig, OrderGenerator};
+use tidemill_job_examples::orders::{EventKind, GeneratorConfig, OrderGenerator};
 use tidemill_runtime::checkpoint::Manifest;
 
 use crate::checkpoints::{epochs, manifest_header, records_read, rows_written};

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use tidemill_job_examples::order_aggregates::OrderTables;
-use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
+use tidemill_job_examples::orders::{GeneratorConfig, OrderGenerator};
 use tidemill_tests::binary::order_aggregates;
 use tidemill_tests::checkpoints::latest_epoch;
 use tidemill_tests::delta_log::lineage_txn_version;

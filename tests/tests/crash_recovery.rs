@@ -8,7 +8,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
-use tidemill_operators::source::{write_jsonl, GeneratorConfig, OrderGenerator};
+use tidemill_job_examples::orders::{write_jsonl, GeneratorConfig, OrderGenerator};
 use tidemill_tests::binary::order_aggregates;
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_rows};

@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tidemill_operators::source::GeneratorConfig;
+use tidemill_job_examples::orders::GeneratorConfig;
 use tidemill_tests::binary::order_aggregates;
 use tidemill_tests::checkpoints::latest_epoch;
 use tidemill_tests::metrics::{http_get, scrape, scrape_until, Scrape};

@@ -18,12 +18,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tidemill_operators::kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use tidemill_operators::kafka::rdkafka::client::DefaultClientContext;
-use tidemill_operators::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
-use tidemill_operators::kafka::rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use tidemill_operators::kafka::rdkafka::ClientConfig;
-use tidemill_operators::kafka::{KafkaRecord, KafkaSource, KafkaSourceConfig};
+use tidemill_kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use tidemill_kafka::rdkafka::client::DefaultClientContext;
+use tidemill_kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+use tidemill_kafka::rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use tidemill_kafka::rdkafka::ClientConfig;
+use tidemill_kafka::{KafkaRecord, KafkaSource, KafkaSourceConfig};
 use tidemill_runtime::testing::resident_bytes;
 use tidemill_runtime::{Batch, Epoch, Job, JobConfig, Sink, SinkError, StagedOutput};
 use tidemill_tests::kafka::{brokers, TopicGuard};

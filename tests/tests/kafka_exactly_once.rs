@@ -11,7 +11,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
-use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
+use tidemill_job_examples::orders::{GeneratorConfig, OrderGenerator};
 use tidemill_tests::binary::order_aggregates;
 use tidemill_tests::checkpoints::latest_epoch;
 use tidemill_tests::kafka::{brokers, produce_generated, TopicGuard};

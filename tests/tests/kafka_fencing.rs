@@ -49,8 +49,8 @@ use tidemill_tests::process::{field, line_time};
 
 /// The group's events, the tasks' checkpoints and commits, and the sinks' Delta
 /// commits (with their epochs).
-const LOG: &str = "warn,tidemill_operators::kafka::group=info,tidemill_runtime::actors::supervisor=info,\
-                   tidemill_operators::sink::delta_append=info";
+const LOG: &str = "warn,tidemill_kafka::group=info,tidemill_runtime::actors::supervisor=info,\
+                   tidemill_delta::delta_append=info";
 /// A task's checkpoint file was written.
 const SAVED: &str = "checkpoint complete";
 /// Lines that report an epoch made visible (or found visible) in the tables.

@@ -22,11 +22,11 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tidemill_operators::kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use tidemill_operators::kafka::rdkafka::client::DefaultClientContext;
-use tidemill_operators::kafka::rdkafka::error::RDKafkaErrorCode;
-use tidemill_operators::kafka::rdkafka::ClientConfig;
-use tidemill_operators::source::{write_jsonl, GeneratorConfig, OrderGenerator};
+use tidemill_job_examples::orders::{write_jsonl, GeneratorConfig, OrderGenerator};
+use tidemill_kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use tidemill_kafka::rdkafka::client::DefaultClientContext;
+use tidemill_kafka::rdkafka::error::RDKafkaErrorCode;
+use tidemill_kafka::rdkafka::ClientConfig;
 use tidemill_tests::binary::{order_aggregates, order_producer};
 use tidemill_tests::kafka::{brokers, TopicGuard};
 use tidemill_tests::metrics::{free_local_addr, http_get, poll_until, promql_metric_names, scrape, Scrape};

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
+use tidemill_job_examples::orders::{GeneratorConfig, OrderGenerator};
 use tidemill_tests::binary::order_aggregates;
 use tidemill_tests::broker::PrivateBroker;
 use tidemill_tests::checkpoints::latest_epoch;

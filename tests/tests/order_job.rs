@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tidemill_job_examples::order_aggregates::{self, OrderInput, OrderJobSettings, OrderTables};
-use tidemill_operators::source::{write_jsonl, GeneratorConfig, OrderGenerator};
+use tidemill_job_examples::orders::{write_jsonl, GeneratorConfig, OrderGenerator};
 use tidemill_tests::delta_reader::{read_rows, summary, Engine};
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_rows};

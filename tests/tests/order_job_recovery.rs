@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tidemill_job_examples::order_aggregates::{self, OrderInput, OrderJobSettings, OrderTables};
-use tidemill_operators::source::{write_jsonl, GeneratorConfig, OrderGenerator};
+use tidemill_job_examples::orders::{write_jsonl, GeneratorConfig, OrderGenerator};
 use tidemill_runtime::{Epoch, JobConfig};
 use tidemill_tests::delta_reader::summary;
 use tidemill_tests::order_oracle::OrderOracle;

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use tidemill_job_examples::order_aggregates::OrderTables;
-use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
+use tidemill_job_examples::orders::{GeneratorConfig, OrderGenerator};
 use tidemill_tests::binary::order_aggregates;
 use tidemill_tests::delta_reader::summary;
 use tidemill_tests::order_oracle::OrderOracle;

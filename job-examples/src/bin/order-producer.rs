@@ -19,17 +19,15 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Parser};
+use tidemill_job_examples::orders::{GeneratorConfig, OrderGenerator};
 use tidemill_job_examples::producer::{live_config, record_key, KeyField, Pacer, ProducerTracing};
-use tidemill_operators::kafka::partition_count;
-use tidemill_operators::kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use tidemill_operators::kafka::rdkafka::client::{ClientContext, DefaultClientContext};
-use tidemill_operators::kafka::rdkafka::config::RDKafkaLogLevel;
-use tidemill_operators::kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use tidemill_operators::kafka::rdkafka::producer::{
-    BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer,
-};
-use tidemill_operators::kafka::rdkafka::ClientConfig;
-use tidemill_operators::source::{GeneratorConfig, OrderGenerator};
+use tidemill_kafka::partition_count;
+use tidemill_kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use tidemill_kafka::rdkafka::client::{ClientContext, DefaultClientContext};
+use tidemill_kafka::rdkafka::config::RDKafkaLogLevel;
+use tidemill_kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use tidemill_kafka::rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use tidemill_kafka::rdkafka::ClientConfig;
 
 /// How long to wait for metadata and topic creation.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -383,7 +381,7 @@ mod tests {
 
     #[test]
     fn every_generated_event_gets_the_key_of_its_order() {
-        use tidemill_operators::source::EventKind;
+        use tidemill_job_examples::orders::EventKind;
         let config = GeneratorConfig { count: 2_000, duplicate_share: 0.1, malformed_share: 0.2, ..Default::default() };
         for event in OrderGenerator::events(&config) {
             let key = record_key(&event.bytes, KeyField::OrderId).map(std::borrow::Cow::into_owned);

@@ -8,7 +8,7 @@
 //! the fix in the message. It costs one JSON scan per record (the producer's own
 //! [`record_key`]), in group mode only.
 
-use tidemill_operators::kafka::KafkaRecord;
+use tidemill_kafka::KafkaRecord;
 use tidemill_runtime::{Batch, Operator, OperatorError, Output};
 
 use crate::producer::{record_key, KeyField};

@@ -17,7 +17,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use tidemill_operators::kafka::{GroupConfig, KafkaSourceConfig};
+use tidemill_kafka::{GroupConfig, KafkaSourceConfig};
 use tidemill_runtime::metrics::MetricsAddr;
 use tidemill_runtime::Job;
 

@@ -21,12 +21,13 @@ mod settings;
 
 use std::path::{Path, PathBuf};
 
+use crate::orders::{GeneratorSource, OrderEvent};
+use tidemill_delta::{DeadLetterDeltaSink, DeltaAppendSink, DeltaDistinctSink, DeltaSinkConfig};
+use tidemill_kafka::{partition_count, KafkaRecord, KafkaSource, KafkaSourceConfig};
 use tidemill_operators::decode::RawRecord;
 use tidemill_operators::dedup::Deduped;
 use tidemill_operators::ext::{BytesStreamExt, KeyedStreamExt};
-use tidemill_operators::kafka::{partition_count, KafkaRecord, KafkaSource, KafkaSourceConfig};
-use tidemill_operators::sink::{DeadLetterDeltaSink, DeltaAppendSink, DeltaDistinctSink, DeltaSinkConfig};
-use tidemill_operators::source::{GeneratorSource, JsonLinesFileSource, OrderEvent};
+use tidemill_operators::source::JsonLinesFileSource;
 use tidemill_operators::window::{Count, SlidingWindow, WindowError, WindowResult};
 use tidemill_runtime::checkpoint::{FromCheckpoint, LocalCheckpointStore};
 use tidemill_runtime::{DeadLetter, Job, JobBuilder, NodeContext, SourceError, Stream};
@@ -193,11 +194,11 @@ pub fn assemble<R: RawRecord + Clone + serde::Serialize>(
         OrderEvent::time,
         settings.watermark_delay,
     );
-    let windows = SlidingWindow::of(settings.window_size, settings.window_slide)?;
+    let windows = SlidingWindow::of_size(settings.window_size).every(settings.window_slide)?;
     sinks.order_aggregates(
         orders
             .key_by(|o: &OrderEvent| o.user_id.clone(), settings.shards)
-            .window("windows", windows, Count, settings.allowed_lateness)?
+            .window("windows", windows.with_allowed_lateness(settings.allowed_lateness), Count)?
             .map("aggregate_rows", |r: &WindowResult<String, u64>| OrderAggregateRow::from_result(r)),
     );
     // Like the seed's MERGE, `orders` holds every distinct valid order however

@@ -1,8 +1,8 @@
 //! The rows of the order job's three Delta tables.
 
+use crate::orders::OrderEvent;
 use chrono::{DateTime, Utc};
-use tidemill_operators::delta_record;
-use tidemill_operators::source::OrderEvent;
+use tidemill_delta::delta_record;
 use tidemill_operators::window::WindowResult;
 
 delta_record! {

@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::orders::{GeneratorConfig, GeneratorError};
 use serde::{Deserialize, Serialize};
-use tidemill_operators::kafka::KafkaSourceConfig;
-use tidemill_operators::source::{GeneratorConfig, GeneratorError};
+use tidemill_kafka::KafkaSourceConfig;
 use tidemill_operators::window::{SlidingWindow, WindowError};
 use tidemill_runtime::config::{at_least, positive};
 use tidemill_runtime::metrics::{MetricsAddr, MetricsConfig};
@@ -88,7 +88,7 @@ impl OrderJobSettings {
     /// A slide that does not divide the window size is fine: windows are kept in
     /// panes of the greatest common divisor of the two.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        SlidingWindow::of(self.window_size, self.window_slide)?;
+        SlidingWindow::of_size(self.window_size).every(self.window_slide)?;
         at_least("shards", self.shards as u64, 1)?;
         at_least("target_file_rows", self.target_file_rows as u64, 1)?;
         if let Some(retention) = self.dedup_retention {

@@ -5,8 +5,8 @@
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::orders::GeneratorConfig;
 use chrono::{DateTime, Utc};
-use tidemill_operators::source::GeneratorConfig;
 
 /// A live generator: event `n` has the nominal time `start + n / rate` (before its
 /// jitter), the moment a [`Pacer`] of `rate` started at `start` sends it.
@@ -58,7 +58,7 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tidemill_operators::source::OrderGenerator;
+    use crate::orders::OrderGenerator;
 
     /// What a live run does, without Kafka: the pacer releases each generated event
     /// no earlier than its time, and its event time never lies ahead of the wall
@@ -66,7 +66,7 @@ mod tests {
     /// machine needs.
     #[test]
     fn live_event_times_follow_the_wall_clock_and_the_rate_paces() {
-        use tidemill_operators::source::EventKind;
+        use crate::orders::EventKind;
         const RATE: u64 = 4_000;
         const EVENTS: u64 = 600; // 150 ms
         let jitter = Duration::from_millis(20);

@@ -6,7 +6,7 @@ use crate::cli;
 use opentelemetry::propagation::Injector;
 use opentelemetry::trace::{Span, SpanKind, Tracer, TracerProvider};
 use opentelemetry::KeyValue;
-use tidemill_operators::kafka::rdkafka::message::{Header, OwnedHeaders};
+use tidemill_kafka::rdkafka::message::{Header, OwnedHeaders};
 use tidemill_runtime::trace::{self, SampleRatio, TraceContext, TracingGuard};
 
 /// Decides which records are traced and makes their headers.

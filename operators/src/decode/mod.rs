@@ -124,7 +124,7 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> 
 /// letter keeps when decoding fails.
 ///
 /// Implemented for plain bytes (`Vec<u8>`, from the file and generator sources) and
-/// for [`KafkaRecord`](crate::kafka::KafkaRecord) (its value; key and headers are
+/// for `tidemill_kafka::KafkaRecord` (its value; key and headers are
 /// not decoded).
 pub trait RawRecord: Send + 'static {
     /// The bytes to decode.

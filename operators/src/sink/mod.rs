@@ -1,39 +1,11 @@
-//! Sinks: where records leave a job.
-//!
-//! - [`DeltaAppendSink`]: exactly-once appends of [`DeltaRecord`] rows to a Delta
-//!   table (Parquet files written at the barrier, committed with a `txn` action
-//!   once the checkpoint completes; a repeated commit is detected and skipped).
-//! - [`DeadLetterDeltaSink`]: the dead-letter queue as a Delta table of [`DlqRow`]s.
-//! - [`JsonLinesSink`]: one JSON object per line, for debugging (not exactly-once).
-//!
-//! Row types get their table schema from Arrow: implement [`DeltaRecord`] with the
-//! [`delta_record!`](crate::delta_record) macro. Tables written here are read back in
-//! tests by an independent reader, `tests/python/read_delta.py`.
+//! Sinks without external dependencies. [`JsonLinesSink`] writes one JSON object
+//! per line, for debugging (not exactly-once). The exactly-once sinks are the
+//! connectors' (`tidemill-delta`, `tidemill-kafka`).
 
-mod config;
-mod delta_append;
-mod distinct;
-mod dlq;
-mod identity;
 mod json_lines;
-mod record;
-mod rollback;
-mod rows;
-mod staged;
-mod table;
 
 #[cfg(test)]
+#[path = "json_lines_tests.rs"]
 mod tests;
 
-/// The Arrow crate the sinks use (deltalake's own, so versions always agree).
-pub use deltalake::arrow;
-
-pub use config::{default_app_id, DeltaSinkConfig};
-pub use delta_append::DeltaAppendSink;
-pub use distinct::DeltaDistinctSink;
-pub use dlq::{DeadLetterDeltaSink, DlqRow};
-pub use identity::SinkIdentity;
 pub use json_lines::JsonLinesSink;
-pub use record::{DeltaColumn, DeltaRecord, RecordBatchError, UTC_TZ};
-pub use rollback::{RollbackError, RolledBack};
-pub use staged::{StagedDelta, STAGED_FORMAT};

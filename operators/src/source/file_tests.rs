@@ -3,7 +3,6 @@
 use std::fs;
 
 use super::*;
-use crate::source::generator::{write_jsonl, GeneratorConfig, OrderGenerator};
 use tidemill_runtime::ReasonCode;
 
 async fn read_all(source: &mut JsonLinesFileSource, max: usize) -> Vec<(u32, u64, Vec<u8>)> {
@@ -141,15 +140,4 @@ async fn snapshot_and_restore_resume_where_they_left_off() {
     fs::rename(dir.path().join("2.jsonl"), dir.path().join("3.jsonl")).unwrap();
     let mut changed = JsonLinesFileSource::open(dir.path(), &ctx).unwrap();
     assert!(matches!(changed.restore(&snapshot), Err(SourceError::State(_))));
-}
-
-#[tokio::test]
-async fn reads_back_what_the_generator_wrote() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("orders.jsonl");
-    let config = GeneratorConfig { count: 5_000, duplicate_share: 0.05, malformed_share: 0.2, ..Default::default() };
-    assert_eq!(write_jsonl(&config, &path).unwrap(), 5_000);
-    let records = read_all(&mut JsonLinesFileSource::open(&path, &NodeContext::for_tests("f")).unwrap(), 1024).await;
-    let expected: Vec<_> = OrderGenerator::events(&config).map(|e| (0, e.seq + 1, e.bytes)).collect();
-    assert_eq!(records, expected);
 }

@@ -1,12 +1,6 @@
-//! Sources: JSON-lines files and the synthetic order generator, and the order event
-//! type of the reference job.
+//! Sources without external dependencies: JSON-lines files. (Kafka is the
+//! `tidemill-kafka` connector.)
 
 pub mod file;
-pub mod generator;
-pub mod order;
 
 pub use file::JsonLinesFileSource;
-pub use generator::{
-    write_jsonl, EventKind, GeneratedEvent, GeneratorConfig, GeneratorError, GeneratorSource, OrderGenerator,
-};
-pub use order::OrderEvent;

@@ -46,13 +46,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 /// }
 ///
 /// let window = TumblingWindow::of(Duration::from_secs(60)).unwrap();
-/// let op = WindowOperator::new(
-///     window,
-///     Arc::new(|order: &(String, u32)| order.0.clone()),
-///     DistinctSkus,
-///     Duration::ZERO,
-/// )
-/// .unwrap();
+/// let op = WindowOperator::new(window, Arc::new(|order: &(String, u32)| order.0.clone()), DistinctSkus).unwrap();
 /// let mut h = OperatorHarness::new(op);
 /// h.push_timed([
 ///     (("alice".to_string(), 7), 1_000),

@@ -3,9 +3,9 @@
 //!
 //! # Building an operator
 //!
-//! [`WindowOperator::new`]`(spec, key_fn, aggregate, allowed_lateness)` accepts a
-//! [`TumblingWindow`], [`SlidingWindow`], [`SessionWindow`] or [`WindowSpec`] and
-//! returns an [`Operator`](tidemill_runtime::Operator) from `T` to
+//! [`WindowOperator::new`]`(settings, key_fn, aggregate)` accepts a
+//! [`TumblingWindow`], [`SlidingWindow`], [`SessionWindow`], [`WindowSpec`] or
+//! [`WindowSettings`] (a kind plus its allowed lateness) and returns an [`Operator`](tidemill_runtime::Operator) from `T` to
 //! [`WindowResult`]`<K, A::Out>`. [`PaneWindowOperator`] and
 //! [`SessionWindowOperator`] can also be used directly. Aggregates: [`Count`],
 //! [`Sum`], [`Min`], [`Max`], [`Avg`], tuples of aggregates (several results in one
@@ -96,6 +96,7 @@ mod operator;
 mod pane_window;
 mod result;
 mod session_window;
+mod settings;
 mod spec;
 mod traces;
 
@@ -108,4 +109,5 @@ pub use operator::WindowOperator;
 pub use pane_window::PaneWindowOperator;
 pub use result::WindowResult;
 pub use session_window::SessionWindowOperator;
+pub use settings::{SlidingWindowOfSize, WindowSettings};
 pub use spec::{SessionWindow, SlidingWindow, TumblingWindow, WindowError, WindowSpec};

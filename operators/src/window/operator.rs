@@ -1,7 +1,5 @@
 //! [`WindowOperator`]: one entry point for every window kind.
 
-use std::time::Duration;
-
 use serde::Serialize;
 use tidemill_runtime::{Batch, EventTime, Operator, OperatorError, Output, StateSnapshot};
 
@@ -10,6 +8,7 @@ use super::common::{KeyFn, WindowKey};
 use super::pane_window::PaneWindowOperator;
 use super::result::WindowResult;
 use super::session_window::SessionWindowOperator;
+use super::settings::WindowSettings;
 use super::spec::{WindowError, WindowSpec};
 
 /// A keyed event-time window operator of any kind, built from a [`WindowSpec`].
@@ -22,14 +21,9 @@ use super::spec::{WindowError, WindowSpec};
 ///
 /// // (user, amount) -> per user, the number of orders and their total over the
 /// // last 10 s, every 5 s.
-/// let spec = SlidingWindow::of(Duration::from_secs(10), Duration::from_secs(5)).unwrap();
-/// let op = WindowOperator::new(
-///     spec,
-///     Arc::new(|o: &(u32, i64)| o.0),
-///     (Count, Sum::new(|o: &(u32, i64)| o.1)),
-///     Duration::ZERO,
-/// )
-/// .unwrap();
+/// let windows = SlidingWindow::of_size(Duration::from_secs(10)).every(Duration::from_secs(5)).unwrap();
+/// let op = WindowOperator::new(windows, Arc::new(|o: &(u32, i64)| o.0), (Count, Sum::new(|o: &(u32, i64)| o.1)))
+///     .unwrap();
 /// let mut h = OperatorHarness::new(op);
 /// h.push_timed([((1, 10), 1_000), ((1, 5), 7_000)]).unwrap();
 /// // Watermark 9 999 ms closes [-5 s, 5 s) and [0 s, 10 s), in order of end.
@@ -49,15 +43,13 @@ pub enum WindowOperator<T, K, A: Aggregate<T>> {
 }
 
 impl<T, K: WindowKey, A: Aggregate<T>> WindowOperator<T, K, A> {
-    /// The operator for `spec`, keyed by `key_fn`, computing `aggregate`, firing
-    /// each window once the watermark passes its end by `allowed_lateness`.
-    pub fn new(
-        spec: impl Into<WindowSpec>,
-        key_fn: KeyFn<T, K>,
-        aggregate: A,
-        allowed_lateness: Duration,
-    ) -> Result<Self, WindowError> {
-        Ok(match spec.into() {
+    /// The operator for `settings` (a window kind, or a kind plus its allowed
+    /// lateness), keyed by `key_fn`, computing `aggregate`, firing each window once
+    /// the watermark passes its end by the allowed lateness.
+    pub fn new(settings: impl Into<WindowSettings>, key_fn: KeyFn<T, K>, aggregate: A) -> Result<Self, WindowError> {
+        let settings = settings.into();
+        let allowed_lateness = settings.allowed_lateness();
+        Ok(match settings.spec() {
             WindowSpec::Tumbling(w) => {
                 WindowOperator::Pane(PaneWindowOperator::tumbling(w, key_fn, aggregate, allowed_lateness)?)
             }

@@ -104,8 +104,15 @@ pub struct SlidingWindow {
 }
 
 impl SlidingWindow {
+    /// Windows of `size`; name the slide with
+    /// [`every`](super::SlidingWindowOfSize::every):
+    /// `SlidingWindow::of_size(Duration::from_secs(300)).every(Duration::from_secs(60))?`.
+    pub fn of_size(size: Duration) -> super::SlidingWindowOfSize {
+        super::SlidingWindowOfSize { size }
+    }
+
     /// Windows of `size` every `slide`; `slide` must not exceed `size`.
-    pub fn of(size: Duration, slide: Duration) -> Result<Self, WindowError> {
+    pub(super) fn new(size: Duration, slide: Duration) -> Result<Self, WindowError> {
         let size_ms = whole_millis("size", size, false)?;
         let slide_ms = whole_millis("slide", slide, false)?;
         if slide_ms > size_ms {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{ArgGroup, Parser};
 use tidemill_job_examples::cli::ExitError;
 use tidemill_job_examples::order_aggregates::{OrderInput, OrderJobSettings};
-use tidemill_operators::kafka::{KafkaSourceConfig, StartOffsets};
+use tidemill_kafka::{KafkaSourceConfig, StartOffsets};
 use tidemill_runtime::checkpoint::FromCheckpoint;
 use tidemill_runtime::ExistingOutput;
 
@@ -207,7 +207,7 @@ pub(crate) struct Cli {
         long,
         value_name = "FILTER",
         env = "RUST_LOG",
-        default_value = "warn,tidemill_operators::kafka::group=info,tidemill_operators::kafka::brokers=info,tidemill::progress=info,tidemill_runtime::metrics=info,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=error"
+        default_value = "warn,tidemill_kafka::group=info,tidemill_kafka::brokers=info,tidemill::progress=info,tidemill_runtime::metrics=info,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=error"
     )]
     pub(crate) log: String,
 }

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tidemill_job_examples::cli::ExitError;
 use tidemill_job_examples::order_aggregates::{self, GroupOptions, OrderInput, OrderJobSettings, OrderTables};
-use tidemill_operators::kafka::{KafkaSourceConfig, PartitionTasks};
+use tidemill_kafka::{KafkaSourceConfig, PartitionTasks};
 use tidemill_runtime::metrics::MetricsHub;
 use tidemill_runtime::{ErrorChain, JobSummary};
 

@@ -9,9 +9,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::OrderEvent;
 use crate::decode::json_tree::JsonTree;
 use crate::decode::tree_deserializer::TreeDeserializer;
-use crate::source::OrderEvent;
 
 /// Decodes each text with serde_json and through the tree, and compares.
 fn agree<T: DeserializeOwned + PartialEq + Debug>(texts: &[&str]) {

@@ -9,13 +9,20 @@ use tidemill_runtime::{DeadLetter, Operator, OperatorHarness, Origin, ReasonCode
 use super::oracle::{
     pane_oracle, random_stream, session_oracle, stats, to_record, Ev, Expected, Stats, StatsOut, Step, StreamShape,
 };
-use crate::window::{SessionWindow, SlidingWindow, TumblingWindow, WindowOperator, WindowResult, WindowSpec};
+use crate::window::{
+    SessionWindow, SlidingWindow, TumblingWindow, WindowOperator, WindowResult, WindowSettings, WindowSpec,
+};
 
 type Op = WindowOperator<Ev, u8, Stats>;
 type Emitted = Vec<Vec<WindowResult<u8, StatsOut>>>;
 
 fn operator(spec: impl Into<WindowSpec>, lateness_ms: u64) -> Op {
-    WindowOperator::new(spec, Arc::new(|e: &Ev| e.key), stats(), Duration::from_millis(lateness_ms)).unwrap()
+    WindowOperator::new(
+        WindowSettings::new(spec).with_allowed_lateness(Duration::from_millis(lateness_ms)),
+        Arc::new(|e: &Ev| e.key),
+        stats(),
+    )
+    .unwrap()
 }
 
 fn ms(n: u64) -> Duration {
@@ -101,28 +108,28 @@ fn sliding_window_with_panes_of_gcd_matches_oracle() {
     // size 100, slide 30: panes of 10 ms, windows of 10 panes every 3 panes.
     let steps = random_stream(StreamShape::new(4));
     let expected = pane_oracle(&steps, 100, 30, 0);
-    check_against_oracle(operator(SlidingWindow::of(ms(100), ms(30)).unwrap(), 0), &steps, &expected, true);
+    check_against_oracle(operator(SlidingWindow::of_size(ms(100)).every(ms(30)).unwrap(), 0), &steps, &expected, true);
 }
 
 #[test]
 fn sliding_window_with_allowed_lateness_matches_oracle() {
     let steps = random_stream(StreamShape::new(5));
     let expected = pane_oracle(&steps, 120, 40, 45);
-    check_against_oracle(operator(SlidingWindow::of(ms(120), ms(40)).unwrap(), 45), &steps, &expected, true);
+    check_against_oracle(operator(SlidingWindow::of_size(ms(120)).every(ms(40)).unwrap(), 45), &steps, &expected, true);
 }
 
 #[test]
 fn sliding_window_at_negative_times_matches_oracle() {
     let steps = random_stream(StreamShape { base: -3_000, ..StreamShape::new(6) });
     let expected = pane_oracle(&steps, 75, 25, 10);
-    check_against_oracle(operator(SlidingWindow::of(ms(75), ms(25)).unwrap(), 10), &steps, &expected, true);
+    check_against_oracle(operator(SlidingWindow::of_size(ms(75)).every(ms(25)).unwrap(), 10), &steps, &expected, true);
 }
 
 #[test]
 fn sliding_window_with_slide_equal_to_size_matches_oracle() {
     let steps = random_stream(StreamShape::new(7));
     let expected = pane_oracle(&steps, 60, 60, 0);
-    check_against_oracle(operator(SlidingWindow::of(ms(60), ms(60)).unwrap(), 0), &steps, &expected, true);
+    check_against_oracle(operator(SlidingWindow::of_size(ms(60)).every(ms(60)).unwrap(), 0), &steps, &expected, true);
 }
 
 #[test]
@@ -183,7 +190,7 @@ fn tumbling_window_restore_mid_stream_equals_uninterrupted() {
 #[test]
 fn sliding_window_restore_mid_stream_equals_uninterrupted() {
     let steps = random_stream(StreamShape { records: 1_200, ..StreamShape::new(12) });
-    let make = || operator(SlidingWindow::of(ms(90), ms(20)).unwrap(), 0);
+    let make = || operator(SlidingWindow::of_size(ms(90)).every(ms(20)).unwrap(), 0);
     check_restore_equals_uninterrupted(make, &steps, &[2, steps.len() / 4, steps.len() / 2, steps.len() - 2]);
 }
 
@@ -197,7 +204,7 @@ fn session_window_restore_mid_stream_equals_uninterrupted() {
 #[test]
 fn window_snapshot_is_deterministic_and_restores_identically() {
     for spec in [
-        WindowSpec::from(SlidingWindow::of(ms(50), ms(10)).unwrap()),
+        WindowSpec::from(SlidingWindow::of_size(ms(50)).every(ms(10)).unwrap()),
         WindowSpec::from(SessionWindow::with_gap(ms(20)).unwrap()),
     ] {
         let steps = random_stream(StreamShape { records: 600, ..StreamShape::new(14) });

@@ -8,7 +8,7 @@ use tidemill_runtime::{EventTime, Operator, OperatorHarness, ReasonCode, StateSn
 
 use crate::window::{
     Aggregate, Avg, Count, Max, Min, SessionWindow, SessionWindowOperator, SlidingWindow, Sum, TumblingWindow,
-    WindowError, WindowOperator, WindowResult, WindowSpec,
+    WindowError, WindowOperator, WindowResult, WindowSettings, WindowSpec,
 };
 
 type Pair = (String, i64);
@@ -18,7 +18,12 @@ fn ms(n: u64) -> Duration {
 }
 
 fn count_op(spec: impl Into<WindowSpec>, lateness_ms: u64) -> WindowOperator<Pair, String, Count> {
-    WindowOperator::new(spec, Arc::new(|p: &Pair| p.0.clone()), Count, ms(lateness_ms)).unwrap()
+    WindowOperator::new(
+        WindowSettings::new(spec).with_allowed_lateness(ms(lateness_ms)),
+        Arc::new(|p: &Pair| p.0.clone()),
+        Count,
+    )
+    .unwrap()
 }
 
 fn rec(key: &str, v: i64, t: i64) -> (Pair, i64) {
@@ -42,8 +47,7 @@ fn window_builtin_aggregates_are_correct() {
         Max::new(|p: &Pair| p.1),
         Avg::new(|p: &Pair| p.1 as f64),
     );
-    let op =
-        WindowOperator::new(TumblingWindow::of(ms(10)).unwrap(), Arc::new(|p: &Pair| p.0.clone()), agg, ms(0)).unwrap();
+    let op = WindowOperator::new(TumblingWindow::of(ms(10)).unwrap(), Arc::new(|p: &Pair| p.0.clone()), agg).unwrap();
     let mut h = OperatorHarness::new(op);
     h.push_timed([rec("a", 4, 1), rec("a", -3, 9), rec("a", 8, 5), rec("b", 7, 2), rec("a", 100, 10)]).unwrap();
     h.push_end().unwrap();
@@ -84,19 +88,18 @@ fn window_aggregate_merge_equals_adding_everything() {
 fn window_invalid_specs_are_rejected() {
     assert!(matches!(TumblingWindow::of(ms(0)), Err(WindowError::Zero { what: "size", .. })));
     assert!(matches!(SessionWindow::with_gap(ms(0)), Err(WindowError::Zero { what: "gap", .. })));
-    assert!(matches!(SlidingWindow::of(ms(10), ms(0)), Err(WindowError::Zero { what: "slide", .. })));
-    assert!(matches!(SlidingWindow::of(ms(10), ms(11)), Err(WindowError::SlideLargerThanSize { .. })));
+    assert!(matches!(SlidingWindow::of_size(ms(10)).every(ms(0)), Err(WindowError::Zero { what: "slide", .. })));
+    assert!(matches!(SlidingWindow::of_size(ms(10)).every(ms(11)), Err(WindowError::SlideLargerThanSize { .. })));
     assert!(matches!(TumblingWindow::of(Duration::from_micros(1_500)), Err(WindowError::SubMillisecond { .. })));
-    let err = SlidingWindow::of(ms(10), ms(11)).unwrap_err().to_string();
+    let err = SlidingWindow::of_size(ms(10)).every(ms(11)).unwrap_err().to_string();
     assert!(err.contains("slide") && err.contains("size"), "{err}");
     let lateness = WindowOperator::new(
-        TumblingWindow::of(ms(10)).unwrap(),
+        WindowSettings::from(TumblingWindow::of(ms(10)).unwrap()).with_allowed_lateness(Duration::from_nanos(10)),
         Arc::new(|p: &Pair| p.0.clone()),
         Count,
-        Duration::from_nanos(10),
     );
     assert!(matches!(lateness, Err(WindowError::SubMillisecond { what: "allowed lateness", .. })));
-    assert_eq!(SlidingWindow::of(ms(100), ms(30)).unwrap().pane_millis(), 10);
+    assert_eq!(SlidingWindow::of_size(ms(100)).every(ms(30)).unwrap().pane_millis(), 10);
 }
 
 #[test]
@@ -116,7 +119,7 @@ fn window_fires_exactly_at_end_minus_one_plus_lateness() {
 
 #[test]
 fn window_is_emitted_once_across_repeated_watermarks() {
-    let mut h = OperatorHarness::new(count_op(SlidingWindow::of(ms(20), ms(5)).unwrap(), 0));
+    let mut h = OperatorHarness::new(count_op(SlidingWindow::of_size(ms(20)).every(ms(5)).unwrap(), 0));
     h.push_timed([rec("a", 0, 1), rec("b", 0, 12), rec("a", 0, 33)]).unwrap();
     let mut seen = HashSet::new();
     let mut total = 0;
@@ -135,7 +138,7 @@ fn window_is_emitted_once_across_repeated_watermarks() {
 
 #[test]
 fn window_results_are_ordered_by_end_then_key() {
-    let mut h = OperatorHarness::new(count_op(SlidingWindow::of(ms(10), ms(5)).unwrap(), 0));
+    let mut h = OperatorHarness::new(count_op(SlidingWindow::of_size(ms(10)).every(ms(5)).unwrap(), 0));
     h.push_timed([rec("z", 0, 7), rec("m", 0, 6), rec("a", 0, 1), rec("b", 0, 13)]).unwrap();
     h.push_end().unwrap();
     let got: Vec<(i64, String)> = h.take_values().into_iter().map(|r| (r.window_end.as_millis(), r.key)).collect();
@@ -150,7 +153,7 @@ fn window_results_are_ordered_by_end_then_key() {
 #[test]
 fn window_sliding_record_updates_exactly_one_pane() {
     // 60 ms windows every 10 ms: a record is in 6 windows but updates 1 accumulator.
-    let mut h = OperatorHarness::new(count_op(SlidingWindow::of(ms(60), ms(10)).unwrap(), 0));
+    let mut h = OperatorHarness::new(count_op(SlidingWindow::of_size(ms(60)).every(ms(10)).unwrap(), 0));
     h.push_timed([rec("a", 0, 15)]).unwrap();
     assert_eq!(h.operator().state_size(), 1);
     h.push_timed([rec("a", 0, 17), rec("b", 0, 18)]).unwrap();
@@ -181,7 +184,7 @@ fn window_late_record_goes_to_dead_letters_with_detail() {
 
 #[test]
 fn window_sliding_record_is_rejected_when_any_of_its_windows_fired() {
-    let mut h = OperatorHarness::new(count_op(SlidingWindow::of(ms(20), ms(10)).unwrap(), 0));
+    let mut h = OperatorHarness::new(count_op(SlidingWindow::of_size(ms(20)).every(ms(10)).unwrap(), 0));
     h.push_timed([rec("a", 0, 5)]).unwrap();
     h.push_watermark(19).unwrap(); // fires [-10, 10) and [0, 20)
     assert_eq!(h.take_values().len(), 2);
@@ -300,7 +303,6 @@ fn window_avg_checkpoint_keeps_nan_and_infinity() {
         TumblingWindow::of(ms(10)).unwrap(),
         Arc::new(|p: &(u8, f64)| p.0),
         Avg::new(|p: &(u8, f64)| p.1),
-        ms(0),
     )
     .unwrap();
     let mut h = OperatorHarness::new(op);
@@ -311,7 +313,6 @@ fn window_avg_checkpoint_keeps_nan_and_infinity() {
             TumblingWindow::of(ms(10)).unwrap(),
             Arc::new(|p: &(u8, f64)| p.0),
             Avg::new(|p: &(u8, f64)| p.1),
-            ms(0),
         )
         .unwrap(),
     );
@@ -326,7 +327,7 @@ fn window_avg_checkpoint_keeps_nan_and_infinity() {
 fn window_extreme_times_do_not_overflow() {
     for spec in [
         WindowSpec::from(TumblingWindow::of(ms(1_000)).unwrap()),
-        WindowSpec::from(SlidingWindow::of(ms(1_000), ms(300)).unwrap()),
+        WindowSpec::from(SlidingWindow::of_size(ms(1_000)).every(ms(300)).unwrap()),
         WindowSpec::from(SessionWindow::with_gap(ms(1_000)).unwrap()),
     ] {
         let mut h = OperatorHarness::new(count_op(spec, 60_000));

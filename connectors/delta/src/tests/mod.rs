@@ -1,0 +1,12 @@
+//! Tests of the sinks against real Delta tables in temporary folders, read back by
+//! the independent reader `tests/python/read_delta.py` (both of its engines).
+
+mod delta_append;
+mod delta_commit;
+mod distinct;
+mod dlq;
+mod reader;
+mod record;
+mod refused;
+mod rollback;
+mod rows;
