@@ -137,7 +137,7 @@ pub struct JobConfig {
     #[serde(with = "humantime_serde")]
     pub checkpoint_interval: Option<Duration>,
     /// The most records one source partition reads between two checkpoints (the
-    /// seed's `maxOffsetsPerTrigger`): a partition that reached it waits for the
+    /// the reference job's `maxOffsetsPerTrigger`): a partition that reached it waits for the
     /// next barrier. Needs `checkpoint_interval`; `None` reads without a cap.
     pub max_records_per_checkpoint: Option<u64>,
     /// Restart behaviour after failures.

@@ -91,7 +91,7 @@ fn partitions_move_between_processes_with_their_state_and_results_equal_the_orac
     group.assert_tables_equal_the_oracle(&config);
 }
 
-/// A topic keyed by `order_id` (the seed's producer) would split one user's
+/// A topic keyed by `order_id` (the reference job's producer) would split one user's
 /// windows over several tasks: group mode refuses it loudly instead of writing
 /// partial counts.
 #[test]

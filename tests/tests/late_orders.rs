@@ -1,5 +1,5 @@
 //! Late orders: 5% of the input arrives 15-40 minutes late, far behind the
-//! 10-minute watermark. The seed's `orders` table is a MERGE without any
+//! 10-minute watermark. The reference job's `orders` table is a MERGE without any
 //! watermark, so it must hold every distinct valid order whatever its lateness;
 //! the windows cannot use a late order, so they (and only they) dead-letter it,
 //! once. Before, the dedup stage also dead-lettered late orders (a second DLQ row)

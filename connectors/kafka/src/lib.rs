@@ -18,7 +18,7 @@
 //! consumer. Within one job, partitions are assigned explicitly (no `subscribe`),
 //! and the consumer group (the job's name unless `group_id` says otherwise)
 //! receives the checkpointed offsets, for lag tooling. Scale-out across processes
-//! (design decision 5) is [`PartitionTasks`]: each process joins the group with
+//! (`docs/design-decisions.md`, decision 5) is [`PartitionTasks`]: each process joins the group with
 //! cooperative rebalancing and runs one task (a job over one partition, with its
 //! own checkpoints) per partition it is assigned.
 //!

@@ -48,7 +48,7 @@ struct Cli {
     #[arg(long)]
     topic: String,
 
-    /// The order field that keys each record: order-id (the seed's producer) or
+    /// The order field that keys each record: order-id (the reference job's producer) or
     /// user-id (one user's orders share a partition, as `order-aggregates --group`
     /// needs).
     #[arg(long, value_name = "FIELD", value_enum, default_value_t = KeyField::OrderId)]

@@ -2,7 +2,7 @@
 //! by `user_id`, so that a task per partition holds whole windows.
 //!
 //! A task sees one partition. If the producer keyed orders by anything else (the
-//! seed's producer keys by `order_id`), one user's orders are spread over several
+//! the reference job's producer keys by `order_id`), one user's orders are spread over several
 //! tasks, and each would write its own partial count of the user's windows: wrong
 //! results, silently. This check turns that into a loud failure of the task, with
 //! the fix in the message. It costs one JSON scan per record (the producer's own

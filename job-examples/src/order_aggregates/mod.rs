@@ -1,4 +1,4 @@
-//! The seed article's order job: decode and validate order events, count orders per
+//! The reference order job: decode and validate order events, count orders per
 //! user in sliding event-time windows, keep the distinct orders, and put every
 //! rejected record in a dead-letter table.
 //!
@@ -8,7 +8,7 @@
 //!             \-> dead letters (decode, late) ---------------------------------------> dlq
 //! ```
 //!
-//! Reference semantics: the Spark job in the seed (`withWatermark("event_time",
+//! Reference semantics: the reference Spark job (see docs/order-job.md: `withWatermark("event_time",
 //! "10 minutes")`, `window(event_time, "5 minutes", "1 minute")`,
 //! `count(order_id)`, append mode) and its MERGE on `(order_id, event_time)`.
 
@@ -67,7 +67,7 @@ pub enum OrderJobError {
     Build(#[from] tidemill_runtime::BuildError),
 }
 
-/// The columns `orders` is distinct by (the seed's MERGE condition).
+/// The columns `orders` is distinct by (the reference job's MERGE condition).
 pub const ORDER_KEY: [&str; 2] = ["order_id", "event_time"];
 
 /// The job's name: it names Delta transaction ids (and, on Kafka, the consumer group).
@@ -162,7 +162,7 @@ pub(crate) fn build_named(
     let mut runtime = settings.runtime.clone();
     let mut job = Job::builder(name);
     if let Some(dir) = &settings.checkpoint_dir {
-        // The seed's Spark trigger: a micro-batch (here: a checkpoint) every 30 s.
+        // The reference job's Spark trigger: a micro-batch (here: a checkpoint) every 30 s.
         runtime.checkpoint_interval.get_or_insert(std::time::Duration::from_secs(30));
         job = job.checkpoint_store(LocalCheckpointStore::new(dir)).restore_from(from);
     }
@@ -201,7 +201,7 @@ pub fn assemble<R: RawRecord + Clone + serde::Serialize>(
             .window("windows", windows.with_allowed_lateness(settings.allowed_lateness), Count)?
             .map("aggregate_rows", |r: &WindowResult<String, u64>| OrderAggregateRow::from_result(r)),
     );
-    // Like the seed's MERGE, `orders` holds every distinct valid order however
+    // Like the reference job's MERGE, `orders` holds every distinct valid order however
     // late: orders older than the dedup horizon are checked against the table.
     sinks.orders(
         orders

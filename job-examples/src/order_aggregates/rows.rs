@@ -15,7 +15,7 @@ delta_record! {
         pub window_end: DateTime<Utc>,
         /// The user.
         pub user_id: String,
-        /// Orders in the window, duplicates included (the seed's `count(order_id)`).
+        /// Orders in the window, duplicates included (the reference job's `count(order_id)`).
         pub order_count: i64,
     }
 }

@@ -11,7 +11,7 @@ use tidemill_runtime::config::{at_least, positive};
 use tidemill_runtime::metrics::{MetricsAddr, MetricsConfig};
 use tidemill_runtime::{ConfigError, JobConfig};
 
-/// Tunables of the order job. Defaults are the seed's Spark job: sliding windows of
+/// Tunables of the order job. Defaults are the reference Spark job's: sliding windows of
 /// 5 minutes every minute, a 10-minute watermark delay. Deserialises from TOML.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -22,7 +22,7 @@ pub struct OrderJobSettings {
     /// Window slide.
     #[serde(with = "humantime_serde")]
     pub window_slide: Duration,
-    /// Bounded out-of-orderness of the watermark (the seed's `withWatermark`).
+    /// Bounded out-of-orderness of the watermark (the reference job's `withWatermark`).
     #[serde(with = "humantime_serde")]
     pub watermark_delay: Duration,
     /// Extra time a window waits past its end before it is emitted.

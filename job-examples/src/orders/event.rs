@@ -1,4 +1,4 @@
-//! The order event of the reference job (the seed article's Spark job):
+//! The order event of the reference order job (see docs/order-job.md):
 //! `{"order_id": string, "user_id": string, "amount": integer, "event_time": RFC 3339 UTC}`.
 
 use chrono::{DateTime, Utc};

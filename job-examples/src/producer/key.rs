@@ -1,4 +1,4 @@
-//! The Kafka key of a JSON-lines order: its `order_id` (the seed's producer) or its
+//! The Kafka key of a JSON-lines order: its `order_id` (the reference job's producer) or its
 //! `user_id` (co-partitioned with the windows, for jobs scaled out through a
 //! consumer group).
 
@@ -9,7 +9,7 @@ use serde::Deserialize;
 /// Which field of an order keys its Kafka record.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum KeyField {
-    /// `order_id`, as the seed's producer: duplicates of an order share a partition.
+    /// `order_id`, as the reference job's producer: duplicates of an order share a partition.
     #[default]
     OrderId,
     /// `user_id`: one user's orders (duplicates included) share a partition, so a

@@ -16,7 +16,7 @@ use crate::exit::invalid_setting;
 /// distinct valid orders and every rejected record to Delta Lake tables.
 ///
 /// Settings come from, highest first: command-line options, TIDEMILL_* environment
-/// variables, the TOML file given with --config, built-in defaults (the seed's Spark
+/// variables, the TOML file given with --config, built-in defaults (the reference Spark
 /// job: 5-minute windows every minute, 10-minute watermark delay).
 #[derive(Debug, Parser)]
 #[command(name = "order-aggregates", version)]
@@ -181,7 +181,7 @@ pub(crate) struct Cli {
     pub(crate) checkpoint_interval: Option<Duration>,
 
     /// The most records one source partition reads between two checkpoints (the
-    /// seed's maxOffsetsPerTrigger) [default: no cap]; needs checkpoints.
+    /// the reference job's maxOffsetsPerTrigger) [default: no cap]; needs checkpoints.
     #[arg(long, value_name = "N", env = "TIDEMILL_MAX_RECORDS_PER_CHECKPOINT")]
     pub(crate) max_records_per_checkpoint: Option<u64>,
 

@@ -1,4 +1,4 @@
-//! `order-aggregates`: the seed article's order job on a JSON-lines file, a folder
+//! `order-aggregates`: the reference order job on a JSON-lines file, a folder
 //! of them, generated orders or a Kafka topic, writing three Delta tables.
 //!
 //! `args.rs` holds the command line and the settings it makes, `exit.rs` how a
