@@ -12,13 +12,14 @@ use std::time::Duration;
 
 use tidemill_job_examples::orders::{GeneratorConfig, OrderGenerator};
 
+use tidemill_testkit::kafka::brokers;
+use tidemill_testkit::metrics::poll_until;
+use tidemill_testkit::process::LoggedChild;
+
 use crate::binary::{order_aggregates, order_producer};
 use crate::checkpoints::latest_epoch;
-use crate::kafka::brokers;
-use crate::metrics::poll_until;
 use crate::order_oracle::OrderOracle;
 use crate::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_payloads};
-use crate::process::LoggedChild;
 
 /// Partitions of the tests' topics.
 pub const PARTITIONS: u32 = 6;
@@ -167,7 +168,8 @@ pub fn partition_list(line: &str) -> Vec<i32> {
 /// The partition of a task's log line: the `N` of `order-aggregates.pN` in its
 /// `job=` field, or in the sink transaction id of its `app_id=` field.
 pub fn task_partition(line: &str) -> Option<i32> {
-    let name = crate::process::field(line, "job").or_else(|| crate::process::field(line, "app_id"))?;
+    let name =
+        tidemill_testkit::process::field(line, "job").or_else(|| tidemill_testkit::process::field(line, "app_id"))?;
     let rest = &name[name.find("order-aggregates.p")? + "order-aggregates.p".len()..];
     rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())].parse().ok()
 }

@@ -10,9 +10,9 @@ use tidemill_job_examples::orders::{EventKind, GeneratorConfig, OrderGenerator};
 use tidemill_runtime::checkpoint::Manifest;
 
 use crate::checkpoints::{epochs, manifest_header, records_read, rows_written};
-use crate::delta_reader::{read_rows, Engine};
 use crate::order_oracle::{rfc3339_micros, OrderOracle};
 use crate::order_tables::{generated_dead_letters_of, order_row, window_counts_of, OrderRow};
+use tidemill_testkit::delta_reader::{read_rows, Engine};
 
 /// The oracle of a generated input, by position in it.
 pub struct PrefixOracle {

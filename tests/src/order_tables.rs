@@ -6,8 +6,8 @@ use std::path::Path;
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::delta_reader::{read_rows, Engine};
 use crate::order_oracle::OrderOracle;
+use tidemill_testkit::delta_reader::{read_rows, Engine};
 
 /// A string column of a row read back from a table.
 pub fn str_field<'a>(row: &'a Value, name: &str) -> &'a str {

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use crate::delta_reader::{read_rows, Engine};
 use crate::order_oracle::OrderOracle;
 use crate::order_tables::{order_row, str_field, OrderRow};
+use tidemill_testkit::delta_reader::{read_rows, Engine};
 
 /// `(window_start, window_end, user_id, order_count)` of every row, sorted.
 pub fn window_rows(table: &Path) -> Vec<(String, String, String, i64)> {

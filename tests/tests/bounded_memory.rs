@@ -15,8 +15,8 @@ use std::process::Command;
 
 use serde_json::Value;
 use tidemill_job_examples::order_aggregates::OrderTables;
+use tidemill_testkit::delta_reader::{read_rows, summary_of, Engine};
 use tidemill_tests::binary::order_aggregates;
-use tidemill_tests::delta_reader::{read_rows, summary as table_summary, Engine};
 
 const TWO_GIB: u64 = 2 << 30;
 const LIMIT: u64 = 700 << 20;
@@ -70,7 +70,7 @@ fn two_gib_of_malformed_lines_run_in_bounded_memory() {
     assert_eq!(summary["records_in"], lines);
     assert_eq!(summary["dead_letters_by_reason"]["not_json"], lines);
     assert_eq!(summary["committed_by_sink"]["dlq"], lines);
-    let dlq = table_summary(&OrderTables::under(&output).dlq);
+    let dlq = summary_of(&OrderTables::under(&output).dlq, Engine::DeltaRs);
     assert_eq!(dlq["rows"], lines, "every line is a dead letter, once");
     let peak = peak(&summary);
     eprintln!("peak resident memory: {} MiB for {} MiB of malformed input", peak >> 20, TWO_GIB >> 20);

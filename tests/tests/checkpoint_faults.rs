@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use tidemill_job_examples::order_aggregates::OrderTables;
 use tidemill_job_examples::orders::{GeneratorConfig, OrderGenerator};
+use tidemill_testkit::delta_log::lineage_txn_version;
 use tidemill_tests::binary::order_aggregates;
 use tidemill_tests::checkpoints::latest_epoch;
-use tidemill_tests::delta_log::lineage_txn_version;
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal};
 use tidemill_tests::table_rows::order_rows;
@@ -113,7 +113,7 @@ fn a_damaged_newest_checkpoint_is_refused_and_the_one_before_resumes_exactly_onc
 
 /// The number of DLQ rows, each generator offset at most once.
 fn dead_letter_count(table: &Path) -> usize {
-    let rows = tidemill_tests::delta_reader::read_rows(table, tidemill_tests::delta_reader::Engine::DeltaRs);
+    let rows = tidemill_testkit::delta_reader::read_rows(table, tidemill_testkit::delta_reader::Engine::DeltaRs);
     let mut offsets: Vec<i64> = rows.iter().map(|r| r["offset"].as_i64().unwrap()).collect();
     offsets.sort_unstable();
     let before = offsets.len();

@@ -28,13 +28,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tidemill_job_examples::orders::GeneratorConfig;
+use tidemill_testkit::metrics::{http_get, scrape, scrape_until, Scrape};
+use tidemill_testkit::process::{field, LoggedChild};
+use tidemill_testkit::tmpfs::{DiskFiller, Tmpfs};
 use tidemill_tests::binary::order_aggregates;
 use tidemill_tests::checkpoints::latest_epoch;
-use tidemill_tests::metrics::{http_get, scrape, scrape_until, Scrape};
 use tidemill_tests::order_prefix::{assert_whole_epochs, PrefixOracle};
 use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, generated_dead_letters};
-use tidemill_tests::process::{field, LoggedChild};
-use tidemill_tests::tmpfs::{DiskFiller, Tmpfs};
 
 const WAIT: Duration = Duration::from_secs(90);
 /// Storage failures the job must survive: more than the 5 failures within 5

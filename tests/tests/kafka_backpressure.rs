@@ -26,7 +26,7 @@ use tidemill_kafka::rdkafka::ClientConfig;
 use tidemill_kafka::{KafkaRecord, KafkaSource, KafkaSourceConfig};
 use tidemill_runtime::testing::resident_bytes;
 use tidemill_runtime::{Batch, Epoch, Job, JobConfig, Sink, SinkError, StagedOutput};
-use tidemill_tests::kafka::{brokers, TopicGuard};
+use tidemill_testkit::kafka::{brokers, TopicGuard};
 use tokio::sync::watch;
 
 const PARTITIONS: i32 = 4;

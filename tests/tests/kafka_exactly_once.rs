@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use tidemill_job_examples::orders::{GeneratorConfig, OrderGenerator};
+use tidemill_testkit::kafka::{brokers, TopicGuard};
 use tidemill_tests::binary::order_aggregates;
 use tidemill_tests::checkpoints::latest_epoch;
-use tidemill_tests::kafka::{brokers, produce_generated, TopicGuard};
+use tidemill_tests::kafka::produce_generated;
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::order_tables::assert_kafka_tables_equal;
 

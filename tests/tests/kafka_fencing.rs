@@ -42,10 +42,10 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::Utc;
+use tidemill_testkit::kafka::TopicGuard;
+use tidemill_testkit::metrics::poll_until;
+use tidemill_testkit::process::{field, line_time};
 use tidemill_tests::group::{generator, partition_list, produce, task_partition, Group, PARTITIONS, WAIT};
-use tidemill_tests::kafka::TopicGuard;
-use tidemill_tests::metrics::poll_until;
-use tidemill_tests::process::{field, line_time};
 
 /// The group's events, the tasks' checkpoints and commits, and the sinks' Delta
 /// commits (with their epochs).

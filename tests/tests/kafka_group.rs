@@ -19,10 +19,10 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use tidemill_testkit::kafka::{brokers, TopicGuard};
+use tidemill_testkit::metrics::{free_local_addr, http_get, poll_until, scrape_until};
 use tidemill_tests::binary::{order_aggregates, order_producer};
 use tidemill_tests::group::{generator, partition_list, produce, Group, PARTITIONS, WAIT};
-use tidemill_tests::kafka::{brokers, TopicGuard};
-use tidemill_tests::metrics::{free_local_addr, http_get, poll_until, scrape_until};
 
 #[test]
 fn partitions_move_between_processes_with_their_state_and_results_equal_the_oracle() {

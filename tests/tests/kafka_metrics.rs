@@ -27,9 +27,9 @@ use tidemill_kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicR
 use tidemill_kafka::rdkafka::client::DefaultClientContext;
 use tidemill_kafka::rdkafka::error::RDKafkaErrorCode;
 use tidemill_kafka::rdkafka::ClientConfig;
+use tidemill_testkit::kafka::{brokers, TopicGuard};
+use tidemill_testkit::metrics::{free_local_addr, http_get, poll_until, promql_metric_names, scrape, Scrape};
 use tidemill_tests::binary::{order_aggregates, order_producer};
-use tidemill_tests::kafka::{brokers, TopicGuard};
-use tidemill_tests::metrics::{free_local_addr, http_get, poll_until, promql_metric_names, scrape, Scrape};
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::order_tables::dead_letter_payloads;
 
@@ -412,22 +412,19 @@ fn metrics_of_the_order_job_on_kafka() {
     );
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
-}
-
 /// Every `tidemill_*` metric queried by the Grafana dashboard and by the
 /// suggested alerts exists in `s` (or is a counter documented to appear with its
 /// first event).
 fn check_queries(s: &Scrape) {
-    let dashboard_path = repo_root().join("docs/grafana/tidemill-dashboard.json");
+    let dashboard_path = tidemill_testkit::repo_root().join("docs/grafana/tidemill-dashboard.json");
     let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(&dashboard_path).expect("read the dashboard"))
         .expect("the dashboard is JSON");
     let mut exprs = Vec::new();
     collect_exprs(&dashboard, &mut exprs);
     assert!(exprs.len() >= 10, "the dashboard has queries: {exprs:?}");
 
-    let ops = std::fs::read_to_string(repo_root().join("docs/operations.md")).expect("read docs/operations.md");
+    let ops = std::fs::read_to_string(tidemill_testkit::repo_root().join("docs/operations.md"))
+        .expect("read docs/operations.md");
     let alerts = ops.split("## Suggested alerts").nth(1).expect("a Suggested alerts section");
     let alerts = alerts.split("\n## ").next().unwrap_or_default().to_string();
     exprs.push(alerts);

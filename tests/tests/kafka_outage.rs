@@ -21,14 +21,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tidemill_job_examples::orders::{GeneratorConfig, OrderGenerator};
+use tidemill_testkit::broker::PrivateBroker;
+use tidemill_testkit::metrics::{free_local_addr, http_get, poll_until, scrape, Scrape};
+use tidemill_testkit::process::LoggedChild;
 use tidemill_tests::binary::order_aggregates;
-use tidemill_tests::broker::PrivateBroker;
 use tidemill_tests::checkpoints::latest_epoch;
 use tidemill_tests::kafka::produce_generated;
-use tidemill_tests::metrics::{free_local_addr, http_get, poll_until, scrape, Scrape};
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::order_tables::assert_kafka_tables_equal;
-use tidemill_tests::process::LoggedChild;
 
 const TOPIC: &str = "orders-outage";
 const PARTITIONS: u32 = 6;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tidemill_job_examples::order_aggregates::{self, OrderInput, OrderJobSettings, OrderTables};
 use tidemill_job_examples::orders::{write_jsonl, EventKind, GeneratorConfig, OrderGenerator};
-use tidemill_tests::delta_reader::{read_rows, Engine};
+use tidemill_testkit::delta_reader::{read_rows, Engine};
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, str_field};
 

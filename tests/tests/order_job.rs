@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tidemill_job_examples::order_aggregates::{self, OrderInput, OrderJobSettings, OrderTables};
 use tidemill_job_examples::orders::{write_jsonl, GeneratorConfig, OrderGenerator};
-use tidemill_tests::delta_reader::{read_rows, summary, Engine};
+use tidemill_testkit::delta_reader::{read_rows, summary_of, Engine};
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_rows};
 
@@ -73,7 +73,7 @@ async fn order_job_on_a_generated_file_equals_the_batch_oracle() {
         b.sort_by_key(key);
         assert_eq!(a, b, "readers disagree on {}", table.display());
         assert_eq!(
-            summary(table)["txn"].as_object().map(|t| t.len()),
+            summary_of(table, Engine::DeltaRs)["txn"].as_object().map(|t| t.len()),
             Some(app_ids),
             "txn app ids of {}",
             table.display()

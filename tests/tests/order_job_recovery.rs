@@ -8,7 +8,7 @@ use std::time::Duration;
 use tidemill_job_examples::order_aggregates::{self, OrderInput, OrderJobSettings, OrderTables};
 use tidemill_job_examples::orders::{write_jsonl, GeneratorConfig, OrderGenerator};
 use tidemill_runtime::{Epoch, JobConfig};
-use tidemill_tests::delta_reader::summary;
+use tidemill_testkit::delta_reader::{summary_of, Engine};
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_rows};
 
@@ -51,7 +51,7 @@ async fn the_order_job_resumes_after_a_crash_and_writes_every_row_once() {
     committed.wait_for(|e| e.is_some_and(|e| e >= Epoch::new(3))).await.unwrap();
     handle.abort().await;
     let tables = OrderTables::under(&output);
-    let versions_before = summary(&tables.orders)["version"].as_i64().unwrap();
+    let versions_before = summary_of(&tables.orders, Engine::DeltaRs)["version"].as_i64().unwrap();
     assert!(versions_before >= 1, "something was committed before the crash");
 
     let job = order_aggregates::build(&source, &output, &settings(&checkpoints)).unwrap();
@@ -69,16 +69,16 @@ async fn the_order_job_resumes_after_a_crash_and_writes_every_row_once() {
     // (its identity marker and its id in the run's lineage; `orders` has one sink
     // shard per job shard).
     for (table, app_ids) in [(&tables.order_aggregates, 2), (&tables.orders, 4), (&tables.dlq, 2)] {
-        let s = summary(table);
+        let s = summary_of(table, Engine::DeltaRs);
         let txn = s["txn"].as_object().unwrap();
         assert_eq!(txn.len(), app_ids, "{}", table.display());
         assert!(txn.values().all(|v| v.as_i64().unwrap() > 3));
     }
 
     // Started once more after the end: nothing new is written.
-    let version = summary(&tables.orders)["version"].as_i64().unwrap();
+    let version = summary_of(&tables.orders, Engine::DeltaRs)["version"].as_i64().unwrap();
     let again = order_aggregates::build(&source, &output, &settings(&checkpoints)).unwrap().run().await.unwrap();
-    assert_eq!(summary(&tables.orders)["version"].as_i64().unwrap(), version);
+    assert_eq!(summary_of(&tables.orders, Engine::DeltaRs)["version"].as_i64().unwrap(), version);
     assert_eq!(again.records_in, 80_000);
     assert_orders_equal(&tables.orders, &oracle);
 }

@@ -11,8 +11,8 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use tidemill_job_examples::order_aggregates::OrderTables;
 use tidemill_job_examples::orders::{GeneratorConfig, OrderGenerator};
+use tidemill_testkit::delta_reader::{summary_of, Engine};
 use tidemill_tests::binary::order_aggregates;
-use tidemill_tests::delta_reader::summary;
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::table_rows::{expected_order_rows, expected_window_rows, order_rows, window_rows};
 
@@ -38,7 +38,7 @@ fn oracle(count: u64, seed: u64) -> OrderOracle {
 fn versions(tables: &OrderTables) -> Vec<i64> {
     [&tables.order_aggregates, &tables.orders, &tables.dlq]
         .iter()
-        .map(|t| summary(t)["version"].as_i64().unwrap())
+        .map(|t| summary_of(t, Engine::DeltaRs)["version"].as_i64().unwrap())
         .collect()
 }
 
@@ -80,5 +80,5 @@ fn a_second_run_into_the_same_tables_is_refused_or_appends_both_runs_rows() {
 }
 
 fn summary_rows(table: &Path) -> u64 {
-    summary(table)["rows"].as_u64().unwrap()
+    summary_of(table, Engine::DeltaRs)["rows"].as_u64().unwrap()
 }

@@ -5,7 +5,8 @@ mod delta_append;
 mod delta_commit;
 mod distinct;
 mod dlq;
-mod reader;
+/// The independent reader, both of its engines.
+use tidemill_testkit::delta_reader as reader;
 mod record;
 mod refused;
 mod rollback;

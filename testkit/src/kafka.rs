@@ -1,0 +1,91 @@
+//! The tests' Kafka broker: its address, unique names, topics made and removed.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+
+/// The longest a helper waits for the broker.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The broker: `KAFKA_BOOTSTRAP_SERVERS`, or the one `scripts/kafka start` runs.
+pub fn brokers() -> String {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// A name no other test run uses (topics, groups, jobs).
+pub fn unique(name: &str) -> String {
+    format!("tidemill-test-{name}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// An admin client of `brokers`.
+pub fn admin_of(brokers: &str) -> AdminClient<DefaultClientContext> {
+    ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client")
+}
+
+/// An admin client of the shared broker.
+pub fn admin() -> AdminClient<DefaultClientContext> {
+    admin_of(&brokers())
+}
+
+/// How many partitions `topic` has in the shared broker's metadata (`None` while
+/// the broker does not know it).
+pub fn partitions_of(topic: &str) -> Option<usize> {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers()).create().ok()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)).ok()?;
+    let topic = metadata.topics().first()?;
+    (topic.error().is_none() && !topic.partitions().is_empty()).then(|| topic.partitions().len())
+}
+
+/// Creates `topic` in the shared broker and waits until its metadata shows all
+/// partitions.
+pub async fn create_topic(topic: &str, partitions: i32) {
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    for result in admin().create_topics([&new], &opts).await.expect("create topic") {
+        result.expect("topic created");
+    }
+    let deadline = Instant::now() + TIMEOUT;
+    let topic_name = topic.to_string();
+    loop {
+        let name = topic_name.clone();
+        let seen = tokio::task::spawn_blocking(move || partitions_of(&name)).await.expect("metadata task");
+        if seen == Some(partitions as usize) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "topic {topic} did not show up in the metadata");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Deletes `topic` from the shared broker (best effort: tests clean up after
+/// themselves).
+pub async fn delete_topic(topic: &str) {
+    let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    let _ = admin().delete_topics(&[topic], &opts).await;
+}
+
+/// Deletes its topic when dropped, so that repeated test runs on one broker do not
+/// pile up data (the broker's state outlives the runs).
+pub struct TopicGuard {
+    /// The topic's name.
+    pub name: String,
+}
+
+impl TopicGuard {
+    /// A unique topic name starting with `prefix`.
+    pub fn unique(prefix: &str) -> Self {
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        TopicGuard { name: format!("{prefix}-{}-{nanos}", std::process::id()) }
+    }
+}
+
+impl Drop for TopicGuard {
+    fn drop(&mut self) {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        runtime.block_on(delete_topic(&self.name));
+    }
+}

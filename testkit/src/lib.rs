@@ -1,0 +1,24 @@
+//! # tidemill-testkit
+//!
+//! What Tidemill's tests share across crates, and nothing of Tidemill itself (so
+//! that every crate, the runtime included, can use it as a dev-dependency):
+//!
+//! - [`kafka`]: the shared test broker's address, unique names, topics;
+//! - [`broker`]: a private broker for faults that must not touch the shared one;
+//! - [`delta_reader`], [`delta_log`]: Delta tables read back by independent readers;
+//! - [`metrics`]: Prometheus scrapes of a job's `/metrics`, HTTP probes;
+//! - [`process`]: job binaries as child processes with their logs kept;
+//! - [`tmpfs`]: a small file system that the tests fill up.
+
+pub mod broker;
+pub mod delta_log;
+pub mod delta_reader;
+pub mod kafka;
+pub mod metrics;
+pub mod process;
+pub mod tmpfs;
+
+/// The workspace's root folder (where `scripts/` and `tests/python/` are).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("testkit/ has a parent").to_path_buf()
+}
