@@ -54,12 +54,51 @@ pub trait KeyedStreamExt<T, K> {
     /// Forwards each key's first record only, remembering keys for `retention` of
     /// event time behind the watermark; older records go to the dead letters as
     /// `late_event` ([`DedupByKey`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tidemill_operators::KeyedStreamExt;
+    /// use tidemill_runtime::testing::run_collect;
+    /// use tidemill_runtime::EventTime;
+    ///
+    /// // (order id, event time in ms): order 1 arrives twice.
+    /// let run = run_collect(vec![(1, 1_000_i64), (2, 2_000), (1, 1_000)], |orders| {
+    ///     orders
+    ///         .assign_timestamps("time", |o: &(u32, i64)| EventTime::from_millis(o.1), Duration::from_secs(60))
+    ///         .key_by(|o: &(u32, i64)| o.0, 2)
+    ///         .dedup("dedup", Duration::from_secs(3600))
+    /// })?;
+    /// let mut ids: Vec<u32> = run.values.iter().map(|o| o.0).collect();
+    /// ids.sort();
+    /// assert_eq!(ids, vec![1, 2]);
+    /// # Ok::<(), tidemill_runtime::JobError>(())
+    /// ```
     fn dedup(&self, name: &str, retention: Duration) -> Stream<T>;
 
     /// Like [`dedup`](KeyedStreamExt::dedup), but records behind the horizon go on
     /// as [`Deduped::Unverified`] for a sink that checks its table for the key
     /// (`tidemill_delta::DeltaDistinctSink`), so that every
     /// distinct record reaches the table however late ([`DedupThroughTable`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tidemill_operators::dedup::Deduped;
+    /// use tidemill_operators::KeyedStreamExt;
+    /// use tidemill_runtime::testing::run_collect;
+    /// use tidemill_runtime::EventTime;
+    ///
+    /// // Within the horizon, duplicates are dropped and the rest is `Unique`; a record
+    /// // that arrives once the watermark is more than 10 minutes past it would come
+    /// // out `Unverified`, for the sink to check against its table.
+    /// let run = run_collect(vec![(1, 1_000_i64), (1, 1_000), (3, 2_000)], |orders| {
+    ///     orders
+    ///         .assign_timestamps("time", |o: &(u32, i64)| EventTime::from_millis(o.1), Duration::ZERO)
+    ///         .key_by(|o: &(u32, i64)| o.0, 1)
+    ///         .dedup_through_table("dedup", Duration::from_secs(600))
+    /// })?;
+    /// assert_eq!(run.values, vec![Deduped::Unique((1, 1_000)), Deduped::Unique((3, 2_000))]);
+    /// # Ok::<(), tidemill_runtime::JobError>(())
+    /// ```
     fn dedup_through_table(&self, name: &str, retention: Duration) -> Stream<Deduped<T>>;
 }
 
@@ -102,6 +141,22 @@ where
 pub trait BytesStreamExt {
     /// Decodes each record into `T`; records that do not fit go to the dead letters
     /// with a reason code (see [`crate::decode`]).
+    ///
+    /// ```
+    /// use tidemill_operators::BytesStreamExt;
+    /// use tidemill_runtime::testing::run_collect;
+    /// use tidemill_runtime::ReasonCode;
+    ///
+    /// #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+    /// struct Click { user: String }
+    ///
+    /// let lines = vec![br#"{"user":"u-1"}"#.to_vec(), b"{}".to_vec(), b"[1]".to_vec()];
+    /// let run = run_collect(lines, |raw| raw.decode_json::<Click>("decode"))?;
+    /// assert_eq!(run.values, vec![Click { user: "u-1".into() }]);
+    /// let reasons: Vec<_> = run.dead_letters.iter().map(|d| d.reason).collect();
+    /// assert_eq!(reasons, vec![ReasonCode::MissingField, ReasonCode::NotObject]);
+    /// # Ok::<(), tidemill_runtime::JobError>(())
+    /// ```
     fn decode_json<T>(&self, name: &str) -> Stream<T>
     where
         T: DeserializeOwned + Clone + Send + 'static;

@@ -34,6 +34,7 @@ pub mod trace;
 mod watermark;
 
 pub mod testing;
+mod testing_run;
 
 pub use actors::source::SourceMsg;
 pub use actors::supervisor::SupervisorMsg;

@@ -1,4 +1,5 @@
-//! In-memory sources and sinks for tests of whole jobs.
+//! In-memory sources and sinks for tests of whole jobs, and [`run_collect`] to run
+//! one in a call.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -10,6 +11,8 @@ use crate::record::{Batch, Offset, Origin, PartitionId, Record};
 use crate::sink::{Sink, SinkError, StagedOutput};
 use crate::source::{Source, SourceError, SourcePoll};
 use crate::time::{Epoch, EventTime};
+
+pub use crate::testing_run::{run_collect, CollectedRun};
 
 /// A bounded source that yields the given values, in batches, then ends.
 /// Offsets are the values' positions (0-based); event time is `-inf` until a

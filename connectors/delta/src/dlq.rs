@@ -71,6 +71,24 @@ impl DlqRow {
 /// bounded by the sink's `target_file_rows` and `target_file_bytes`, however many
 /// dead letters come before the first checkpoint. A row this table cannot take
 /// fails the sink: dead letters have no dead-letter queue of their own.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tidemill_delta::DeadLetterDeltaSink;
+/// use tidemill_runtime::testing::{DiscardSink, VecSource};
+/// use tidemill_runtime::{Job, NodeContext};
+///
+/// let tables = tempfile::tempdir()?;
+/// let job = Job::builder("parse");
+/// job.source("input", 1, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec!["1", "x"]), ctx)))
+///     .try_map("parse", |text: &&str| text.parse::<i64>())
+///     .sink("numbers", |_: &NodeContext| Ok(DiscardSink::new(Arc::default())));
+/// let dlq = tables.path().join("dlq");
+/// job.dead_letters().sink("dlq", move |ctx: &NodeContext| Ok(DeadLetterDeltaSink::new(&dlq, ctx)));
+/// let summary = tokio::runtime::Runtime::new()?.block_on(job.build()?.run())?;
+/// assert_eq!(summary.committed_by_sink["dlq"], 1); // "x", reason user_function_error
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct DeadLetterDeltaSink {
     inner: DeltaAppendSink<DlqRow>,
     catalog: SourceCatalog,

@@ -16,7 +16,22 @@ use tokio::io::{AsyncWriteExt as _, BufWriter};
 ///
 /// **Not exactly-once:** lines are visible as soon as they are flushed, before the
 /// checkpoint completes, and a restart truncates the file and rewrites from the last
-/// checkpoint. Use [`DeltaAppendSink`](super::DeltaAppendSink) for output that counts.
+/// checkpoint. Use `tidemill_delta::DeltaAppendSink` for output that counts.
+///
+/// ```
+/// use tidemill_operators::sink::JsonLinesSink;
+/// use tidemill_runtime::testing::VecSource;
+/// use tidemill_runtime::{Job, NodeContext};
+///
+/// let folder = tempfile::tempdir()?;
+/// let path = folder.path().join("out/numbers.jsonl");
+/// let job = Job::builder("write");
+/// job.source("numbers", 1, |ctx: &NodeContext| Ok(VecSource::new(std::sync::Arc::new(vec![1, 2]), ctx)))
+///     .sink("file", { let path = path.clone(); move |ctx: &NodeContext| Ok(JsonLinesSink::<u32>::new(&path, ctx)) });
+/// tokio::runtime::Runtime::new()?.block_on(job.build()?.run())?;
+/// assert_eq!(std::fs::read_to_string(&path)?, "1\n2\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct JsonLinesSink<T> {
     path: PathBuf,
     file: Option<BufWriter<File>>,

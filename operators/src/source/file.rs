@@ -33,6 +33,37 @@ const BATCH_BYTES: usize = 4 << 20;
 /// A line longer than the job's `max_record_bytes` is never held whole in memory:
 /// its first bytes go to the dead letters as `record_too_large`, the rest is read
 /// past. A batch is cut at 4 MiB of lines.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use tidemill_operators::source::JsonLinesFileSource;
+/// use tidemill_operators::BytesStreamExt;
+/// use tidemill_runtime::testing::{CollectSink, Collected};
+/// use tidemill_runtime::{Job, NodeContext, ReasonCode};
+///
+/// let folder = tempfile::tempdir()?;
+/// std::fs::write(folder.path().join("a.jsonl"), "{\"id\": 1}\nnot json\n{\"id\": 2}\n")?;
+/// #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+/// struct Row { id: u32 }
+///
+/// let (rows, dead): (Arc<Mutex<Collected<Row>>>, Arc<Mutex<Collected<_>>>) = Default::default();
+/// let job = Job::builder("read");
+/// let input = folder.path().to_path_buf();
+/// let decoded = job
+///     .source("files", 1, move |ctx: &NodeContext| JsonLinesFileSource::open(&input, ctx))
+///     .decode_json::<Row>("decode");
+/// let into = rows.clone();
+/// decoded.sink("rows", move |_: &NodeContext| Ok(CollectSink::new(into.clone())));
+/// let into = dead.clone();
+/// job.dead_letters().sink("dlq", move |_: &NodeContext| Ok(CollectSink::new(into.clone())));
+/// tokio::runtime::Runtime::new()?.block_on(job.build()?.run())?;
+///
+/// let ids: Vec<u32> = rows.lock().unwrap().committed.iter().map(|r| r.value.id).collect();
+/// assert_eq!(ids, vec![1, 2]);
+/// let dead = dead.lock().unwrap();
+/// assert_eq!((dead.committed[0].value.reason, dead.committed[0].origin.offset.0), (ReasonCode::NotJson, 2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct JsonLinesFileSource {
     source: SourceId,

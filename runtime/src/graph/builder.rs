@@ -91,6 +91,17 @@ impl JobBuilder {
     /// Keeps checkpoints in `store`: a job started again with the same store
     /// resumes from its newest checkpoint. Without a store, checkpoints live in
     /// memory and only restarts inside the process resume from them.
+    ///
+    /// ```
+    /// use tidemill_runtime::checkpoint::LocalCheckpointStore;
+    /// use tidemill_runtime::{Job, JobConfig};
+    ///
+    /// let folder = tempfile::tempdir()?;
+    /// let config = JobConfig { checkpoint_interval: Some(std::time::Duration::from_secs(10)), ..JobConfig::default() };
+    /// let job = Job::builder("orders").config(config).checkpoint_store(LocalCheckpointStore::new(folder.path()));
+    /// # drop(job);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn checkpoint_store(mut self, store: impl CheckpointStore) -> Self {
         self.store = Some(Arc::new(store));
         self
@@ -98,6 +109,17 @@ impl JobBuilder {
 
     /// Which checkpoint of the store the job resumes: the newest by default; an
     /// older one when the newest cannot be used (see [`FromCheckpoint`]).
+    ///
+    /// ```
+    /// use tidemill_runtime::checkpoint::{FromCheckpoint, LocalCheckpointStore};
+    /// use tidemill_runtime::Job;
+    ///
+    /// // The newest checkpoint file was damaged: start from the one before it.
+    /// let job = Job::builder("orders")
+    ///     .checkpoint_store(LocalCheckpointStore::new("/var/lib/orders/checkpoints"))
+    ///     .restore_from(FromCheckpoint::Previous);
+    /// # drop(job);
+    /// ```
     pub fn restore_from(mut self, from: FromCheckpoint) -> Self {
         self.from = from;
         self
@@ -106,6 +128,16 @@ impl JobBuilder {
     /// How the job exposes its metrics: the HTTP endpoint (`/metrics`, `/healthz`,
     /// `/readyz`; off by default), OTLP push from the environment, the progress
     /// line and the lag-growth detector. See docs/operations.md.
+    ///
+    /// ```
+    /// use tidemill_runtime::metrics::{MetricsAddr, MetricsConfig};
+    /// use tidemill_runtime::Job;
+    ///
+    /// let metrics = MetricsConfig { addr: "127.0.0.1:9464".parse::<MetricsAddr>()?, ..MetricsConfig::default() };
+    /// let job = Job::builder("orders").metrics(metrics);
+    /// # drop(job);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn metrics(mut self, config: MetricsConfig) -> Self {
         self.metrics = config;
         self
@@ -113,6 +145,20 @@ impl JobBuilder {
 
     /// Adds a source with `partitions` partitions; `factory` builds the source of
     /// each partition (again after every restart).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tidemill_runtime::testing::VecSource;
+    /// use tidemill_runtime::{Job, NodeContext};
+    ///
+    /// let job = Job::builder("numbers");
+    /// // Two partitions: the factory runs once per partition, `ctx.shard` says which.
+    /// let numbers = job.source("numbers", 2, |ctx: &NodeContext| {
+    ///     let first = 100 * ctx.shard as u32;
+    ///     Ok(VecSource::new(Arc::new((first..first + 3).collect()), ctx))
+    /// });
+    /// assert_eq!(numbers.parallelism(), 2);
+    /// ```
     pub fn source<S, F>(&self, name: &str, partitions: usize, factory: F) -> Stream<S::Out>
     where
         S: Source,
@@ -140,6 +186,17 @@ impl JobBuilder {
     /// The job's dead letters: every record any operator rejected (bad input,
     /// failed user functions, late events), with its reason and origin. Every job
     /// must give this stream a sink.
+    ///
+    /// ```
+    /// use tidemill_runtime::testing::run_collect;
+    /// use tidemill_runtime::ReasonCode;
+    ///
+    /// // `run_collect` gives the dead letters a sink of its own and returns them.
+    /// let run = run_collect(vec!["1", "one"], |s| s.try_map("parse", |t: &&str| t.parse::<i32>()))?;
+    /// let letter = &run.dead_letters[0];
+    /// assert_eq!((letter.reason, letter.stage.as_ref(), letter.payload.as_slice()), (ReasonCode::UserFunctionError, "parse", &b"\"one\""[..]));
+    /// # Ok::<(), tidemill_runtime::JobError>(())
+    /// ```
     pub fn dead_letters(&self) -> Stream<DeadLetter> {
         let mut g = self.inner.borrow_mut();
         let id = match g.dead_letters {
@@ -164,6 +221,20 @@ impl JobBuilder {
     }
 
     /// Validates the configuration and the graph and produces a runnable [`Job`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tidemill_runtime::testing::{DiscardSink, VecSource};
+    /// use tidemill_runtime::{BuildError, GraphError, Job, NodeContext};
+    ///
+    /// let job = Job::builder("incomplete");
+    /// let doubled = job
+    ///     .source("numbers", 1, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec![1, 2]), ctx)))
+    ///     .map("double", |n: &i32| n * 2);
+    /// doubled.sink("out", |_: &NodeContext| Ok(DiscardSink::new(Arc::default())));
+    /// // `map` may reject records, and nothing takes the dead letters:
+    /// assert!(matches!(job.build(), Err(BuildError::Graph(GraphError::NoDeadLetterSink))));
+    /// ```
     pub fn build(self) -> Result<Job, BuildError> {
         self.config.validate()?;
         self.metrics.validate()?;

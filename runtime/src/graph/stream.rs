@@ -64,6 +64,17 @@ impl<T: Clone + Send + 'static> Stream<T> {
     }
 
     /// How many shards produce this stream.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tidemill_runtime::testing::VecSource;
+    /// use tidemill_runtime::{Job, NodeContext};
+    ///
+    /// let job = Job::builder("lines");
+    /// let lines = job.source("files", 3, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec!["a"]), ctx)));
+    /// assert_eq!(lines.parallelism(), 3); // one shard per source partition
+    /// assert_eq!(lines.key_by(|l: &&str| l.to_string(), 8).shards(), 8);
+    /// ```
     pub fn parallelism(&self) -> usize {
         self.parallelism
     }
@@ -100,6 +111,26 @@ impl<T: Clone + Send + 'static> Stream<T> {
     }
 
     /// Writes the stream to a sink with one shard.
+    ///
+    /// `factory` builds the sink (again after every restart); an `Err` from it
+    /// stops the job at start-up with the error.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use tidemill_runtime::testing::{CollectSink, Collected, VecSource};
+    /// use tidemill_runtime::{Job, NodeContext};
+    ///
+    /// let committed: Arc<Mutex<Collected<u32>>> = Arc::default();
+    /// let job = Job::builder("copy");
+    /// let numbers = job.source("numbers", 1, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec![7, 8]), ctx)));
+    /// let into = committed.clone();
+    /// numbers.sink("copy", move |_: &NodeContext| Ok(CollectSink::new(into.clone())));
+    /// // Nothing in this job can reject a record, so it has no dead-letter sink.
+    /// let summary = tokio::runtime::Runtime::new()?.block_on(job.build()?.run())?;
+    /// assert_eq!(summary.committed_by_sink["copy"], 2);
+    /// assert_eq!(committed.lock().unwrap().committed.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sink<S, F>(&self, name: &str, factory: F)
     where
         S: Sink<In = T>,
@@ -109,6 +140,23 @@ impl<T: Clone + Send + 'static> Stream<T> {
     }
 
     /// Writes the stream to a sink with `shards` shards.
+    /// Each shard gets the records of the shards feeding it (round robin, or by
+    /// key after [`Stream::key_by`]) and commits its own epochs.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tidemill_runtime::testing::{DiscardSink, VecSource};
+    /// use tidemill_runtime::{Job, NodeContext};
+    ///
+    /// let job = Job::builder("spread");
+    /// let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    /// let numbers = job.source("numbers", 1, |ctx: &NodeContext| Ok(VecSource::new(Arc::new((0..100).collect()), ctx)));
+    /// let count = written.clone();
+    /// numbers.sink_sharded("out", 4, move |_: &NodeContext| Ok(DiscardSink::<u32>::new(count.clone())));
+    /// tokio::runtime::Runtime::new()?.block_on(job.build()?.run())?;
+    /// assert_eq!(written.load(std::sync::atomic::Ordering::Relaxed), 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sink_sharded<S, F>(&self, name: &str, shards: usize, factory: F)
     where
         S: Sink<In = T>,
@@ -123,6 +171,28 @@ impl<T: Clone + Send + Serialize + 'static> Stream<T> {
     /// Adds an operator; `factory` builds one instance per shard (again after restarts).
     /// The operator gets as many shards as this stream has, or the key's shard count
     /// after [`Stream::key_by`].
+    ///
+    /// ```
+    /// use tidemill_runtime::testing::run_collect;
+    /// use tidemill_runtime::{Batch, NodeContext, Operator, OperatorError, Output, Record};
+    ///
+    /// /// Numbers each record within its shard.
+    /// struct Numbered(u64);
+    /// impl Operator for Numbered {
+    ///     type In = char;
+    ///     type Out = (u64, char);
+    ///     fn process(&mut self, batch: Batch<char>, out: &mut Output<(u64, char)>) -> Result<(), OperatorError> {
+    ///         for record in batch {
+    ///             self.0 += 1;
+    ///             out.emit(Record::new((self.0, record.value), record.time, record.origin));
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let run = run_collect(vec!['a', 'b'], |s| s.operator("number", |_: &NodeContext| Numbered(0)))?;
+    /// assert_eq!(run.values, vec![(1, 'a'), (2, 'b')]);
+    /// # Ok::<(), tidemill_runtime::JobError>(())
+    /// ```
     pub fn operator<O, F>(&self, name: &str, factory: F) -> Stream<O::Out>
     where
         O: Operator<In = T>,
@@ -177,6 +247,16 @@ impl<T: Clone + Send + Serialize + 'static> Stream<T> {
 
     /// Applies `f` to every record. A panic in `f` sends the record to the dead
     /// letters (`user_function_panic`) and the job goes on.
+    ///
+    /// ```
+    /// use tidemill_runtime::testing::run_collect;
+    /// use tidemill_runtime::ReasonCode;
+    ///
+    /// let run = run_collect(vec![4, 0, 2], |s| s.map("invert", |n: &i32| 100 / n))?;
+    /// assert_eq!(run.values, vec![25, 50]);
+    /// assert_eq!(run.dead_letters[0].reason, ReasonCode::UserFunctionPanic); // 100 / 0
+    /// # Ok::<(), tidemill_runtime::JobError>(())
+    /// ```
     pub fn map<U, F>(&self, name: &str, f: F) -> Stream<U>
     where
         U: Clone + Send + 'static,
@@ -190,6 +270,17 @@ impl<T: Clone + Send + Serialize + 'static> Stream<T> {
 
     /// Applies a fallible `f`; an `Err` sends the record to the dead letters
     /// (`user_function_error`, with the error text).
+    ///
+    /// ```
+    /// use tidemill_runtime::testing::run_collect;
+    /// use tidemill_runtime::ReasonCode;
+    ///
+    /// let run = run_collect(vec!["7", "x"], |s| s.try_map("parse", |t: &&str| t.parse::<u32>()))?;
+    /// assert_eq!(run.values, vec![7]);
+    /// assert_eq!(run.dead_letters[0].reason, ReasonCode::UserFunctionError);
+    /// assert_eq!(run.dead_letters[0].detail, "invalid digit found in string");
+    /// # Ok::<(), tidemill_runtime::JobError>(())
+    /// ```
     pub fn try_map<U, E, F>(&self, name: &str, f: F) -> Stream<U>
     where
         U: Clone + Send + 'static,
@@ -203,6 +294,14 @@ impl<T: Clone + Send + Serialize + 'static> Stream<T> {
     }
 
     /// Keeps the records for which `f` is true.
+    ///
+    /// ```
+    /// use tidemill_runtime::testing::run_collect;
+    ///
+    /// let run = run_collect(vec![1, 2, 3, 4], |s| s.filter("even", |n: &u8| n % 2 == 0))?;
+    /// assert_eq!(run.values, vec![2, 4]);
+    /// # Ok::<(), tidemill_runtime::JobError>(())
+    /// ```
     pub fn filter<F>(&self, name: &str, f: F) -> Stream<T>
     where
         F: Fn(&T) -> bool + Clone + Send + Sync + 'static,
@@ -216,6 +315,16 @@ impl<T: Clone + Send + Serialize + 'static> Stream<T> {
     }
 
     /// Maps each record to zero or more records.
+    ///
+    /// ```
+    /// use tidemill_runtime::testing::run_collect;
+    ///
+    /// let run = run_collect(vec!["a b", "", "c"], |s| {
+    ///     s.flat_map("words", |line: &&str| line.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+    /// })?;
+    /// assert_eq!(run.values, vec!["a", "b", "c"]);
+    /// # Ok::<(), tidemill_runtime::JobError>(())
+    /// ```
     pub fn flat_map<U, I, F>(&self, name: &str, f: F) -> Stream<U>
     where
         U: Clone + Send + 'static,
@@ -238,6 +347,20 @@ impl<T: Clone + Send + Serialize + 'static> Stream<T> {
 
     /// Sets each record's event time from `time` and emits watermarks that trail the
     /// largest time seen by `max_out_of_orderness` (bounded out-of-orderness).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tidemill_runtime::testing::run_collect;
+    /// use tidemill_runtime::EventTime;
+    ///
+    /// // (id, milliseconds since the epoch); watermarks trail the newest time by 5 s.
+    /// let run = run_collect(vec![(1, 1_000_i64), (2, 3_000)], |s| {
+    ///     s.assign_timestamps("event_time", |e: &(u32, i64)| EventTime::from_millis(e.1), Duration::from_secs(5))
+    ///         .map("ids", |e: &(u32, i64)| e.0)
+    /// })?;
+    /// assert_eq!(run.values, vec![1, 2]);
+    /// # Ok::<(), tidemill_runtime::JobError>(())
+    /// ```
     pub fn assign_timestamps<F>(&self, name: &str, time: F, max_out_of_orderness: Duration) -> Stream<T>
     where
         F: Fn(&T) -> EventTime + Clone + Send + Sync + 'static,
@@ -250,17 +373,66 @@ impl<T: Clone + Send + Serialize + 'static> Stream<T> {
 
 impl<T: Clone + Send + Serialize + 'static, K: 'static> KeyedStream<T, K> {
     /// Number of shards.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use tidemill_runtime::testing::VecSource;
+    /// # use tidemill_runtime::{Job, NodeContext};
+    /// let job = Job::builder("keys");
+    /// let words = job.source("words", 1, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec!["a"]), ctx)));
+    /// assert_eq!(words.key_by(|w: &&str| w.to_string(), 6).shards(), 6);
+    /// ```
     pub fn shards(&self) -> usize {
         self.stream.parallelism
     }
 
     /// The key function.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use tidemill_runtime::testing::VecSource;
+    /// # use tidemill_runtime::{Job, NodeContext};
+    /// let job = Job::builder("keys");
+    /// let words = job.source("words", 1, |ctx: &NodeContext| Ok(VecSource::new(Arc::new(vec!["ab"]), ctx)));
+    /// let by_length = words.key_by(|w: &&str| w.len() as u64, 2);
+    /// assert_eq!(by_length.key_fn()(&"abc"), 3);
+    /// ```
     pub fn key_fn(&self) -> Arc<dyn Fn(&T) -> K + Send + Sync> {
         self.key.clone()
     }
 
     /// Adds a keyed operator: one instance per shard, each seeing only its keys.
     /// `factory` receives the key function so the operator can group by it.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::sync::Arc;
+    /// use tidemill_runtime::testing::run_collect;
+    /// use tidemill_runtime::{Batch, NodeContext, Operator, OperatorError, Output, Record};
+    ///
+    /// /// A running count per key; sees only the keys of its shard.
+    /// struct CountPerKey(Arc<dyn Fn(&u32) -> u32 + Send + Sync>, BTreeMap<u32, u32>);
+    /// impl Operator for CountPerKey {
+    ///     type In = u32;
+    ///     type Out = (u32, u32);
+    ///     fn process(&mut self, batch: Batch<u32>, out: &mut Output<(u32, u32)>) -> Result<(), OperatorError> {
+    ///         for record in batch {
+    ///             let key = (self.0)(&record.value);
+    ///             let count = self.1.entry(key).or_default();
+    ///             *count += 1;
+    ///             out.emit(Record::new((key, *count), record.time, record.origin));
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let run = run_collect(vec![7, 9, 7], |s| {
+    ///     s.key_by(|n: &u32| *n, 2).operator("count", |_: &NodeContext, key| CountPerKey(key, BTreeMap::new()))
+    /// })?;
+    /// let mut counts = run.values;
+    /// counts.sort();
+    /// assert_eq!(counts, vec![(7, 1), (7, 2), (9, 1)]);
+    /// # Ok::<(), tidemill_runtime::JobError>(())
+    /// ```
     pub fn operator<O, F>(&self, name: &str, factory: F) -> Stream<O::Out>
     where
         O: Operator<In = T>,

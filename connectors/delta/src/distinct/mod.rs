@@ -37,6 +37,38 @@ use tidemill_operators::dedup::Deduped;
 /// Appends rows to a Delta table, keeping it distinct by `key_columns` (see the
 /// module docs). The first key column should be one the table's rows arrive
 /// roughly ordered by (an event time), so that file statistics prune the lookup.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use tidemill_delta::{delta_record, DeadLetterDeltaSink, DeltaDistinctSink, DeltaSinkConfig};
+/// use tidemill_operators::dedup::Deduped;
+/// use tidemill_operators::KeyedStreamExt;
+/// use tidemill_runtime::testing::VecSource;
+/// use tidemill_runtime::{EventTime, Job, NodeContext};
+///
+/// delta_record! {
+///     /// An order, once per id.
+///     #[derive(Clone, Debug, serde::Serialize)]
+///     pub struct Order { pub id: i64, pub amount: i64 }
+/// }
+/// let tables = tempfile::tempdir()?;
+/// let (orders, dlq) = (tables.path().join("orders"), tables.path().join("dlq"));
+/// let input = Arc::new(vec![(1, 10), (1, 10), (2, 5)]);
+/// let job = Job::builder("orders");
+/// job.source("input", 1, move |ctx: &NodeContext| Ok(VecSource::new(input.clone(), ctx)))
+///     .assign_timestamps("time", |_: &(i64, i64)| EventTime::from_millis(0), Duration::ZERO)
+///     .key_by(|o: &(i64, i64)| o.0, 1)
+///     .dedup_through_table("dedup", Duration::from_secs(600))
+///     .map("rows", |o: &Deduped<(i64, i64)>| o.clone().map(|(id, amount)| Order { id, amount }))
+///     .sink("orders", move |ctx: &NodeContext| {
+///         Ok(DeltaDistinctSink::with_config(DeltaSinkConfig::new(&orders), &["id"], ctx))
+///     });
+/// job.dead_letters().sink("dlq", move |ctx: &NodeContext| Ok(DeadLetterDeltaSink::new(&dlq, ctx)));
+/// let summary = tokio::runtime::Runtime::new()?.block_on(job.build()?.run())?;
+/// assert_eq!(summary.committed_by_sink["orders"], 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct DeltaDistinctSink<R> {
     inner: DeltaAppendSink<R>,
     key_columns: Vec<String>,

@@ -64,6 +64,23 @@ const NO_OFFSET: u64 = u64::MAX;
 /// - Errors: a missing topic or partition fails `new` (or the first poll, if the
 ///   brokers could not be reached at creation); unreachable brokers are retried.
 ///   Lost offsets and deleted topics follow `fail_on_data_loss`.
+///
+/// One source node reads a whole topic, one source partition per Kafka partition:
+///
+/// ```no_run
+/// use tidemill_kafka::{partition_count, KafkaSource, KafkaSourceConfig};
+/// use tidemill_operators::BytesStreamExt;
+/// use tidemill_runtime::{Job, NodeContext};
+///
+/// let config = KafkaSourceConfig::new("127.0.0.1:9092", "orders").bounded(); // stop at today's end
+/// let partitions = partition_count(&config.brokers, &config.topic, config.metadata_timeout)?;
+/// let job = Job::builder("orders");
+/// let orders = job
+///     .source("kafka", partitions, move |ctx: &NodeContext| KafkaSource::new(config.clone(), ctx))
+///     .decode_json::<serde_json::Value>("decode");
+/// # let _ = orders;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct KafkaSource {
     config: KafkaSourceConfig,
     shared: Arc<SharedConsumer>,
