@@ -26,9 +26,11 @@
 
 mod config;
 mod context;
+mod handle;
 mod member;
 mod tasks;
 
-pub use config::GroupConfig;
-pub(crate) use member::GroupMember;
+pub use config::{GroupConfig, GroupConfigError};
+pub use handle::GroupHandle;
+pub use member::MembershipError;
 pub use tasks::{GroupError, GroupSummary, PartitionTasks};
