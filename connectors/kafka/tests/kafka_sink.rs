@@ -401,7 +401,7 @@ async fn a_new_run_is_refused_or_appends_and_an_older_checkpoint_is_refused() {
     drop(second);
 
     let err = sink_in(&topic, &ctx(&job, Some(1))).open().await.unwrap_err();
-    assert!(err.to_string().contains("cannot resume checkpoint epoch 1"), "{err}");
+    assert!(ErrorChain(&err).to_string().contains("cannot resume checkpoint epoch 1"), "{err}");
     delete_topic(&topic).await;
 }
 

@@ -65,7 +65,7 @@ impl Operator for KeyedByUser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tidemill_runtime::OperatorHarness;
+    use tidemill_runtime::{ErrorChain, OperatorHarness};
 
     fn record(key: Option<&str>, payload: &str) -> KafkaRecord {
         KafkaRecord {
@@ -87,8 +87,8 @@ mod tests {
         h.push_values(good.clone()).unwrap();
         assert_eq!(h.take_values().len(), 3, "well-keyed and malformed records pass");
         let err = h.push_values([record(Some("o-2"), r#"{"order_id":"o-2","user_id":"u-2"}"#)]).unwrap_err();
-        assert!(err.to_string().contains("--key user-id"), "{err}");
+        assert!(ErrorChain(&err).to_string().contains("--key user-id"), "{err}");
         let err = h.push_values([record(None, r#"{"user_id":"u-3"}"#)]).unwrap_err();
-        assert!(err.to_string().contains("not keyed by user_id"), "{err}");
+        assert!(ErrorChain(&err).to_string().contains("not keyed by user_id"), "{err}");
     }
 }
