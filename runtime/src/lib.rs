@@ -50,10 +50,16 @@ pub use graph::{BuildError, GraphError, JobBuilder, KeyedStream, Stream};
 pub use harness::OperatorHarness;
 pub use job::{ErrorChain, Job, JobControl, JobError, JobHandle, StartupError};
 pub use message::Message;
-pub use operator::{Operator, OperatorError, Output, StateSnapshot};
+pub use operator::{Operator, OperatorError, Output, SnapshotError, StateSnapshot};
 pub use record::{Batch, Offset, Origin, PartitionId, Record, SourceId};
 pub use routing::{routing_hash, routing_shard, RoutingHasher, RoutingKey, ROUTING_SCHEME_VERSION};
 pub use sink::{Sink, SinkError, StagedOutput};
 pub use source::{Source, SourceError, SourcePoll};
 pub use time::{duration_millis, Epoch, EventTime, Watermark};
 pub use watermark::WatermarkTracker;
+
+/// The cause carried by [`OperatorError`], [`SourceError`] and [`SinkError`]: any
+/// error of the operator, source or sink that failed, boxed so that the runtime's
+/// error types need not know each connector's, while callers can still downcast it
+/// and print its chain.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -13,18 +13,56 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use crate::dead_letter::{DeadLetter, ReasonCode};
 use crate::record::{Batch, Origin, Record};
 use crate::time::EventTime;
+use crate::BoxError;
 
 /// An operator failed in a way that is not about one record (its state is broken).
 /// The supervisor restarts the pipeline from the last checkpoint. Problems with one
 /// record are not errors: send the record to the dead-letter output instead.
+///
+/// Each variant carries the cause as its source, typed by the operator that
+/// failed, so that callers can downcast it; the runtime prints the whole chain
+/// (see [`ErrorChain`](crate::ErrorChain)) and names the operator's node itself,
+/// so the variants hold no text of their own.
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
     /// The operator cannot go on.
-    #[error("operator failed: {0}")]
-    Failed(String),
+    #[error("operator failed")]
+    Failed(#[source] BoxError),
     /// A snapshot could not be taken or restored.
-    #[error("operator state: {0}")]
-    State(String),
+    #[error("operator state")]
+    State(#[source] BoxError),
+}
+
+impl OperatorError {
+    /// The operator cannot go on because of `cause`.
+    pub fn failed(cause: impl Into<BoxError>) -> Self {
+        OperatorError::Failed(cause.into())
+    }
+
+    /// The operator's snapshot could not be taken or restored because of `cause`.
+    pub fn state(cause: impl Into<BoxError>) -> Self {
+        OperatorError::State(cause.into())
+    }
+}
+
+/// A [`StateSnapshot`] could not be encoded or decoded: the source of the
+/// [`OperatorError::State`] that [`StateSnapshot::encode`] and
+/// [`StateSnapshot::decode`] return.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The state cannot be serialised (a type that needs `deserialize_any`).
+    #[error("cannot encode the state snapshot")]
+    Encode(#[source] postcard::Error),
+    /// The bytes are not a snapshot of the expected type (another version of the
+    /// operator, or a snapshot of another node).
+    #[error("cannot decode the state snapshot")]
+    Decode(#[source] postcard::Error),
+}
+
+impl From<SnapshotError> for OperatorError {
+    fn from(e: SnapshotError) -> Self {
+        OperatorError::State(Box::new(e))
+    }
 }
 
 /// The serialised state of one operator shard at a checkpoint barrier.
@@ -43,12 +81,12 @@ impl StateSnapshot {
     /// several times slower and larger. Types that need `deserialize_any`
     /// (`#[serde(untagged)]`, `flatten`, `serde_json::Value`) cannot be encoded.
     pub fn encode<S: Serialize>(state: &S) -> Result<Self, OperatorError> {
-        postcard::to_stdvec(state).map(StateSnapshot).map_err(|e| OperatorError::State(e.to_string()))
+        Ok(postcard::to_stdvec(state).map(StateSnapshot).map_err(SnapshotError::Encode)?)
     }
 
     /// Deserialises a snapshot made by [`StateSnapshot::encode`].
     pub fn decode<S: DeserializeOwned>(&self) -> Result<S, OperatorError> {
-        postcard::from_bytes(&self.0).map_err(|e| OperatorError::State(e.to_string()))
+        Ok(postcard::from_bytes(&self.0).map_err(SnapshotError::Decode)?)
     }
 
     /// Size of the snapshot in bytes.

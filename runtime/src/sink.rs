@@ -7,19 +7,43 @@ use serde::{Deserialize, Serialize};
 use crate::dead_letter::DeadLetter;
 use crate::record::Batch;
 use crate::time::Epoch;
+use crate::BoxError;
 
 /// A sink could not write or commit.
+///
+/// The first three variants name the destination and carry the cause as their
+/// source, typed by the sink (an `std::io::Error`, a Delta or Kafka error), so that
+/// a caller can downcast it and [`ErrorChain`](crate::ErrorChain) prints it after
+/// the destination.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// Writing or staging output failed.
-    #[error("sink write failed: {0}")]
-    Write(String),
+    #[error("sink write failed: {destination}")]
+    Write {
+        /// The table, topic or path.
+        destination: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
     /// Committing staged output failed.
-    #[error("sink commit failed: {0}")]
-    Commit(String),
+    #[error("sink commit failed: {destination}")]
+    Commit {
+        /// The table, topic or path.
+        destination: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
     /// The sink's destination cannot be used (unwritable path, bad table).
-    #[error("sink unavailable: {0}")]
-    Unavailable(String),
+    #[error("sink unavailable: {destination}")]
+    Unavailable {
+        /// The table, topic or path.
+        destination: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
     /// A run that starts without a checkpoint found output of an earlier run of
     /// the same job at the destination, and the job's
     /// [`ExistingOutput`](crate::ExistingOutput) setting is `refuse`.
@@ -37,11 +61,26 @@ pub enum SinkError {
 }
 
 impl SinkError {
+    /// Writing to `destination` failed because of `source`.
+    pub fn write(destination: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        SinkError::Write { destination: destination.into(), source: source.into() }
+    }
+
+    /// Committing to `destination` failed because of `source`.
+    pub fn commit(destination: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        SinkError::Commit { destination: destination.into(), source: source.into() }
+    }
+
+    /// `destination` cannot be used because of `source`.
+    pub fn unavailable(destination: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        SinkError::Unavailable { destination: destination.into(), source: source.into() }
+    }
+
     /// Whether waiting and trying again may help: writing or committing failed
     /// (storage full or unreachable), as opposed to a destination that cannot be
     /// used as configured.
     pub fn is_transient(&self) -> bool {
-        matches!(self, SinkError::Write(_) | SinkError::Commit(_))
+        matches!(self, SinkError::Write { .. } | SinkError::Commit { .. })
     }
 }
 

@@ -6,21 +6,40 @@ use crate::dead_letter::DeadLetter;
 use crate::operator::StateSnapshot;
 use crate::record::Batch;
 use crate::time::Epoch;
+use crate::BoxError;
 
 /// A source failed and the pipeline must restart.
+///
+/// The cause is the variant's source, typed by the source (an `std::io::Error`, a
+/// Kafka error), so that a caller can downcast it and
+/// [`ErrorChain`](crate::ErrorChain) prints it after this error's own text.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// The input cannot be read (missing file, permission, broker gone).
-    #[error("source cannot read {what}: {reason}")]
+    #[error("source cannot read {what}")]
     Unreadable {
         /// What could not be read.
         what: String,
         /// Why.
-        reason: String,
+        #[source]
+        reason: BoxError,
     },
-    /// Restoring a snapshot failed.
-    #[error("source state: {0}")]
-    State(String),
+    /// Taking or restoring a snapshot failed (the source's node is named by the
+    /// runtime).
+    #[error("source state")]
+    State(#[source] BoxError),
+}
+
+impl SourceError {
+    /// `what` cannot be read because of `reason`.
+    pub fn unreadable(what: impl Into<String>, reason: impl Into<BoxError>) -> Self {
+        SourceError::Unreadable { what: what.into(), reason: reason.into() }
+    }
+
+    /// The source's position could not be saved or restored because of `cause`.
+    pub fn state(cause: impl Into<BoxError>) -> Self {
+        SourceError::State(cause.into())
+    }
 }
 
 /// What one poll of a source produced.

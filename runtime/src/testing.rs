@@ -58,11 +58,11 @@ impl<T: Clone + Send + Sync + 'static> Source for VecSource<T> {
     }
 
     fn snapshot(&self) -> Result<StateSnapshot, SourceError> {
-        StateSnapshot::encode(&self.next).map_err(|e| SourceError::State(e.to_string()))
+        StateSnapshot::encode(&self.next).map_err(SourceError::state)
     }
 
     fn restore(&mut self, snapshot: &StateSnapshot) -> Result<(), SourceError> {
-        self.next = snapshot.decode().map_err(|e| SourceError::State(e.to_string()))?;
+        self.next = snapshot.decode().map_err(SourceError::state)?;
         Ok(())
     }
 }
@@ -95,6 +95,15 @@ impl<T> Default for Collected<T> {
     }
 }
 
+/// How a [`CollectSink`] names its destination in errors.
+const COLLECTED: &str = "collected records";
+
+/// The [`Collected`] lock is poisoned: a thread panicked while holding it (a
+/// test's reader), so what it holds may be half-updated.
+#[derive(Debug, thiserror::Error)]
+#[error("a thread panicked while holding the collected records")]
+pub struct CollectedPoisoned;
+
 /// A sink that keeps what it is given in memory, with transactional visibility:
 /// records written before barrier N are staged in [`Collected`] at the barrier and
 /// become visible in [`Collected::committed`] when epoch N commits. Commits are
@@ -123,12 +132,12 @@ impl<T: Send + 'static> Sink for CollectSink<T> {
 
     async fn stage(&mut self, epoch: Epoch) -> Result<StagedOutput, SinkError> {
         let records = std::mem::take(&mut self.pending);
-        self.out.lock().map_err(|e| SinkError::Write(e.to_string()))?.staged.insert(epoch, records);
+        self.out.lock().map_err(|_| SinkError::write(COLLECTED, CollectedPoisoned))?.staged.insert(epoch, records);
         Ok(StagedOutput::default())
     }
 
     async fn commit(&mut self, epoch: Epoch, _staged: StagedOutput) -> Result<(), SinkError> {
-        let mut out = self.out.lock().map_err(|e| SinkError::Commit(e.to_string()))?;
+        let mut out = self.out.lock().map_err(|_| SinkError::commit(COLLECTED, CollectedPoisoned))?;
         if !out.commits.contains(&epoch) {
             let records = out.staged.remove(&epoch).unwrap_or_default();
             out.committed_per_epoch.push((epoch, records.len()));

@@ -39,7 +39,7 @@ impl Source for Waiting {
     }
 
     fn snapshot(&self) -> Result<StateSnapshot, SourceError> {
-        StateSnapshot::encode(&()).map_err(|e| SourceError::State(e.to_string()))
+        StateSnapshot::encode(&()).map_err(SourceError::state)
     }
 }
 

@@ -52,7 +52,7 @@ impl Sink for GatedSink {
     async fn write(&mut self, batch: Batch<KafkaRecord>) -> Result<(), SinkError> {
         if !*self.gate.borrow() {
             self.blocked.send_replace(true);
-            self.gate.wait_for(|open| *open).await.map_err(|e| SinkError::Write(e.to_string()))?;
+            self.gate.wait_for(|open| *open).await.map_err(|e| SinkError::write("the gated sink", e))?;
         }
         let n = batch.len() as u64;
         self.seen.lock().unwrap().extend(batch.into_iter().map(|r| (r.origin.partition.0, r.origin.offset.0)));

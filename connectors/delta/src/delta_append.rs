@@ -11,10 +11,11 @@ use serde::Serialize;
 use tidemill_runtime::{Batch, DeadLetter, Epoch, ExistingOutput, NodeContext, Origin, Sink, SinkError, StagedOutput};
 
 use super::config::DeltaSinkConfig;
+use super::error::{destination, DeltaSinkError, StagedMismatch};
 use super::identity::{self, SinkIdentity};
 use super::record::DeltaRecord;
 use super::rollback::roll_back_after;
-use super::rows::{refused_letter, RowBuffer};
+use super::rows::{refused_letter, RowBuffer, RowRefused};
 use super::staged::StagedDelta;
 use super::table::{self, CommitOutcome};
 
@@ -170,7 +171,7 @@ impl<R: DeltaRecord + Serialize + Send + Sync + 'static> DeltaAppendSink<R> {
         let opened = self.opened_mut("read the committed epoch")?;
         let version = table::committed_txn_version(&mut opened.table, &app_id)
             .await
-            .map_err(|e| SinkError::Unavailable(format!("Delta table {}: {e}", opened.shown)))?;
+            .map_err(|e| SinkError::unavailable(destination(&opened.shown), DeltaSinkError::ReadLog(e)))?;
         Ok(version.and_then(|v| u64::try_from(v).ok()).map(Epoch::new))
     }
 
@@ -181,7 +182,7 @@ impl<R: DeltaRecord + Serialize + Send + Sync + 'static> DeltaAppendSink<R> {
             .table
             .update_state()
             .await
-            .map_err(|e| SinkError::Unavailable(format!("Delta table {}: {e}", opened.shown)))?;
+            .map_err(|e| SinkError::unavailable(destination(&opened.shown), DeltaSinkError::ReadLog(e)))?;
         Ok(opened.table.version())
     }
 
@@ -200,16 +201,23 @@ impl<R: DeltaRecord + Serialize + Send + Sync + 'static> DeltaAppendSink<R> {
             return Ok(StagedOutput::default());
         }
         let shown = self.opened_mut("stage")?.shown.clone();
-        let mut staged = StagedDelta::new(shown, self.identity.app_id.clone(), epoch, adds);
+        let mut staged = StagedDelta::new(shown.clone(), self.identity.app_id.clone(), epoch, adds);
         staged.candidates = candidates;
-        staged.to_output()
+        staged.to_output().map_err(|e| SinkError::write(destination(&shown), e))
     }
 
-    fn opened_mut(&mut self, what: &str) -> Result<&mut Opened, SinkError> {
-        let path = &self.config.path;
-        self.opened.as_mut().ok_or_else(|| {
-            SinkError::Unavailable(format!("Delta table {}: cannot {what} before open()", path.display()))
-        })
+    /// How errors name the table: its canonical path once opened, the configured
+    /// one before.
+    pub(super) fn destination(&self) -> String {
+        match &self.opened {
+            Some(opened) => destination(&opened.shown),
+            None => destination(&self.config.path.display().to_string()),
+        }
+    }
+
+    fn opened_mut(&mut self, action: &'static str) -> Result<&mut Opened, SinkError> {
+        let not_open = SinkError::unavailable(self.destination(), DeltaSinkError::NotOpen { action });
+        self.opened.as_mut().ok_or(not_open)
     }
 
     /// Writes the buffer as one Parquet file (no log entry) and remembers its add
@@ -235,18 +243,19 @@ impl<R: DeltaRecord + Serialize + Send + Sync + 'static> DeltaAppendSink<R> {
         epoch: Epoch,
         staged: &StagedOutput,
     ) -> Result<Option<StagedDelta>, SinkError> {
-        let Some(staged) = StagedDelta::from_output(staged)? else { return Ok(None) };
+        let decoded = StagedDelta::from_output(staged).map_err(|e| SinkError::commit(self.destination(), e))?;
+        let Some(staged) = decoded else { return Ok(None) };
         let app_id = self.identity.app_id.clone();
         let shown = self.opened_mut("commit")?.shown.clone();
-        let fail = |e: String| SinkError::Commit(format!("Delta table {shown}, epoch {epoch}: {e}"));
+        let fail = |mismatch| SinkError::commit(destination(&shown), DeltaSinkError::NotOurs { epoch, mismatch });
         if staged.epoch != epoch.get() {
-            return Err(fail(format!("the staged output belongs to epoch {}", staged.epoch)));
+            return Err(fail(StagedMismatch::Epoch(staged.epoch)));
         }
         if staged.table != shown {
-            return Err(fail(format!("the staged output belongs to the table {}", staged.table)));
+            return Err(fail(StagedMismatch::Table(staged.table)));
         }
         if staged.app_id != app_id {
-            return Err(fail(format!("the staged output belongs to transaction id {}", staged.app_id)));
+            return Err(fail(StagedMismatch::TransactionId(staged.app_id)));
         }
         Ok(Some(staged))
     }
@@ -264,12 +273,10 @@ impl<R: DeltaRecord + Serialize + Send + Sync + 'static> DeltaAppendSink<R> {
         let identity = self.identity.clone();
         let opened = self.opened_mut("commit")?;
         let shown = opened.shown.clone();
-        let fail = |e: String| SinkError::Commit(format!("Delta table {shown}, epoch {epoch}: {e}"));
-        let txn_version = i64::try_from(epoch.get()).map_err(|_| fail("epoch does not fit a txn version".into()))?;
+        let fail = |e| SinkError::commit(destination(&shown), DeltaSinkError::Commit { epoch, source: Box::new(e) });
+        let txn_version = i64::try_from(epoch.get()).map_err(|_| fail(DeltaSinkError::EpochTooLarge(epoch)))?;
         let files = adds.len();
-        let outcome = table::commit_append(&mut opened.table, adds, &identity, txn_version)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        let outcome = table::commit_append(&mut opened.table, adds, &identity, txn_version).await.map_err(fail)?;
         match outcome {
             CommitOutcome::Committed { version } => {
                 tracing::info!(table = %shown, app_id = %identity.app_id, %epoch, version, files, rows, "Delta commit");
@@ -297,23 +304,23 @@ impl<R: DeltaRecord + Serialize + Send + Sync + 'static> DeltaAppendSink<R> {
     pub(super) async fn write_batch(&mut self, batch: RecordBatch) -> Result<Vec<Add>, SinkError> {
         let opened = self.opened_mut("write")?;
         let shown = opened.shown.clone();
-        let write_err = |e: String| SinkError::Write(format!("Delta table {shown}: {e}"));
-        opened.writer.write(batch).await.map_err(|e| write_err(e.to_string()))?;
-        opened.writer.flush().await.map_err(|e| write_err(e.to_string()))
+        let write_err = |e| SinkError::write(destination(&shown), DeltaSinkError::WriteFiles(e));
+        opened.writer.write(batch).await.map_err(write_err)?;
+        opened.writer.flush().await.map_err(write_err)
     }
 
-    fn note_refused(&mut self, refused: Vec<(Vec<u8>, String, Origin)>) -> Result<(), SinkError> {
+    fn note_refused(&mut self, refused: Vec<(Vec<u8>, RowRefused, Origin)>) -> Result<(), SinkError> {
+        let shown = self.config.path.display().to_string();
+        if self.refuse_is_error {
+            let Some((_, reason, origin)) = refused.into_iter().next() else { return Ok(()) };
+            return Err(SinkError::write(destination(&shown), DeltaSinkError::RowRefused { origin, reason }));
+        }
         if refused.is_empty() {
             return Ok(());
         }
-        let shown = self.config.path.display().to_string();
-        if self.refuse_is_error {
-            let (_, reason, origin) = &refused[0];
-            return Err(SinkError::Write(format!("Delta table {shown}: a row from {origin} was refused: {reason}")));
-        }
         tracing::warn!(table = %shown, refused = refused.len(), "rows refused by the sink: dead-lettered");
         let stage = self.stage.clone();
-        self.refused.extend(refused.into_iter().map(|(p, r, o)| refused_letter(p, r, o, &stage)));
+        self.refused.extend(refused.into_iter().map(|(p, r, o)| refused_letter(p, &r, o, &stage)));
         Ok(())
     }
 
@@ -327,7 +334,7 @@ impl<R: DeltaRecord + Serialize + Send + Sync + 'static> DeltaAppendSink<R> {
             Some(epoch) => {
                 let undone = roll_back_after(&mut opened.table, &identity, epoch)
                     .await
-                    .map_err(|e| SinkError::Unavailable(format!("Delta table {}: {e}", opened.shown)))?;
+                    .map_err(|e| SinkError::unavailable(destination(&opened.shown), DeltaSinkError::Rollback(e)))?;
                 if let Some(undone) = undone {
                     tracing::warn!(table = %opened.shown, app_id = %identity.app_id, resumed = %epoch,
                         epochs = ?undone.epochs, files = undone.files,
@@ -349,7 +356,7 @@ impl<R: DeltaRecord + Serialize + Send + Sync + 'static> Sink for DeltaAppendSin
         let table = table::open_or_create(&self.config.path, &R::arrow_schema(), type_name).await?;
         let shown = table::shown_path(&self.config.path);
         let writer = RecordBatchWriter::for_table(&table)
-            .map_err(|e| SinkError::Unavailable(format!("Delta table {shown}: cannot write: {e}")))?;
+            .map_err(|e| SinkError::unavailable(destination(&shown), DeltaSinkError::WriteFiles(e)))?;
         tracing::info!(table = %shown, app_id = %self.identity.app_id, version = ?table.version(), "Delta sink opened");
         self.opened = Some(Opened { table, writer, shown });
         self.reconcile().await

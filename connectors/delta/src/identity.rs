@@ -17,6 +17,7 @@
 use deltalake::DeltaTable;
 use tidemill_runtime::{ExistingOutput, NodeContext, SinkError};
 
+use super::error::{destination, DeltaSinkError};
 use super::table::committed_txn_version;
 
 /// The transaction ids of one sink shard in one lineage.
@@ -46,13 +47,11 @@ pub async fn check_existing_output(
 ) -> Result<(), SinkError> {
     let earlier = committed_txn_version(table, &identity.base)
         .await
-        .map_err(|e| SinkError::Unavailable(format!("Delta table {shown}: cannot read its transactions: {e}")))?;
+        .map_err(|e| SinkError::unavailable(destination(shown), DeltaSinkError::ReadLog(e)))?;
     let Some(version) = earlier else { return Ok(()) };
     let evidence = format!("transaction id {} at epoch {version}", identity.base);
     match policy {
-        ExistingOutput::Refuse => {
-            Err(SinkError::ExistingOutput { destination: format!("Delta table {shown}"), evidence })
-        }
+        ExistingOutput::Refuse => Err(SinkError::ExistingOutput { destination: destination(shown), evidence }),
         ExistingOutput::Append => {
             tracing::warn!(table = %shown, %evidence, app_id = %identity.app_id,
                 "appending to a table an earlier run of this job wrote (existing_output = append)");

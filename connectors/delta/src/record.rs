@@ -38,11 +38,12 @@ pub const UTC_TZ: &str = "UTC";
 #[derive(Debug, thiserror::Error)]
 pub enum RecordBatchError {
     /// Arrow refused the columns (length or type mismatch with the schema).
-    #[error("arrow: {0}")]
+    #[error("arrow")]
     Arrow(#[from] ArrowError),
-    /// A hand-written [`DeltaRecord`] implementation rejected a value.
-    #[error("{0}")]
-    Invalid(String),
+    /// A hand-written [`DeltaRecord`] implementation rejected a value, for the
+    /// reason its own error type gives.
+    #[error("a value was rejected")]
+    Invalid(#[source] tidemill_runtime::BoxError),
 }
 
 /// A row type that can be written to a Delta table.

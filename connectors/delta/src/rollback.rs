@@ -36,6 +36,15 @@ pub enum RollbackError {
     /// Reading or committing the table failed.
     #[error(transparent)]
     Table(#[from] DeltaTableError),
+    /// An entry of the table's log is not valid JSON or not a valid action.
+    #[error("log version {version} cannot be parsed")]
+    LogEntry {
+        /// The log version.
+        version: u64,
+        /// What serde_json said.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A file of an epoch to undo is no longer in the table (compacted, deleted).
     #[error("cannot undo epoch {epoch}: its file {path} is no longer in the table (compacted or removed since)")]
     FileGone {
@@ -116,15 +125,15 @@ async fn commits_after(
         let mut ours = None;
         let mut added = Vec::new();
         for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let action: serde_json::Value = serde_json::from_slice(line)
-                .map_err(|e| DeltaTableError::Generic(format!("log version {version}: {e}")))?;
+            let action: serde_json::Value =
+                serde_json::from_slice(line).map_err(|source| RollbackError::LogEntry { version, source })?;
             if let Some(txn) = action.get("txn") {
                 if txn.get("appId").and_then(|a| a.as_str()) == Some(app_id) {
                     ours = txn.get("version").and_then(serde_json::Value::as_i64);
                 }
             } else if let Some(add) = action.get("add") {
                 let add: Add = serde_json::from_value(add.clone())
-                    .map_err(|e| DeltaTableError::Generic(format!("log version {version}: {e}")))?;
+                    .map_err(|source| RollbackError::LogEntry { version, source })?;
                 added.push(add);
             }
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use deltalake::arrow::array::RecordBatch;
 use serde::Serialize;
-use tidemill_runtime::{panic_message, DeadLetter, Origin, ReasonCode};
+use tidemill_runtime::{panic_message, DeadLetter, ErrorChain, Origin, ReasonCode};
 
 use super::record::{DeltaRecord, RecordBatchError};
 
@@ -29,7 +29,7 @@ pub(super) struct Converted {
     /// The rows that converted, as one batch (`None` if none did).
     pub(super) batch: Option<RecordBatch>,
     /// Rows the conversion refused, with the reason.
-    pub(super) refused: Vec<(Vec<u8>, String, Origin)>,
+    pub(super) refused: Vec<(Vec<u8>, RowRefused, Origin)>,
 }
 
 impl<R: DeltaRecord + Serialize> RowBuffer<R> {
@@ -84,20 +84,32 @@ impl<R: DeltaRecord + Serialize> RowBuffer<R> {
     }
 }
 
-/// `R::to_record_batch`, with a panic turned into an error text.
-fn convert_guarded<R: DeltaRecord>(rows: &[R]) -> Result<RecordBatch, String> {
+/// Why a row was refused: its conversion to Arrow (user code when `R`
+/// implements [`DeltaRecord`] by hand) failed or panicked.
+#[derive(Debug, thiserror::Error)]
+pub enum RowRefused {
+    /// The conversion returned an error.
+    #[error("the row cannot be converted to the table's format")]
+    Conversion(#[source] RecordBatchError),
+    /// The conversion panicked.
+    #[error("the row conversion panicked: {message}")]
+    Panicked {
+        /// The panic's message.
+        message: String,
+    },
+}
+
+/// `R::to_record_batch`, with a panic turned into an error.
+fn convert_guarded<R: DeltaRecord>(rows: &[R]) -> Result<RecordBatch, RowRefused> {
     match catch_unwind(AssertUnwindSafe(|| R::to_record_batch(rows))) {
         Ok(Ok(batch)) => Ok(batch),
-        Ok(Err(e)) => Err(conversion_error(&e)),
-        Err(panic) => Err(format!("the row conversion panicked: {}", panic_message(panic.as_ref()))),
+        Ok(Err(e)) => Err(RowRefused::Conversion(e)),
+        Err(panic) => Err(RowRefused::Panicked { message: panic_message(panic.as_ref()) }),
     }
 }
 
-fn conversion_error(e: &RecordBatchError) -> String {
-    format!("the row cannot be converted to the table's format: {e}")
-}
-
-/// The dead letter of a row the destination refused.
-pub(super) fn refused_letter(payload: Vec<u8>, detail: String, origin: Origin, stage: &Arc<str>) -> DeadLetter {
-    DeadLetter::new(payload, ReasonCode::SinkReject, detail, origin, stage.clone())
+/// The dead letter of a row the destination refused; its detail is the whole
+/// chain of the reason.
+pub(super) fn refused_letter(payload: Vec<u8>, reason: &RowRefused, origin: Origin, stage: &Arc<str>) -> DeadLetter {
+    DeadLetter::new(payload, ReasonCode::SinkReject, ErrorChain(reason).to_string(), origin, stage.clone())
 }

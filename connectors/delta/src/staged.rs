@@ -13,7 +13,9 @@
 
 use deltalake::kernel::Add;
 use serde::{Deserialize, Serialize};
-use tidemill_runtime::{Epoch, SinkError, StagedOutput};
+use tidemill_runtime::{Epoch, StagedOutput};
+
+use super::error::DeltaSinkError;
 
 /// The `format` tag of staged Delta output written by this version.
 pub const STAGED_FORMAT: &str = "tidemill.delta-staged.v1";
@@ -53,24 +55,18 @@ impl StagedDelta {
     }
 
     /// Serialises into the opaque checkpoint payload.
-    pub fn to_output(&self) -> Result<StagedOutput, SinkError> {
-        serde_json::to_vec(self)
-            .map(StagedOutput)
-            .map_err(|e| SinkError::Write(format!("cannot serialise staged Delta files: {e}")))
+    pub fn to_output(&self) -> Result<StagedOutput, DeltaSinkError> {
+        serde_json::to_vec(self).map(StagedOutput).map_err(DeltaSinkError::EncodeStaged)
     }
 
     /// Parses a checkpoint payload; `Ok(None)` for an empty payload (nothing staged).
-    pub fn from_output(staged: &StagedOutput) -> Result<Option<Self>, SinkError> {
+    pub fn from_output(staged: &StagedOutput) -> Result<Option<Self>, DeltaSinkError> {
         if staged.0.is_empty() {
             return Ok(None);
         }
-        let parsed: StagedDelta = serde_json::from_slice(&staged.0)
-            .map_err(|e| SinkError::Commit(format!("staged output is not a Tidemill Delta staging document: {e}")))?;
+        let parsed: StagedDelta = serde_json::from_slice(&staged.0).map_err(DeltaSinkError::DecodeStaged)?;
         if parsed.format != STAGED_FORMAT {
-            return Err(SinkError::Commit(format!(
-                "staged output has format {:?}, this sink understands {STAGED_FORMAT:?}",
-                parsed.format
-            )));
+            return Err(DeltaSinkError::StagedFormat { format: parsed.format });
         }
         Ok(Some(parsed))
     }
@@ -124,7 +120,7 @@ mod tests {
     fn empty_output_means_nothing_staged_and_garbage_is_an_error() {
         assert!(StagedDelta::from_output(&StagedOutput::default()).unwrap().is_none());
         let err = StagedDelta::from_output(&StagedOutput(b"[1,2]".to_vec())).unwrap_err();
-        assert!(matches!(err, SinkError::Commit(_)), "{err:?}");
+        assert!(matches!(err, DeltaSinkError::DecodeStaged(_)), "{err:?}");
         let mut other = serde_json::to_value(StagedDelta::new("/t", "a", Epoch::new(1), vec![])).unwrap();
         other["format"] = "something-else".into();
         let err = StagedDelta::from_output(&StagedOutput(serde_json::to_vec(&other).unwrap())).unwrap_err();

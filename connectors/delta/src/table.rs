@@ -14,8 +14,9 @@ use deltalake::kernel::{Action, Add, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableError};
 use object_store::ObjectStoreExt as _;
-use tidemill_runtime::SinkError;
+use tidemill_runtime::{BoxError, SinkError};
 
+use super::error::{destination, DeltaSinkError, SchemaDifference};
 use super::identity::SinkIdentity;
 
 /// Name of the probe file written (and removed) at open to prove the folder is writable.
@@ -37,46 +38,47 @@ const COMMIT_ATTEMPTS: usize = 500;
 /// path, a non-empty folder that is not a Delta table, or a schema mismatch; a
 /// folder that cannot be written because the disk or quota is full is a
 /// (transient) [`SinkError::Write`].
-pub async fn open_or_create(path: &Path, expected: &SchemaRef, type_name: &str) -> Result<DeltaTable, SinkError> {
+pub async fn open_or_create(
+    path: &Path,
+    expected: &SchemaRef,
+    type_name: &'static str,
+) -> Result<DeltaTable, SinkError> {
     let shown = path.display().to_string();
-    let unavailable = |what: String| SinkError::Unavailable(format!("Delta table {shown}: {what}"));
+    let unavailable = |cause: DeltaSinkError| SinkError::unavailable(destination(&shown), cause);
 
-    std::fs::create_dir_all(path).map_err(|e| unavailable(format!("cannot create the table folder: {e}")))?;
+    std::fs::create_dir_all(path).map_err(|e| unavailable(DeltaSinkError::CreateFolder(e)))?;
     let probe = path.join(WRITE_PROBE);
     std::fs::write(&probe, b"tidemill").map_err(|e| match e.kind() {
         // A full disk or quota is storage trouble, not a wrong destination: a
         // transient error, so that a pipeline restarted while the disk is full
         // waits for space instead of counting it against the restart policy.
         std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
-            SinkError::Write(format!("Delta table {shown}: cannot write the folder: {e}"))
+            SinkError::write(destination(&shown), DeltaSinkError::WriteFolder(e))
         }
-        _ => unavailable(format!("folder is not writable: {e}")),
+        _ => unavailable(DeltaSinkError::WriteFolder(e)),
     })?;
     let _ = std::fs::remove_file(&probe);
     let has_log = path.join("_delta_log").is_dir();
     if !has_log {
-        let mut entries = std::fs::read_dir(path).map_err(|e| unavailable(format!("cannot list the folder: {e}")))?;
+        let mut entries = std::fs::read_dir(path).map_err(|e| unavailable(DeltaSinkError::ListFolder(e)))?;
         // Tables are opened concurrently (sink shards, partition tasks of other
         // processes): their write probe or a log being created are not "foreign".
         let foreign = |e: &std::fs::DirEntry| e.file_name() != WRITE_PROBE && e.file_name() != "_delta_log";
         if let Some(entry) = entries.by_ref().flatten().find(foreign) {
-            return Err(unavailable(format!(
-                "the folder is not empty ({} and maybe more) but has no _delta_log: refusing to turn it into a table",
-                entry.file_name().to_string_lossy()
-            )));
+            return Err(unavailable(DeltaSinkError::NotATable { entry: entry.file_name() }));
         }
     }
 
-    let uri = path.to_str().ok_or_else(|| unavailable("the path is not valid UTF-8".to_owned()))?;
-    let url = deltalake::ensure_table_uri(uri).map_err(|e| unavailable(e.to_string()))?;
+    let uri = path.to_str().ok_or_else(|| unavailable(DeltaSinkError::PathNotUtf8))?;
+    let url = deltalake::ensure_table_uri(uri).map_err(|e| unavailable(DeltaSinkError::Location(e)))?;
     // Loading a folder without a log makes delta-kernel log an ERROR ("No files in
     // log segment") on every first start; a new table needs no load.
     let table = if path.join("_delta_log").exists() {
-        DeltaTable::try_from_url(url.clone()).await.map_err(|e| unavailable(format!("cannot load: {e}")))?
+        DeltaTable::try_from_url(url.clone()).await.map_err(|e| unavailable(DeltaSinkError::Load(e)))?
     } else {
         deltalake::DeltaTableBuilder::from_url(url.clone())
             .and_then(|b| b.build())
-            .map_err(|e| unavailable(format!("cannot open: {e}")))?
+            .map_err(|e| unavailable(DeltaSinkError::Open(e)))?
     };
     let table = if table.version().is_some() {
         table
@@ -84,7 +86,7 @@ pub async fn open_or_create(path: &Path, expected: &SchemaRef, type_name: &str) 
         let columns: StructType = expected
             .as_ref()
             .try_into_kernel()
-            .map_err(|e| unavailable(format!("{type_name} has no Delta equivalent: {e}")))?;
+            .map_err(|source| unavailable(DeltaSinkError::NoDeltaType { type_name, source }))?;
         let created = table
             .create()
             .with_columns(columns.fields().cloned())
@@ -95,9 +97,9 @@ pub async fn open_or_create(path: &Path, expected: &SchemaRef, type_name: &str) 
             Ok(t) => t,
             // Another shard of the same sink created it first: use theirs.
             Err(e) => {
-                let t = DeltaTable::try_from_url(url).await.map_err(|e| unavailable(format!("cannot load: {e}")))?;
+                let t = DeltaTable::try_from_url(url).await.map_err(|e| unavailable(DeltaSinkError::Load(e)))?;
                 if t.version().is_none() {
-                    return Err(unavailable(format!("cannot create the table: {e}")));
+                    return Err(unavailable(DeltaSinkError::Create(e)));
                 }
                 t
             }
@@ -107,50 +109,41 @@ pub async fn open_or_create(path: &Path, expected: &SchemaRef, type_name: &str) 
     Ok(table)
 }
 
-/// Compares the table's schema with the record type's; `Err` says every difference.
-fn check_schema(table: &DeltaTable, expected: &SchemaRef, type_name: &str) -> Result<(), String> {
-    let actual = table.snapshot().map_err(|e| e.to_string())?.schema();
+/// Compares the table's schema with the record type's; `Err` lists every difference.
+fn check_schema(table: &DeltaTable, expected: &SchemaRef, type_name: &'static str) -> Result<(), DeltaSinkError> {
+    let actual = table.snapshot().map_err(DeltaSinkError::ReadLog)?.schema();
     let wanted: StructType =
-        expected.as_ref().try_into_kernel().map_err(|e| format!("{type_name} has no Delta equivalent: {e}"))?;
-    let mut problems = Vec::new();
+        expected.as_ref().try_into_kernel().map_err(|source| DeltaSinkError::NoDeltaType { type_name, source })?;
+    let mut differences = Vec::new();
     for field in wanted.fields() {
+        let column = field.name().clone();
         match actual.field(field.name()) {
-            None => {
-                problems.push(format!("column `{}` ({}) is missing from the table", field.name(), field.data_type()))
-            }
-            Some(have) if have.data_type() != field.data_type() => problems.push(format!(
-                "column `{}` is {} in the table but {} in {type_name}",
-                field.name(),
-                have.data_type(),
-                field.data_type()
-            )),
+            None => differences.push(SchemaDifference::Missing { column, data_type: field.data_type().clone() }),
+            Some(have) if have.data_type() != field.data_type() => differences.push(SchemaDifference::Type {
+                column,
+                table: have.data_type().clone(),
+                row: field.data_type().clone(),
+            }),
             Some(have) if !have.is_nullable() && field.is_nullable() => {
-                problems.push(format!("column `{}` is NOT NULL in the table but nullable in {type_name}", field.name()))
+                differences.push(SchemaDifference::NotNull { column })
             }
             Some(_) => {}
         }
     }
     for field in actual.fields() {
         if wanted.field(field.name()).is_none() {
-            problems.push(format!(
-                "the table has column `{}` ({}) that {type_name} lacks",
-                field.name(),
-                field.data_type()
-            ));
+            differences
+                .push(SchemaDifference::Extra { column: field.name().clone(), data_type: field.data_type().clone() });
         }
     }
     let names = |s: &StructType| s.fields().map(|f| f.name().clone()).collect::<Vec<_>>();
-    if problems.is_empty() && names(&actual) != names(&wanted) {
-        problems.push(format!(
-            "columns are in another order: table {:?}, {type_name} {:?}",
-            names(&actual),
-            names(&wanted)
-        ));
+    if differences.is_empty() && names(&actual) != names(&wanted) {
+        differences.push(SchemaDifference::Order { table: names(&actual), row: names(&wanted) });
     }
-    if problems.is_empty() {
+    if differences.is_empty() {
         Ok(())
     } else {
-        Err(format!("schema mismatch with the row type {type_name}: {}", problems.join("; ")))
+        Err(DeltaSinkError::SchemaMismatch { type_name, differences })
     }
 }
 
@@ -186,20 +179,18 @@ pub async fn commit_append(
     adds: Vec<Add>,
     identity: &SinkIdentity,
     txn_version: i64,
-) -> Result<CommitOutcome, DeltaTableError> {
+) -> Result<CommitOutcome, DeltaSinkError> {
     let app_id = identity.app_id.as_str();
-    if let Some(done) = committed_txn_version(table, app_id).await? {
+    if let Some(done) = committed_txn_version(table, app_id).await.map_err(DeltaSinkError::ReadLog)? {
         if done >= txn_version {
             return Ok(CommitOutcome::AlreadyCommitted { txn_version: done });
         }
     }
     let store = table.object_store();
     for add in &adds {
-        let location = deltalake::Path::parse(&add.path).map_err(|e| DeltaTableError::Generic(e.to_string()))?;
-        store
-            .head(&location)
-            .await
-            .map_err(|e| DeltaTableError::Generic(format!("staged data file {} cannot be committed: {e}", add.path)))?;
+        let missing = |e: BoxError| DeltaSinkError::StagedFileMissing { path: add.path.clone(), source: e };
+        let location = deltalake::Path::parse(&add.path).map_err(|e| missing(e.into()))?;
+        store.head(&location).await.map_err(|e| missing(e.into()))?;
     }
     let properties = CommitProperties::default()
         .with_application_transactions(vec![
@@ -211,10 +202,11 @@ pub async fn commit_append(
     let actions = adds.into_iter().map(Action::Add).collect();
     let finalized = CommitBuilder::from(properties)
         .with_actions(actions)
-        .build(Some(table.snapshot()?), table.log_store(), operation)
-        .await?;
+        .build(Some(table.snapshot().map_err(DeltaSinkError::ReadLog)?), table.log_store(), operation)
+        .await
+        .map_err(DeltaSinkError::CommitLog)?;
     let version = finalized.version();
-    table.update_state().await?;
+    table.update_state().await.map_err(DeltaSinkError::ReadLog)?;
     Ok(CommitOutcome::Committed { version })
 }
 

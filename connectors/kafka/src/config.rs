@@ -7,6 +7,9 @@ use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 use tidemill_runtime::NodeContext;
 
+use crate::group::GroupHandle;
+use crate::source::KafkaSourceError;
+
 /// Where a partition is read from when no checkpoint says otherwise.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,6 +83,13 @@ pub struct KafkaSourceConfig {
     /// ([`PartitionTasks`](super::PartitionTasks)).
     #[serde(default)]
     pub partitions: Option<Vec<i32>>,
+    /// The consumer-group member to commit offsets through, for a task of
+    /// [`PartitionTasks`](super::PartitionTasks) (the broker refuses commits of a
+    /// non-member to a group with members); set with
+    /// [`in_group`](Self::in_group). Without it the source commits with its own
+    /// consumer.
+    #[serde(skip)]
+    pub member: Option<GroupHandle>,
 }
 
 fn default_true() -> bool {
@@ -108,7 +118,16 @@ impl KafkaSourceConfig {
             properties: BTreeMap::new(),
             consumers: None,
             partitions: None,
+            member: None,
         }
+    }
+
+    /// The same configuration for a task of the consumer group `member` belongs
+    /// to: offsets are committed to that group, through the member.
+    pub fn in_group(mut self, member: GroupHandle) -> Self {
+        self.group_id = Some(member.group_id().to_owned());
+        self.member = Some(member);
+        self
     }
 
     /// The same configuration in bounded mode: it ends at the high watermark found
@@ -126,33 +145,33 @@ impl KafkaSourceConfig {
 
     /// Checks what librdkafka would only report later, or by panicking (a topic
     /// name with a NUL byte).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), KafkaSourceConfigError> {
         if self.brokers.trim().is_empty() {
-            return Err("brokers must not be empty".into());
+            return Err(KafkaSourceConfigError::NoBrokers);
         }
         validate_topic(&self.topic)?;
         if self.group_id.as_deref().is_some_and(|g| g.trim().is_empty()) {
-            return Err("group_id must not be empty (leave it out to use the job name)".into());
+            return Err(KafkaSourceConfigError::EmptyGroupId);
         }
         if let Some(p) = self.partitions.iter().flatten().find(|p| **p < 0) {
-            return Err(format!("partition {p} is negative"));
+            return Err(KafkaSourceConfigError::NegativePartition(*p));
         }
         if self.metadata_timeout.is_zero() {
-            return Err("metadata_timeout must be positive".into());
+            return Err(KafkaSourceConfigError::ZeroMetadataTimeout);
         }
         if let Some(key) = self.properties.keys().find(|k| FIXED_PROPERTIES.contains(&k.as_str())) {
-            return Err(format!("property {key:?} is set by the Kafka source and cannot be overridden"));
+            return Err(KafkaSourceConfigError::FixedProperty(key.clone()));
         }
         Ok(())
     }
 
     /// The Kafka partition source shard `shard` reads (see `partitions`).
-    pub fn partition_of(&self, shard: usize) -> Result<i32, String> {
+    pub fn partition_of(&self, shard: usize) -> Result<i32, KafkaSourceError> {
         match &self.partitions {
-            Some(list) => list.get(shard).copied().ok_or_else(|| {
-                format!("source shard {shard} has no partition: the source lists {} partition(s)", list.len())
-            }),
-            None => i32::try_from(shard).map_err(|_| "partition number too large".to_string()),
+            Some(list) => {
+                list.get(shard).copied().ok_or(KafkaSourceError::ShardNotListed { shard, listed: list.len() })
+            }
+            None => i32::try_from(shard).map_err(|_| KafkaSourceError::ShardTooLarge(shard)),
         }
     }
 
@@ -192,11 +211,43 @@ impl KafkaSourceConfig {
     }
 }
 
+/// A [`KafkaSourceConfig`] breaks one of its rules.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaSourceConfigError {
+    /// `brokers` is empty.
+    #[error("brokers must not be empty")]
+    NoBrokers,
+    /// The topic name is not one Kafka accepts.
+    #[error(transparent)]
+    Topic(#[from] InvalidTopic),
+    /// `group_id` is given but empty.
+    #[error("group_id must not be empty (leave it out to use the job name)")]
+    EmptyGroupId,
+    /// A listed partition is negative.
+    #[error("partition {0} is negative")]
+    NegativePartition(i32),
+    /// `metadata_timeout` is zero.
+    #[error("metadata_timeout must be positive")]
+    ZeroMetadataTimeout,
+    /// A property the source sets itself is overridden.
+    #[error("property {0:?} is set by the Kafka source and cannot be overridden")]
+    FixedProperty(String),
+}
+
+/// A topic name that breaks Kafka's rules (librdkafka would report it late, or
+/// panic on a NUL byte).
+#[derive(Debug, thiserror::Error)]
+#[error("{topic:?} is not a valid topic name (1-249 characters of a-z A-Z 0-9 . _ -)")]
+pub struct InvalidTopic {
+    /// The name.
+    pub topic: String,
+}
+
 /// Kafka's rules for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
-pub(crate) fn validate_topic(topic: &str) -> Result<(), String> {
+pub(crate) fn validate_topic(topic: &str) -> Result<(), InvalidTopic> {
     let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if topic.is_empty() || topic.len() > 249 || topic == "." || topic == ".." || !topic.chars().all(legal) {
-        return Err(format!("{topic:?} is not a valid topic name (1-249 characters of a-z A-Z 0-9 . _ -)"));
+        return Err(InvalidTopic { topic: topic.to_owned() });
     }
     Ok(())
 }
@@ -230,7 +281,7 @@ mod tests {
         }
         assert!(KafkaSourceConfig::new(" ", "t").validate().is_err());
         let fixed = ok.clone().property("enable.auto.commit", "true");
-        assert!(fixed.validate().unwrap_err().contains("enable.auto.commit"));
+        assert!(fixed.validate().unwrap_err().to_string().contains("enable.auto.commit"));
         let group = KafkaSourceConfig { group_id: Some(String::new()), ..ok };
         assert!(group.validate().is_err());
     }

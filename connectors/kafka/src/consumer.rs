@@ -34,6 +34,7 @@ use super::brokers::BrokerHealth;
 use super::config::KafkaSourceConfig;
 use super::context::SourceContext;
 use super::metadata;
+use super::source::KafkaSourceError;
 
 /// How long the driver waits on the main queue per round; also the longest it
 /// takes to notice that the consumer is no longer used.
@@ -90,7 +91,7 @@ impl SharedConsumer {
         config: &KafkaSourceConfig,
         ctx: &NodeContext,
         partition: usize,
-    ) -> Result<Arc<Self>, String> {
+    ) -> Result<Arc<Self>, KafkaSourceError> {
         let mut consumers = CONSUMERS.lock().unwrap_or_else(|p| p.into_inner());
         let index = partition % config.consumer_count();
         let key = (ctx.pipeline, ctx.node.clone(), index);
@@ -104,7 +105,7 @@ impl SharedConsumer {
         Ok(shared)
     }
 
-    fn create(config: &KafkaSourceConfig, ctx: &NodeContext, index: usize) -> Result<Self, String> {
+    fn create(config: &KafkaSourceConfig, ctx: &NodeContext, index: usize) -> Result<Self, KafkaSourceError> {
         let context = SourceContext {
             name: ctx.node.clone(),
             topic: config.topic.clone(),
@@ -113,7 +114,7 @@ impl SharedConsumer {
             index,
         };
         let consumer = BaseConsumer::from_config_and_context(&config.client_config(ctx, index), context)
-            .map_err(|e| format!("cannot create the consumer: {e}"))?;
+            .map_err(KafkaSourceError::CreateConsumer)?;
         let consumer = Arc::new(consumer);
         let events = Arc::new(MainQueueEvents::default());
         let stop = Arc::new(AtomicBool::new(false));
@@ -123,7 +124,7 @@ impl SharedConsumer {
             std::thread::Builder::new()
                 .name(format!("kafka-{}-{index}", ctx.node))
                 .spawn(move || drive(&consumer, &events, &stop, &name))
-                .map_err(|e| format!("cannot start the consumer thread: {e}"))?
+                .map_err(KafkaSourceError::ConsumerThread)?
         };
         Ok(SharedConsumer {
             consumer,

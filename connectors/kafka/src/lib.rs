@@ -42,14 +42,17 @@ mod record;
 mod sink;
 mod source;
 
-pub use config::{EndOffsets, KafkaSourceConfig, StartOffsets};
-pub use group::{GroupConfig, GroupError, GroupSummary, PartitionTasks};
-pub use metadata::partition_count;
+pub use config::{EndOffsets, InvalidTopic, KafkaSourceConfig, KafkaSourceConfigError, StartOffsets};
+pub use group::{
+    GroupConfig, GroupConfigError, GroupError, GroupHandle, GroupSummary, MembershipError, PartitionTasks,
+};
+pub use metadata::{partition_count, ProbeError};
+pub use position::DataLoss;
 pub use record::KafkaRecord;
 pub use sink::{
-    KafkaSink, KafkaSinkConfig, KafkaSinkError, KafkaSinkIds, OutgoingRecord, RecordEncoder, StagedError,
-    KAFKA_STAGED_FORMAT,
+    KafkaSink, KafkaSinkConfig, KafkaSinkConfigError, KafkaSinkError, KafkaSinkIds, OutgoingRecord, RecordEncoder,
+    StagedError, KAFKA_STAGED_FORMAT,
 };
-pub use source::KafkaSource;
+pub use source::{KafkaSource, KafkaSourceError};
 
 pub use rdkafka;

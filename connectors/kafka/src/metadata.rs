@@ -60,12 +60,41 @@ pub(crate) fn is_missing(e: &KafkaError) -> bool {
 }
 
 /// Why a partition could not be probed.
-#[derive(Debug)]
-pub(crate) enum ProbeError {
-    /// The topic or partition does not exist: a configuration error.
-    Missing(String),
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The topic does not exist: a configuration error.
+    #[error("the topic does not exist")]
+    NoTopic(#[source] KafkaError),
+    /// The topic has fewer partitions: a configuration error.
+    #[error("partition {partition} does not exist: the topic has {count} partition{}", if *count == 1 { "" } else { "s" })]
+    NoPartition {
+        /// The partition asked for.
+        partition: i32,
+        /// The topic's partition count.
+        count: usize,
+    },
     /// The brokers did not answer in time, or the partition has no leader yet.
-    Unavailable(String),
+    #[error("cannot read the partition's metadata")]
+    Unavailable(#[source] KafkaError),
+    /// The blocking task that probed did not finish (it panicked or was cancelled).
+    #[error("the probe did not finish")]
+    Interrupted(#[source] tokio::task::JoinError),
+    /// The broker's watermarks make no sense.
+    #[error("the broker gave invalid watermarks {low}..{high}")]
+    BadWatermarks {
+        /// The low watermark.
+        low: i64,
+        /// The high watermark.
+        high: i64,
+    },
+}
+
+impl ProbeError {
+    /// Whether the topic or partition does not exist (a configuration error, or a
+    /// deletion), as opposed to brokers that cannot answer now.
+    pub fn is_missing(&self) -> bool {
+        matches!(self, ProbeError::NoTopic(_) | ProbeError::NoPartition { .. })
+    }
 }
 
 /// The offsets a partition holds: `low..high`.
@@ -86,12 +115,9 @@ pub(crate) fn check_partition<C: ClientContext>(
 ) -> Result<(), ProbeError> {
     match topic_partitions(client, topic, timeout) {
         Ok(count) if usize::try_from(partition).is_ok_and(|p| p < count) => Ok(()),
-        Ok(count) => Err(ProbeError::Missing(format!(
-            "partition {partition} does not exist: the topic has {count} partition{}",
-            if count == 1 { "" } else { "s" }
-        ))),
-        Err(e) if is_missing(&e) => Err(ProbeError::Missing(format!("the topic does not exist ({e})"))),
-        Err(e) => Err(ProbeError::Unavailable(e.to_string())),
+        Ok(count) => Err(ProbeError::NoPartition { partition, count }),
+        Err(e) if is_missing(&e) => Err(ProbeError::NoTopic(e)),
+        Err(e) => Err(ProbeError::Unavailable(e)),
     }
 }
 
@@ -105,11 +131,11 @@ pub(crate) fn probe<C: ConsumerContext>(
     check_partition(consumer.client(), topic, partition, timeout)?;
     let (low, high) = match consumer.fetch_watermarks(topic, partition, timeout) {
         Ok(w) => w,
-        Err(e) if is_missing(&e) => return Err(ProbeError::Missing(format!("the topic does not exist ({e})"))),
-        Err(e) => return Err(ProbeError::Unavailable(e.to_string())),
+        Err(e) if is_missing(&e) => return Err(ProbeError::NoTopic(e)),
+        Err(e) => return Err(ProbeError::Unavailable(e)),
     };
     match (u64::try_from(low), u64::try_from(high)) {
-        (Ok(low), Ok(high)) if low <= high => Ok(Watermarks { low, high }),
-        _ => Err(ProbeError::Unavailable(format!("the broker gave invalid watermarks {low}..{high}"))),
+        (Ok(l), Ok(h)) if l <= h => Ok(Watermarks { low: l, high: h }),
+        _ => Err(ProbeError::BadWatermarks { low, high }),
     }
 }

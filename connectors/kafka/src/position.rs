@@ -27,7 +27,28 @@ pub(crate) struct Plan {
     /// Bounded mode: the offset to stop at.
     pub(crate) end: Option<u64>,
     /// With `fail_on_data_loss = false`: what was lost, for a warning.
-    pub(crate) data_loss: Option<String>,
+    pub(crate) data_loss: Option<DataLoss>,
+}
+
+/// Records a source had not read yet are no longer in the partition.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DataLoss {
+    /// Deleted before they were read.
+    #[error("offsets {next}..{low} were deleted before they were read (retention or deleted records)")]
+    Deleted {
+        /// The offset the source was to read next.
+        next: u64,
+        /// The oldest offset left.
+        low: u64,
+    },
+    /// The partition ends before the position: re-created or truncated.
+    #[error("offset {next} is past the end of the partition ({high}): the topic was re-created or truncated")]
+    PastEnd {
+        /// The offset the source was to read next.
+        next: u64,
+        /// The partition's end.
+        high: u64,
+    },
 }
 
 /// Decides where to read from: `next` and `end` are the known position (from a
@@ -42,7 +63,7 @@ pub(crate) fn plan(
     next: Option<u64>,
     end: Option<u64>,
     w: Watermarks,
-) -> Result<Plan, String> {
+) -> Result<Plan, DataLoss> {
     let end = config.end.map(|_| end.unwrap_or(w.high));
     let Some(next) = next else {
         let next = match config.start {
@@ -52,16 +73,16 @@ pub(crate) fn plan(
         return Ok(Plan { next, end, data_loss: None });
     };
     let lost = if next < w.low {
-        format!("offsets {next}..{} were deleted before they were read (retention or deleted records)", w.low)
+        DataLoss::Deleted { next, low: w.low }
     } else if next > w.high {
-        format!("offset {next} is past the end of the partition ({}): the topic was re-created or truncated", w.high)
+        DataLoss::PastEnd { next, high: w.high }
     } else {
         return Ok(Plan { next, end, data_loss: None });
     };
     if config.fail_on_data_loss {
-        Err(format!("data loss: {lost}; set fail_on_data_loss = false to go on from the earliest offset"))
+        Err(lost)
     } else {
-        Ok(Plan { next: w.low, end, data_loss: Some(format!("{lost}; going on from offset {}", w.low)) })
+        Ok(Plan { next: w.low, end, data_loss: Some(lost) })
     }
 }
 
@@ -95,14 +116,13 @@ mod tests {
     #[test]
     fn data_loss_fails_or_goes_on_from_the_earliest() {
         let c = KafkaSourceConfig::new("b", "t");
-        let e = plan(&c, Some(2), None, w(5, 9)).unwrap_err();
-        assert!(e.contains("offsets 2..5 were deleted"), "{e}");
+        assert_eq!(plan(&c, Some(2), None, w(5, 9)), Err(DataLoss::Deleted { next: 2, low: 5 }));
         let e = plan(&c, Some(12), None, w(0, 9)).unwrap_err();
-        assert!(e.contains("re-created"), "{e}");
+        assert!(e.to_string().contains("re-created"), "{e}");
         let c = KafkaSourceConfig { fail_on_data_loss: false, ..c };
         let p = plan(&c, Some(2), None, w(5, 9)).unwrap();
         assert_eq!((p.next, p.end), (5, None));
-        assert!(p.data_loss.unwrap().contains("going on from offset 5"));
+        assert_eq!(p.data_loss, Some(DataLoss::Deleted { next: 2, low: 5 }));
         assert_eq!(plan(&c, Some(12), None, w(1, 9)).unwrap().next, 1);
     }
 }

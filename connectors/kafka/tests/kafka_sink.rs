@@ -16,8 +16,8 @@ use tidemill_kafka::rdkafka::{ClientConfig, Offset as KafkaOffset, TopicPartitio
 use tidemill_kafka::{KafkaSink, KafkaSinkConfig, OutgoingRecord};
 use tidemill_runtime::testing::{CollectSink, Collected, VecSource};
 use tidemill_runtime::{
-    Batch, DeadLetter, Epoch, EventTime, Job, JobConfig, NodeContext, Operator, OperatorError, Origin, Output, Record,
-    RestartPolicy, Sink, SinkError, StagedOutput, StateSnapshot,
+    Batch, DeadLetter, Epoch, ErrorChain, EventTime, Job, JobConfig, NodeContext, Operator, OperatorError, Origin,
+    Output, Record, RestartPolicy, Sink, SinkError, StagedOutput, StateSnapshot,
 };
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -252,7 +252,7 @@ async fn commit_until_paused(mut sink: TestSink, epoch: u64, staged: StagedOutpu
 
 fn assert_fenced(result: Result<(), SinkError>) {
     match result {
-        Err(SinkError::Commit(text)) => assert!(text.contains("fenced"), "{text}"),
+        Err(e @ SinkError::Commit { .. }) => assert!(ErrorChain(&e).to_string().contains("fenced"), "{e:?}"),
         other => panic!("expected a fenced commit, got {other:?}"),
     }
 }
@@ -401,7 +401,7 @@ async fn a_new_run_is_refused_or_appends_and_an_older_checkpoint_is_refused() {
     drop(second);
 
     let err = sink_in(&topic, &ctx(&job, Some(1))).open().await.unwrap_err();
-    assert!(err.to_string().contains("cannot resume checkpoint epoch 1"), "{err}");
+    assert!(ErrorChain(&err).to_string().contains("cannot resume checkpoint epoch 1"), "{err}");
     delete_topic(&topic).await;
 }
 
@@ -438,13 +438,13 @@ async fn bad_staged_output_and_oversized_epochs_are_errors() {
     let encoder = encode as fn(Item) -> OutgoingRecord;
     let mut s = KafkaSink::new(config.clone(), &ctx("j", None), encoder).unwrap();
     match s.write(batch(&items("big", 20))).await {
-        Err(SinkError::Write(text)) => assert!(text.contains("max_epoch_bytes"), "{text}"),
+        Err(e @ SinkError::Write { .. }) => assert!(ErrorChain(&e).to_string().contains("max_epoch_bytes"), "{e:?}"),
         other => panic!("unexpected {other:?}"),
     }
 
     let mut s = KafkaSink::new(config.clone(), &ctx("j", None), encoder).unwrap();
     let staged = write_and_stage(&mut s, &items("x", 1), 3).await;
-    let err = |r: Result<(), SinkError>| r.unwrap_err().to_string();
+    let err = |r: Result<(), SinkError>| ErrorChain(&r.unwrap_err()).to_string();
     assert!(err(s.commit(Epoch::new(4), staged.clone()).await).contains("staged for epoch 3"));
     let mut other = KafkaSink::new(config.clone(), &ctx("another-job", None), encoder).unwrap();
     assert!(err(other.commit(Epoch::new(3), staged.clone()).await).contains("transactional id"));
@@ -454,12 +454,14 @@ async fn bad_staged_output_and_oversized_epochs_are_errors() {
     s.commit(Epoch::new(5), StagedOutput::default()).await.unwrap();
     // A topic that does not exist fails open with a clear error.
     match s.open().await {
-        Err(SinkError::Unavailable(text)) => assert!(text.contains("does not exist"), "{text}"),
+        Err(e @ SinkError::Unavailable { .. }) => {
+            assert!(ErrorChain(&e).to_string().contains("does not exist"), "{e:?}")
+        }
         other => panic!("unexpected {other:?}"),
     }
     // An invalid configuration fails at once.
     let bad = KafkaSinkConfig::new(brokers(), "bad topic");
-    assert!(matches!(KafkaSink::new(bad, &ctx("j", None), encoder), Err(SinkError::Unavailable(_))));
+    assert!(matches!(KafkaSink::new(bad, &ctx("j", None), encoder), Err(SinkError::Unavailable { .. })));
 }
 
 /// Passes records through; fails once, after `fail_after` records, if `armed`.
@@ -519,7 +521,7 @@ impl<S: Sink> Sink for FailAfterCommit<S> {
     async fn commit(&mut self, epoch: Epoch, staged: StagedOutput) -> Result<(), SinkError> {
         self.inner.commit(epoch, staged).await?;
         if epoch >= self.fail_at && self.armed.swap(false, Ordering::SeqCst) {
-            return Err(SinkError::Commit("injected failure after the Kafka commit".into()));
+            return Err(SinkError::commit("the test", "injected failure after the Kafka commit"));
         }
         Ok(())
     }

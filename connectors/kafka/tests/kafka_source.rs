@@ -17,8 +17,8 @@ use tidemill_operators::BytesStreamExt;
 use tidemill_runtime::testing::{CollectSink, Collected};
 use tidemill_runtime::Source as _;
 use tidemill_runtime::{
-    DeadLetter, Epoch, EventTime, Job, NodeContext, Offset, Origin, PartitionId, PipelineId, ReasonCode, Record,
-    SourceCatalog, SourceError, SourceId, SourceKind, SourcePoll, StateSnapshot,
+    DeadLetter, Epoch, ErrorChain, EventTime, Job, NodeContext, Offset, Origin, PartitionId, PipelineId, ReasonCode,
+    Record, SourceCatalog, SourceError, SourceId, SourceKind, SourcePoll, StateSnapshot,
 };
 use tokio::time::Instant;
 
@@ -337,7 +337,7 @@ async fn latest_start_reads_only_what_comes_after_the_first_poll() {
 
 fn unreadable_reason(result: Result<KafkaSource, SourceError>) -> String {
     match result {
-        Err(SourceError::Unreadable { what, reason }) => format!("{what}: {reason}"),
+        Err(SourceError::Unreadable { what, reason }) => format!("{what}: {}", ErrorChain(&*reason)),
         Err(other) => panic!("unexpected error {other}"),
         Ok(s) => panic!("no error: {s:?}"),
     }
@@ -426,7 +426,7 @@ async fn lost_offsets_fail_or_go_on_from_the_earliest() {
     strict.restore(&snapshot).unwrap();
     match strict.poll(10).await {
         Err(SourceError::Unreadable { reason, .. }) => {
-            assert!(reason.contains("data loss: offsets 3..6 were deleted"), "{reason}")
+            assert!(reason.to_string().contains("data loss: offsets 3..6 were deleted"), "{reason}")
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -498,7 +498,7 @@ async fn a_deleted_topic_fails_the_source_unless_data_loss_is_allowed() {
     let reason = loop {
         match strict.poll(10).await {
             Ok(SourcePoll::Idle) => assert!(Instant::now() < deadline, "the deletion was not noticed"),
-            Err(SourceError::Unreadable { reason, .. }) => break reason,
+            Err(SourceError::Unreadable { reason, .. }) => break reason.to_string(),
             other => panic!("unexpected {other:?}"),
         }
         assert!(matches!(lenient.poll(10).await, Ok(SourcePoll::Idle)));
@@ -594,7 +594,7 @@ async fn offsets_deleted_while_reading_fail_or_are_skipped() {
     let reason = loop {
         match strict.poll(1).await {
             Ok(SourcePoll::Idle | SourcePoll::Data(_)) => assert!(Instant::now() < deadline, "no error"),
-            Err(SourceError::Unreadable { reason, .. }) => break reason,
+            Err(SourceError::Unreadable { reason, .. }) => break reason.to_string(),
             other => panic!("unexpected {other:?}"),
         }
     };

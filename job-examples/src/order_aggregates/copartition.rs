@@ -13,6 +13,25 @@ use tidemill_runtime::{Batch, Operator, OperatorError, Output};
 
 use crate::producer::{record_key, KeyField};
 
+/// A record's Kafka key is not its `user_id`: the topic is not co-partitioned by
+/// user, and the tasks would each count part of a user's windows.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the topic is not keyed by user_id (partition {partition}, offset {offset}: key {key:?}, user_id {user:?}); \
+     --group runs one task per partition and needs one user's orders in one partition: \
+     produce with `order-producer --key user-id`, or run without --group"
+)]
+pub struct NotKeyedByUser {
+    /// The record's partition.
+    pub partition: u32,
+    /// The record's offset.
+    pub offset: u64,
+    /// Its Kafka key (lossy UTF-8), if any.
+    pub key: Option<String>,
+    /// Its `user_id`.
+    pub user: String,
+}
+
 /// Passes records on unchanged; fails on the first well-formed order whose Kafka
 /// key is not its `user_id`. Records that are not JSON objects with a string
 /// `user_id` pass (decode sends them to the dead-letter queue): their partition
@@ -29,13 +48,13 @@ impl Operator for KeyedByUser {
             // The same reading of the field as `order-producer --key user-id`.
             let Some(user) = record_key(&record.value.payload, KeyField::UserId) else { continue };
             if record.value.key.as_deref() != Some(user.as_bytes()) {
-                let key = record.value.key.as_deref().map(String::from_utf8_lossy);
-                return Err(OperatorError::Failed(format!(
-                    "the topic is not keyed by user_id (partition {}, offset {}: key {key:?}, user_id {user:?}); \
-                     --group runs one task per partition and needs one user's orders in one partition: \
-                     produce with `order-producer --key user-id`, or run without --group",
-                    record.origin.partition.0, record.origin.offset.0
-                )));
+                let key = record.value.key.as_deref().map(|k| String::from_utf8_lossy(k).into_owned());
+                return Err(OperatorError::failed(NotKeyedByUser {
+                    partition: record.origin.partition.0,
+                    offset: record.origin.offset.0,
+                    key,
+                    user: user.to_string(),
+                }));
             }
         }
         out.emit_all(batch);
@@ -46,7 +65,7 @@ impl Operator for KeyedByUser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tidemill_runtime::OperatorHarness;
+    use tidemill_runtime::{ErrorChain, OperatorHarness};
 
     fn record(key: Option<&str>, payload: &str) -> KafkaRecord {
         KafkaRecord {
@@ -68,8 +87,8 @@ mod tests {
         h.push_values(good.clone()).unwrap();
         assert_eq!(h.take_values().len(), 3, "well-keyed and malformed records pass");
         let err = h.push_values([record(Some("o-2"), r#"{"order_id":"o-2","user_id":"u-2"}"#)]).unwrap_err();
-        assert!(err.to_string().contains("--key user-id"), "{err}");
+        assert!(ErrorChain(&err).to_string().contains("--key user-id"), "{err}");
         let err = h.push_values([record(None, r#"{"user_id":"u-3"}"#)]).unwrap_err();
-        assert!(err.to_string().contains("not keyed by user_id"), "{err}");
+        assert!(ErrorChain(&err).to_string().contains("not keyed by user_id"), "{err}");
     }
 }

@@ -17,7 +17,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use tidemill_kafka::{GroupConfig, KafkaSourceConfig};
+use tidemill_kafka::{GroupConfig, GroupHandle, KafkaSourceConfig};
 use tidemill_runtime::metrics::MetricsAddr;
 use tidemill_runtime::Job;
 
@@ -47,26 +47,26 @@ impl GroupOptions {
 }
 
 /// Builds the task of `partition`: the order job reading only that partition of
-/// `source` (after the [`KeyedByUser`](super::KeyedByUser) check), checkpointing under `<checkpoint_dir>/p<partition>`, with no metrics
+/// `source`, committing its offsets through `member` (this process's member of
+/// the group), (after the [`KeyedByUser`](super::KeyedByUser) check), checkpointing under `<checkpoint_dir>/p<partition>`, with no metrics
 /// endpoint of its own (the tasks of a process would compete for its address).
 pub fn build_task(
     source: &KafkaSourceConfig,
     group: &GroupOptions,
     partition: i32,
+    member: &GroupHandle,
     output: &Path,
     settings: &OrderJobSettings,
 ) -> Result<Job, OrderJobError> {
     let Some(dir) = &settings.checkpoint_dir else {
-        return Err(OrderJobError::Kafka(
-            "group mode needs --checkpoint-dir, a folder every process of the job can reach".into(),
-        ));
+        return Err(OrderJobError::GroupNeedsCheckpointDir);
     };
     let mut task = settings.clone();
     task.checkpoint_dir = Some(dir.join(format!("p{partition}")));
     task.metrics.addr = MetricsAddr::OFF;
-    let mut source = source.clone();
+    debug_assert_eq!(member.group_id(), group.group_id());
+    let mut source = source.clone().in_group(member.clone());
     source.partitions = Some(vec![partition]);
-    source.group_id = Some(group.group_id());
     build_named(
         &format!("{JOB_NAME}.p{partition}"),
         &OrderInput::Kafka(source),

@@ -21,7 +21,7 @@ mod settings;
 
 use std::path::{Path, PathBuf};
 
-use crate::orders::{GeneratorSource, OrderEvent};
+use crate::orders::{GeneratorError, GeneratorSource, OrderEvent};
 use tidemill_delta::{DeadLetterDeltaSink, DeltaAppendSink, DeltaDistinctSink, DeltaSinkConfig};
 use tidemill_kafka::{partition_count, KafkaRecord, KafkaSource, KafkaSourceConfig};
 use tidemill_operators::decode::RawRecord;
@@ -48,19 +48,37 @@ pub enum OrderJobError {
     /// The input cannot be read.
     #[error(transparent)]
     Input(#[from] SourceError),
-    /// The Kafka settings are invalid or the topic cannot be reached.
-    #[error("kafka: {0}")]
-    Kafka(String),
+    /// The Kafka source settings are invalid.
+    #[error("kafka: invalid source settings")]
+    KafkaConfig(#[source] tidemill_kafka::KafkaSourceConfigError),
+    /// The topic's partitions cannot be counted (missing topic, unreachable brokers).
+    #[error("kafka: topic {topic} at {brokers}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// The brokers asked.
+        brokers: String,
+        /// What the client said (boxed: the other variants are small).
+        #[source]
+        source: Box<tidemill_kafka::rdkafka::error::KafkaError>,
+    },
+    /// A file or generator source was asked for with a Kafka input.
+    #[error("kafka: a Kafka input has no file or generator source")]
+    NotAFileInput,
+    /// Group mode keeps each task's checkpoints where every process can reach them.
+    #[error("kafka: group mode needs --checkpoint-dir, a folder every process of the job can reach")]
+    GroupNeedsCheckpointDir,
     /// The generator settings are invalid.
-    #[error("invalid generator settings: {0}")]
-    Generator(String),
+    #[error("invalid generator settings")]
+    Generator(#[source] GeneratorError),
     /// The output folder cannot be used.
-    #[error("output folder {path} is not usable: {reason}")]
+    #[error("output folder {path} is not usable")]
     Output {
         /// The folder.
         path: PathBuf,
         /// Why.
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
     /// The graph or the runtime settings are invalid.
     #[error(transparent)]
@@ -221,36 +239,38 @@ fn file_or_generator_source(job: &JobBuilder, input: &OrderInput) -> Result<Stre
             let path = path.clone();
             job.source("input", 1, move |ctx: &NodeContext| JsonLinesFileSource::open(&path, ctx))
         }
-        OrderInput::Kafka(_) => {
-            return Err(OrderJobError::Kafka("a Kafka input has no file or generator source".into()))
-        }
+        OrderInput::Kafka(_) => return Err(OrderJobError::NotAFileInput),
         OrderInput::Generate(config) => {
-            config.validate().map_err(|e| OrderJobError::Generator(e.to_string()))?;
+            config.validate().map_err(OrderJobError::Generator)?;
             let config = config.clone();
             job.source("generator", 1, move |ctx: &NodeContext| {
-                GeneratorSource::new(config.clone(), ctx)
-                    .map_err(|e| SourceError::Unreadable { what: "generator".into(), reason: e.to_string() })
+                GeneratorSource::new(config.clone(), ctx).map_err(|e| SourceError::unreadable("generator", e))
             })
         }
     })
 }
 
 fn kafka_source(job: &JobBuilder, config: &KafkaSourceConfig) -> Result<Stream<KafkaRecord>, OrderJobError> {
-    config.validate().map_err(OrderJobError::Kafka)?;
+    config.validate().map_err(OrderJobError::KafkaConfig)?;
     // One source actor per partition: the listed ones, or ask the broker how many
     // there are. A missing topic or an unreachable broker fails here, before
     // anything starts.
     let partitions = match &config.partitions {
         Some(list) => list.len(),
-        None => partition_count(&config.brokers, &config.topic, config.metadata_timeout)
-            .map_err(|e| OrderJobError::Kafka(format!("topic {} at {}: {e}", config.topic, config.brokers)))?,
+        None => partition_count(&config.brokers, &config.topic, config.metadata_timeout).map_err(|source| {
+            OrderJobError::Topic {
+                topic: config.topic.clone(),
+                brokers: config.brokers.clone(),
+                source: Box::new(source),
+            }
+        })?,
     };
     let config = config.clone();
     Ok(job.source("kafka", partitions, move |ctx: &NodeContext| KafkaSource::new(config.clone(), ctx)))
 }
 
 fn prepare_output(output: &Path) -> Result<(), OrderJobError> {
-    let fail = |e: std::io::Error| OrderJobError::Output { path: output.to_path_buf(), reason: e.to_string() };
+    let fail = |source: std::io::Error| OrderJobError::Output { path: output.to_path_buf(), source };
     std::fs::create_dir_all(output).map_err(fail)?;
     // create_dir_all succeeds on an existing read-only folder; probe writability.
     let probe = output.join(".tidemill-write-probe");

@@ -67,20 +67,27 @@ impl<T: Serialize + Send + Sync + 'static> JsonLinesSink<T> {
         self.lines
     }
 
+    /// How errors name the file.
+    fn destination(&self) -> String {
+        format!("JSON-lines file {}", self.path.display())
+    }
+
     fn file_mut(&mut self) -> Result<&mut BufWriter<File>, SinkError> {
-        let path = &self.path;
-        self.file
-            .as_mut()
-            .ok_or_else(|| SinkError::Write(format!("JSON-lines file {}: written before open()", path.display())))
+        let destination = self.destination();
+        self.file.as_mut().ok_or_else(|| SinkError::write(destination, WrittenBeforeOpen))
     }
 }
+
+/// [`JsonLinesSink`] was written to before [`open`](Sink::open) created its file.
+#[derive(Debug, thiserror::Error)]
+#[error("written before open()")]
+pub struct WrittenBeforeOpen;
 
 impl<T: Serialize + Send + Sync + 'static> Sink for JsonLinesSink<T> {
     type In = T;
 
     async fn open(&mut self) -> Result<(), SinkError> {
-        let unavailable =
-            |e: std::io::Error| SinkError::Unavailable(format!("JSON-lines file {}: {e}", self.path.display()));
+        let unavailable = |e: std::io::Error| SinkError::unavailable(self.destination(), e);
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(parent).await.map_err(unavailable)?;
         }
@@ -93,22 +100,18 @@ impl<T: Serialize + Send + Sync + 'static> Sink for JsonLinesSink<T> {
     async fn write(&mut self, batch: Batch<T>) -> Result<(), SinkError> {
         let mut text = Vec::with_capacity(batch.len() * 64);
         for record in &batch {
-            serde_json::to_writer(&mut text, &record.value)
-                .map_err(|e| SinkError::Write(format!("JSON-lines file {}: {e}", self.path.display())))?;
+            serde_json::to_writer(&mut text, &record.value).map_err(|e| SinkError::write(self.destination(), e))?;
             text.push(b'\n');
         }
-        let path = self.path.display().to_string();
-        self.file_mut()?
-            .write_all(&text)
-            .await
-            .map_err(|e| SinkError::Write(format!("JSON-lines file {path}: {e}")))?;
+        let destination = self.destination();
+        self.file_mut()?.write_all(&text).await.map_err(|e| SinkError::write(destination, e))?;
         self.lines += batch.len() as u64;
         Ok(())
     }
 
     async fn stage(&mut self, _epoch: Epoch) -> Result<StagedOutput, SinkError> {
-        let path = self.path.display().to_string();
-        let io = |e: std::io::Error| SinkError::Write(format!("JSON-lines file {path}: {e}"));
+        let destination = self.destination();
+        let io = |e: std::io::Error| SinkError::write(destination.clone(), e);
         let file = self.file_mut()?;
         file.flush().await.map_err(io)?;
         file.get_ref().sync_data().await.map_err(io)?;

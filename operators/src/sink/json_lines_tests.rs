@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use tidemill_runtime::{Epoch, EventTime, NodeContext, Origin, Record, Sink, SinkError, StagedOutput};
 
-use super::JsonLinesSink;
+use super::{JsonLinesSink, WrittenBeforeOpen};
 
 fn record(v: Value) -> Record<Value> {
     Record::new(v, EventTime::from_millis(0), Origin::INTERNAL)
@@ -43,7 +43,10 @@ async fn unwritable_path_and_write_before_open_are_errors() {
     let path = file.join("out.jsonl");
     let mut sink = JsonLinesSink::<Value>::new(&path, &NodeContext::for_tests("debug"));
     let err = sink.write(vec![record(json!(1))]).await.unwrap_err();
-    assert!(matches!(err, SinkError::Write(_)), "{err:?}");
+    assert!(matches!(&err, SinkError::Write { source, .. } if source.is::<WrittenBeforeOpen>()), "{err:?}");
     let err = sink.open().await.unwrap_err();
-    assert!(matches!(&err, SinkError::Unavailable(m) if m.contains(&path.display().to_string())), "{err:?}");
+    assert!(
+        matches!(&err, SinkError::Unavailable { destination, .. } if destination.contains(&path.display().to_string())),
+        "{err:?}"
+    );
 }

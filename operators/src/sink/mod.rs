@@ -8,4 +8,4 @@ mod json_lines;
 #[path = "json_lines_tests.rs"]
 mod tests;
 
-pub use json_lines::JsonLinesSink;
+pub use json_lines::{JsonLinesSink, WrittenBeforeOpen};

@@ -9,6 +9,8 @@ use tidemill_runtime::{
     SourceId, SourceKind, SourcePoll, StateSnapshot,
 };
 use tokio::fs::File;
+
+use super::FileSourceError;
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
 
 /// Read buffer size: large, because every refill of a tokio file is a trip to the
@@ -92,8 +94,8 @@ struct Position {
     byte: u64,
 }
 
-fn unreadable(path: &Path, e: impl std::fmt::Display) -> SourceError {
-    SourceError::Unreadable { what: path.display().to_string(), reason: e.to_string() }
+fn unreadable(path: &Path, e: impl Into<tidemill_runtime::BoxError>) -> SourceError {
+    SourceError::unreadable(path.display().to_string(), e)
 }
 
 impl JsonLinesFileSource {
@@ -111,7 +113,7 @@ impl JsonLinesFileSource {
         let mut files = Vec::new();
         for (index, file) in all.into_iter().enumerate().filter(|(i, _)| i % shards == ctx.shard) {
             std::fs::File::open(&file).map_err(|e| unreadable(&file, e))?;
-            let index = u32::try_from(index).map_err(|_| unreadable(path, "too many files"))?;
+            let index = u32::try_from(index).map_err(|_| unreadable(path, FileSourceError::TooManyFiles))?;
             let info =
                 PartitionInfo { kind: SourceKind::File, name: file.display().to_string(), kafka_partition: None };
             ctx.catalog.register(ctx.source_id, PartitionId(index), info);
@@ -142,8 +144,7 @@ impl JsonLinesFileSource {
         if self.byte > 0 {
             let len = file.metadata().await.map_err(|e| unreadable(path, e))?.len();
             if len < self.byte {
-                let reason = format!("file is {len} bytes, shorter than the checkpointed offset {}", self.byte);
-                return Err(unreadable(path, reason));
+                return Err(unreadable(path, FileSourceError::ShorterThanCheckpoint { len, offset: self.byte }));
             }
             file.seek(std::io::SeekFrom::Start(self.byte)).await.map_err(|e| unreadable(path, e))?;
         }
@@ -290,17 +291,18 @@ impl Source for JsonLinesFileSource {
     fn snapshot(&self) -> Result<StateSnapshot, SourceError> {
         let file = self.files.get(self.next).map(|(_, p)| p.display().to_string());
         StateSnapshot::encode(&Position { next: self.next, file, line: self.line, byte: self.byte })
-            .map_err(|e| SourceError::State(e.to_string()))
+            .map_err(SourceError::state)
     }
 
     fn restore(&mut self, snapshot: &StateSnapshot) -> Result<(), SourceError> {
-        let p: Position = snapshot.decode().map_err(|e| SourceError::State(e.to_string()))?;
+        let p: Position = snapshot.decode().map_err(SourceError::state)?;
         let file = self.files.get(p.next).map(|(_, f)| f.display().to_string());
         if p.next > self.files.len() || file != p.file {
-            return Err(SourceError::State(format!(
-                "checkpoint is at file {:?} (#{}), but the input now lists {:?} there",
-                p.file, p.next, file
-            )));
+            return Err(SourceError::state(FileSourceError::InputChanged {
+                index: p.next,
+                checkpointed: p.file.map(PathBuf::from),
+                listed: file.map(PathBuf::from),
+            }));
         }
         self.next = p.next;
         self.line = p.line;

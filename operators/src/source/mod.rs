@@ -2,5 +2,7 @@
 //! `tidemill-kafka` connector.)
 
 pub mod file;
+mod file_error;
 
 pub use file::JsonLinesFileSource;
+pub use file_error::FileSourceError;

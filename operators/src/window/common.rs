@@ -59,10 +59,19 @@ impl SnapshotHeader {
         if self == snapshot {
             Ok(())
         } else {
-            Err(OperatorError::State(format!(
-                "window snapshot was taken with {} and allowed lateness {} ms; this operator has {} and {} ms",
-                snapshot.spec, snapshot.allowed_lateness_ms, self.spec, self.allowed_lateness_ms
-            )))
+            Err(OperatorError::state(WindowSettingsChanged { snapshot: snapshot.clone(), operator: self.clone() }))
         }
     }
+}
+
+/// A window snapshot is restored into an operator with other window settings,
+/// whose windows would not line up with the snapshot's.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "window snapshot was taken with {} and allowed lateness {} ms; this operator has {} and {} ms",
+    snapshot.spec, snapshot.allowed_lateness_ms, operator.spec, operator.allowed_lateness_ms
+)]
+pub(crate) struct WindowSettingsChanged {
+    snapshot: SnapshotHeader,
+    operator: SnapshotHeader,
 }

@@ -22,9 +22,10 @@ use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::ObjectStore;
 use futures::StreamExt as _;
 use serde::Serialize;
-use tidemill_runtime::SinkError;
+use tidemill_runtime::{BoxError, SinkError};
 
 use crate::delta_append::DeltaAppendSink;
+use crate::error::{destination, DeltaSinkError, LookupError};
 use crate::record::DeltaRecord;
 
 /// What the lookup found.
@@ -50,8 +51,8 @@ pub(super) async fn new_rows<R: DeltaRecord + Serialize + Send + Sync + 'static>
     let schema = R::arrow_schema();
     let (table, shown) = sink.table()?;
     let shown = shown.to_string();
-    let fail = |e: String| SinkError::Commit(format!("Delta table {shown}: checking unverified rows: {e}"));
-    table.update_state().await.map_err(|e| fail(e.to_string()))?;
+    let fail = |e| SinkError::commit(destination(&shown), DeltaSinkError::Lookup(e));
+    table.update_state().await.map_err(|e| fail(LookupError::ReadLog(e)))?;
     let store: Store = table.object_store();
     let converter = key_converter(&schema, key_columns).map_err(fail)?;
 
@@ -85,7 +86,7 @@ pub(super) async fn new_rows<R: DeltaRecord + Serialize + Send + Sync + 'static>
 
     // Every file that may hold one of the keys: the table's, then the epoch's own.
     let mut scan: Vec<String> = Vec::new();
-    let snapshot = table.snapshot().map_err(|e| fail(e.to_string()))?;
+    let snapshot = table.snapshot().map_err(|e| fail(LookupError::ReadLog(e)))?;
     for view in snapshot.log_data().iter() {
         if range.may_hold(view.stats().as_deref(), &key_columns[0]) {
             scan.push(view.path().into_owned());
@@ -113,20 +114,21 @@ pub(super) async fn new_rows<R: DeltaRecord + Serialize + Send + Sync + 'static>
         if flags.iter().all(|k| *k) {
             adds.push(add.clone());
         } else if flags.iter().any(|k| *k) {
-            let filtered = filter_record_batch(&batch, &BooleanArray::from(flags)).map_err(|e| fail(e.to_string()))?;
+            let filtered =
+                filter_record_batch(&batch, &BooleanArray::from(flags)).map_err(|e| fail(LookupError::Filter(e)))?;
             adds.extend(sink.write_batch(filtered).await?);
         }
     }
     Ok(Checked { adds, candidates: total, found })
 }
 
-fn key_converter(schema: &SchemaRef, key_columns: &[String]) -> Result<RowConverter, String> {
+fn key_converter(schema: &SchemaRef, key_columns: &[String]) -> Result<RowConverter, LookupError> {
     let fields = key_columns
         .iter()
         .map(|c| schema.field_with_name(c).map(|f| SortField::new(f.data_type().clone())))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    RowConverter::new(fields).map_err(|e| e.to_string())
+        .map_err(LookupError::Keys)?;
+    RowConverter::new(fields).map_err(LookupError::Keys)
 }
 
 /// The key columns of `batch` as comparable rows (cast to the table's types).
@@ -135,28 +137,34 @@ fn key_rows(
     batch: &RecordBatch,
     key_columns: &[String],
     schema: &SchemaRef,
-) -> Result<deltalake::arrow::row::Rows, String> {
+) -> Result<deltalake::arrow::row::Rows, LookupError> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(key_columns.len());
     for name in key_columns {
-        let column = batch.column_by_name(name).ok_or_else(|| format!("a file has no column `{name}`"))?;
-        let wanted = schema.field_with_name(name).map_err(|e| e.to_string())?.data_type();
+        let column = batch.column_by_name(name).ok_or_else(|| LookupError::MissingColumn(name.clone()))?;
+        let wanted = schema.field_with_name(name).map_err(LookupError::Keys)?.data_type();
         let column = if column.data_type() == wanted {
             column.clone()
         } else {
-            cast(column, wanted).map_err(|e| e.to_string())?
+            cast(column, wanted).map_err(LookupError::Keys)?
         };
         columns.push(column);
     }
-    converter.convert_columns(&columns).map_err(|e| e.to_string())
+    converter.convert_columns(&columns).map_err(LookupError::Keys)
 }
 
 /// A data file of the table, whole or only `columns`, as one batch with the
 /// table's schema (or its projection).
-async fn read(store: &Store, path: &str, schema: &SchemaRef, columns: Option<&[&str]>) -> Result<RecordBatch, String> {
-    let location = deltalake::Path::parse(path).map_err(|e| format!("{path}: {e}"))?;
+async fn read(
+    store: &Store,
+    path: &str,
+    schema: &SchemaRef,
+    columns: Option<&[&str]>,
+) -> Result<RecordBatch, LookupError> {
+    let unreadable = |e: BoxError| LookupError::ReadFile { path: path.to_owned(), source: e };
+    let location = deltalake::Path::parse(path).map_err(|e| unreadable(e.into()))?;
     #[allow(deprecated)]
     let reader = ParquetObjectReader::new(store.clone(), location);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| format!("{path}: {e}"))?;
+    let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| unreadable(e.into()))?;
     let builder = match columns {
         Some(names) => {
             let arrow = builder.schema().clone();
@@ -166,21 +174,21 @@ async fn read(store: &Store, path: &str, schema: &SchemaRef, columns: Option<&[&
         }
         None => builder,
     };
-    let mut stream = builder.build().map_err(|e| format!("{path}: {e}"))?;
+    let mut stream = builder.build().map_err(|e| unreadable(e.into()))?;
     let mut batches = Vec::new();
     while let Some(batch) = stream.next().await {
-        batches.push(batch.map_err(|e| format!("{path}: {e}"))?);
+        batches.push(batch.map_err(|e| unreadable(e.into()))?);
     }
     let file_schema = match batches.first() {
         Some(b) => b.schema(),
         None => return Ok(RecordBatch::new_empty(schema.clone())),
     };
-    let batch = concat_batches(&file_schema, &batches).map_err(|e| format!("{path}: {e}"))?;
+    let batch = concat_batches(&file_schema, &batches).map_err(|e| unreadable(e.into()))?;
     if columns.is_some() {
         return Ok(batch);
     }
     // The table's own schema (no Parquet metadata), as the writer expects it.
-    RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(|e| format!("{path}: {e}"))
+    RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(|e| unreadable(e.into()))
 }
 
 /// The range of the first key column over the candidates, as `i64` (microseconds

@@ -29,6 +29,7 @@ use tidemill_runtime::{Batch, DeadLetter, Epoch, NodeContext, Sink, SinkError, S
 
 use super::config::DeltaSinkConfig;
 use super::delta_append::DeltaAppendSink;
+use super::error::DeltaSinkError;
 use super::record::DeltaRecord;
 use super::rows::RowBuffer;
 use super::staged::rows_of;
@@ -122,10 +123,9 @@ impl<R: DeltaRecord + Serialize + Send + Sync + 'static> Sink for DeltaDistinctS
     async fn open(&mut self) -> Result<(), SinkError> {
         let schema = R::arrow_schema();
         if let Some(missing) = self.key_columns.iter().find(|c| schema.field_with_name(c).is_err()) {
-            return Err(SinkError::Unavailable(format!(
-                "distinct key column `{missing}` is not a column of {}",
-                std::any::type_name::<R>()
-            )));
+            let cause =
+                DeltaSinkError::KeyColumnMissing { column: missing.clone(), type_name: std::any::type_name::<R>() };
+            return Err(SinkError::unavailable(self.inner.destination(), cause));
         }
         self.inner.open().await
     }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use tidemill_runtime::{Epoch, NodeContext, Sink, SinkError, StagedOutput};
+use tidemill_runtime::{Epoch, ErrorChain, NodeContext, Sink, SinkError, StagedOutput};
 
 use super::reader;
 use super::rows::{batch, expected, Sample};
@@ -203,7 +203,8 @@ async fn schema_mismatch_is_a_clear_error() {
     drop(open_sink(&table, 10).await);
     let mut wrong = DeltaAppendSink::<Mismatched>::new(&table, &ctx());
     let err = wrong.open().await.unwrap_err();
-    let SinkError::Unavailable(message) = &err else { panic!("expected Unavailable, got {err:?}") };
+    assert!(matches!(err, SinkError::Unavailable { .. }), "expected Unavailable, got {err:?}");
+    let message = ErrorChain(&err).to_string();
     assert!(message.contains("schema mismatch"), "{message}");
     assert!(message.contains("column `id` is long in the table but string"), "{message}");
     assert!(message.contains("column `extra` (long) is missing from the table"), "{message}");
@@ -223,12 +224,12 @@ async fn unwritable_path_is_unavailable_and_names_the_path() {
     let table = file.join("table");
     let mut sink = DeltaAppendSink::<Sample>::new(&table, &ctx());
     let err = sink.open().await.unwrap_err();
-    let SinkError::Unavailable(message) = &err else { panic!("expected Unavailable, got {err:?}") };
-    assert!(message.contains(&table.display().to_string()), "{message}");
+    let SinkError::Unavailable { destination, .. } = &err else { panic!("expected Unavailable, got {err:?}") };
+    assert!(destination.contains(&table.display().to_string()), "{destination}");
     let err = sink.write(batch(1..=1)).await;
     assert!(err.is_ok(), "below the threshold write only buffers");
     let err = sink.stage(Epoch::new(1)).await.unwrap_err();
-    assert!(err.to_string().contains("before open()"), "{err}");
+    assert!(ErrorChain(&err).to_string().contains("before open()"), "{err}");
 }
 
 #[tokio::test]
@@ -237,7 +238,7 @@ async fn non_empty_folder_without_a_delta_log_is_refused() {
     std::fs::write(dir.path().join("precious.txt"), b"keep me").unwrap();
     let mut sink = DeltaAppendSink::<Sample>::new(dir.path(), &ctx());
     let err = sink.open().await.unwrap_err();
-    assert!(matches!(err, SinkError::Unavailable(_)), "{err:?}");
-    assert!(err.to_string().contains("precious.txt"), "{err}");
+    assert!(matches!(err, SinkError::Unavailable { .. }), "{err:?}");
+    assert!(ErrorChain(&err).to_string().contains("precious.txt"), "{err}");
     assert!(!dir.path().join("_delta_log").exists(), "no table was created");
 }

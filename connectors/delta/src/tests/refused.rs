@@ -33,7 +33,7 @@ impl DeltaRecord for Picky {
 
     fn to_record_batch(rows: &[Self]) -> Result<RecordBatch, RecordBatchError> {
         if let Some(bad) = rows.iter().find(|r| r.amount < 0) {
-            return Err(RecordBatchError::Invalid(format!("negative amount {}", bad.amount)));
+            return Err(RecordBatchError::Invalid(Box::new(NegativeAmount(bad.amount))));
         }
         assert!(rows.iter().all(|r| r.label != "boom"), "boom");
         let labels: ArrayRef = Arc::new(rows.iter().map(|r| Some(r.label.as_str())).collect::<StringArray>());
@@ -41,6 +41,11 @@ impl DeltaRecord for Picky {
         Ok(RecordBatch::try_new(Self::arrow_schema(), vec![labels, amounts])?)
     }
 }
+
+/// The test's own reason to refuse a row.
+#[derive(Debug, thiserror::Error)]
+#[error("negative amount {0}")]
+struct NegativeAmount(i64);
 
 fn record(label: &str, amount: i64, offset: u64) -> Record<Picky> {
     let origin = Origin { source: SourceId(1), partition: PartitionId(0), offset: Offset(offset) };

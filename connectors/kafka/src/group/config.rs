@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 
-use crate::config::validate_topic;
+use crate::config::{validate_topic, InvalidTopic};
 
 /// How a process joins a job's consumer group (see [`PartitionTasks`](super::PartitionTasks)).
 #[derive(Clone, Debug, PartialEq)]
@@ -45,19 +45,19 @@ impl GroupConfig {
     }
 
     /// Checks the settings before anything connects.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), GroupConfigError> {
         if self.brokers.trim().is_empty() {
-            return Err("brokers must not be empty".into());
+            return Err(GroupConfigError::NoBrokers);
         }
         validate_topic(&self.topic)?;
         if self.group_id.trim().is_empty() {
-            return Err("the consumer group id must not be empty".into());
+            return Err(GroupConfigError::EmptyGroupId);
         }
         if self.session_timeout < Duration::from_secs(1) {
-            return Err("the session timeout must be at least 1 s".into());
+            return Err(GroupConfigError::SessionTimeout);
         }
         if let Some(key) = self.properties.keys().find(|k| FIXED_PROPERTIES.contains(&k.as_str())) {
-            return Err(format!("property {key:?} is set by the group member and cannot be overridden"));
+            return Err(GroupConfigError::FixedProperty(key.clone()));
         }
         Ok(())
     }
@@ -79,6 +79,26 @@ impl GroupConfig {
     }
 }
 
+/// A [`GroupConfig`] breaks one of its rules.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupConfigError {
+    /// `brokers` is empty.
+    #[error("brokers must not be empty")]
+    NoBrokers,
+    /// The topic name is not one Kafka accepts.
+    #[error(transparent)]
+    Topic(#[from] InvalidTopic),
+    /// The group id is empty.
+    #[error("the consumer group id must not be empty")]
+    EmptyGroupId,
+    /// The session timeout is shorter than a second.
+    #[error("the session timeout must be at least 1 s")]
+    SessionTimeout,
+    /// A property the member sets itself is overridden.
+    #[error("property {0:?} is set by the group member and cannot be overridden")]
+    FixedProperty(String),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,7 +115,7 @@ mod tests {
         assert!(GroupConfig::new("b:1", "a b", "job").validate().is_err());
         let mut fixed = c.clone();
         fixed.properties.insert("group.id".into(), "other".into());
-        assert!(fixed.validate().unwrap_err().contains("group.id"));
+        assert!(fixed.validate().unwrap_err().to_string().contains("group.id"));
         let short = GroupConfig { session_timeout: Duration::from_millis(10), ..c };
         assert!(short.validate().is_err());
     }

@@ -6,21 +6,21 @@
 //! *task* by [`PartitionTasks`](super::PartitionTasks), whose Kafka source reads
 //! the partition through a consumer of its own. The member is also the one client
 //! allowed to commit offsets to the group (the broker refuses commits from
-//! non-members while the group has members), so task sources commit through it.
+//! non-members while the group has members), so task sources commit through it:
+//! each task's build function gets a [`GroupHandle`](super::GroupHandle) to it.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::{Offset as KafkaOffset, TopicPartitionList};
 use tokio::sync::mpsc;
 
-use super::config::GroupConfig;
+use super::config::{GroupConfig, GroupConfigError};
 use super::context::{GroupContext, GroupEvent};
 
 /// How long the driver waits on the main queue per round.
@@ -28,8 +28,28 @@ const DRIVER_POLL: Duration = Duration::from_millis(100);
 /// The longest the driver waits for its revocation to be served when leaving.
 const LEAVE_WAIT: Duration = Duration::from_secs(5);
 
-/// The members of this process, by group id: task sources find theirs here.
-static MEMBERS: LazyLock<Mutex<HashMap<String, Weak<GroupMember>>>> = LazyLock::new(Mutex::default);
+/// Why this process could not join the consumer group.
+#[derive(Debug, thiserror::Error)]
+pub enum MembershipError {
+    /// The group settings are invalid.
+    #[error("invalid group settings")]
+    Config(#[from] GroupConfigError),
+    /// librdkafka refused the member's configuration.
+    #[error("cannot create the group consumer")]
+    CreateConsumer(#[source] KafkaError),
+    /// The subscription to the topic failed.
+    #[error("cannot subscribe to {topic}")]
+    Subscribe {
+        /// The topic.
+        topic: String,
+        /// Why.
+        #[source]
+        source: KafkaError,
+    },
+    /// The thread that serves the member cannot be started.
+    #[error("cannot start the group thread")]
+    Thread(#[source] std::io::Error),
+}
 
 /// This process's member of a consumer group, and the thread serving it.
 pub struct GroupMember {
@@ -49,13 +69,17 @@ impl GroupMember {
     /// Joins `config.group_id`, subscribed to `config.topic`; rebalance events go to
     /// the returned receiver. The driver thread polls the consumer from now on, so
     /// heartbeats and rebalances are served whatever the tasks do.
-    pub(crate) fn join(config: &GroupConfig) -> Result<(Arc<Self>, mpsc::UnboundedReceiver<GroupEvent>), String> {
+    pub(crate) fn join(
+        config: &GroupConfig,
+    ) -> Result<(Arc<Self>, mpsc::UnboundedReceiver<GroupEvent>), MembershipError> {
         config.validate()?;
         let (events, receiver) = mpsc::unbounded_channel();
         let context = GroupContext::new(config, events);
         let consumer = BaseConsumer::from_config_and_context(&config.client_config(), context)
-            .map_err(|e| format!("cannot create the group consumer: {e}"))?;
-        consumer.subscribe(&[&config.topic]).map_err(|e| format!("cannot subscribe to {}: {e}", config.topic))?;
+            .map_err(MembershipError::CreateConsumer)?;
+        consumer
+            .subscribe(&[&config.topic])
+            .map_err(|source| MembershipError::Subscribe { topic: config.topic.clone(), source })?;
         let consumer = Arc::new(consumer);
         let stop = Arc::new(AtomicBool::new(false));
         let driver = {
@@ -63,19 +87,16 @@ impl GroupMember {
             std::thread::Builder::new()
                 .name(format!("kafka-group-{}", config.group_id))
                 .spawn(move || drive(consumer, &stop))
-                .map_err(|e| format!("cannot start the group thread: {e}"))?
+                .map_err(MembershipError::Thread)?
         };
         let member =
             Arc::new(GroupMember { consumer, group: config.group_id.clone(), stop, driver: Mutex::new(Some(driver)) });
-        let mut members = MEMBERS.lock().unwrap_or_else(|p| p.into_inner());
-        members.retain(|_, m| m.strong_count() > 0);
-        members.insert(config.group_id.clone(), Arc::downgrade(&member));
         Ok((member, receiver))
     }
 
-    /// The member of `group` in this process, if there is one.
-    pub(crate) fn find(group: &str) -> Option<Arc<GroupMember>> {
-        MEMBERS.lock().unwrap_or_else(|p| p.into_inner()).get(group).and_then(Weak::upgrade)
+    /// The consumer group's id.
+    pub(crate) fn group(&self) -> &str {
+        &self.group
     }
 
     /// Commits `offset` of `topic`/`partition` to the group, asynchronously (the
@@ -96,7 +117,6 @@ impl GroupMember {
         if let Some(driver) = driver {
             let _ = tokio::task::spawn_blocking(move || driver.join()).await;
         }
-        MEMBERS.lock().unwrap_or_else(|p| p.into_inner()).retain(|g, m| g != &self.group || m.strong_count() > 1);
     }
 }
 

@@ -5,20 +5,20 @@
 //! checkpoint store.
 //!
 //! ```no_run
-//! # use tidemill_kafka::{GroupConfig, KafkaSource, KafkaSourceConfig, PartitionTasks};
+//! # use tidemill_kafka::{GroupConfig, GroupHandle, KafkaSource, KafkaSourceConfig, PartitionTasks};
 //! # use tidemill_runtime::{checkpoint::LocalCheckpointStore, Job};
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let group = GroupConfig::new("127.0.0.1:9092", "orders", "order-aggregates");
-//! let tasks = PartitionTasks::new(group, |partition| {
-//!     let mut config = KafkaSourceConfig::new("127.0.0.1:9092", "orders");
-//!     config.group_id = Some("order-aggregates".into());
+//! let tasks = PartitionTasks::new(group, |partition, member: &GroupHandle| {
+//!     // Offsets are committed to the group through this process's member.
+//!     let mut config = KafkaSourceConfig::new("127.0.0.1:9092", "orders").in_group(member.clone());
 //!     config.partitions = Some(vec![partition]);
 //!     let job = Job::builder(&format!("order-aggregates.p{partition}"))
 //!         .checkpoint_store(LocalCheckpointStore::new(format!("/shared/checkpoints/p{partition}")));
 //!     let raw = job.source("orders", 1, move |ctx| KafkaSource::new(config.clone(), ctx));
 //!     // ... the job's operators and sinks on `raw` ...
 //!     # let _ = raw;
-//!     job.build().map_err(|e| e.to_string())
+//!     job.build()
 //! });
 //! let summary = tasks.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # let _ = summary; Ok(()) }
@@ -26,9 +26,11 @@
 
 mod config;
 mod context;
+mod handle;
 mod member;
 mod tasks;
 
-pub use config::GroupConfig;
-pub(crate) use member::GroupMember;
+pub use config::{GroupConfig, GroupConfigError};
+pub use handle::GroupHandle;
+pub use member::MembershipError;
 pub use tasks::{GroupError, GroupSummary, PartitionTasks};

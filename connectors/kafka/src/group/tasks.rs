@@ -6,13 +6,14 @@ use std::future::Future;
 use std::time::Duration;
 
 use tidemill_runtime::metrics::MetricsHub;
-use tidemill_runtime::{Job, JobControl, JobError, JobSummary};
+use tidemill_runtime::{BoxError, Job, JobControl, JobError, JobSummary};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::config::GroupConfig;
 use super::context::GroupEvent;
-use super::member::GroupMember;
+use super::handle::GroupHandle;
+use super::member::{GroupMember, MembershipError};
 
 /// Bounded mode: the shortest time the group must be quiet, with every task of
 /// this process finished, before the process leaves. The wait is at least the
@@ -24,18 +25,20 @@ const SETTLE: Duration = Duration::from_secs(2);
 #[derive(Debug, thiserror::Error)]
 pub enum GroupError {
     /// The group member could not be created or subscribed.
-    #[error("kafka consumer group: {0}")]
-    Membership(String),
-    /// The task of a partition could not be built or started.
-    #[error("the task of partition {partition} could not start: {reason}")]
+    #[error("kafka consumer group")]
+    Membership(#[source] MembershipError),
+    /// The task of a partition could not be built (the build function's error)
+    /// or started (a [`JobError`]).
+    #[error("the task of partition {partition} could not start")]
     Start {
         /// The partition.
         partition: i32,
         /// Why.
-        reason: String,
+        #[source]
+        source: BoxError,
     },
     /// The task of a partition failed (past its restart policy).
-    #[error("the task of partition {partition} failed: {source}")]
+    #[error("the task of partition {partition} failed")]
     Task {
         /// The partition.
         partition: i32,
@@ -62,8 +65,8 @@ pub struct GroupSummary {
 
 /// Scale-out through Kafka: every process of a job joins one
 /// consumer group and runs a **task** for each partition the group assigns it. A
-/// task is a complete job over that one partition, built by `build(partition)`
-/// with its own checkpoint store (`<store>/p<partition>`), so its state and staged
+/// task is a complete job over that one partition, built by
+/// `build(partition, &member)` with its own checkpoint store (`<store>/p<partition>`), so its state and staged
 /// output are stored per source partition and move with it.
 ///
 /// - Assigned partition: `build` the task's job and start it; it restores its
@@ -96,11 +99,15 @@ struct Running {
 
 type TaskResult = (i32, u64, Result<JobSummary, JobError>);
 
-impl<F> PartitionTasks<F>
+impl<F, E> PartitionTasks<F>
 where
-    F: FnMut(i32) -> Result<Job, String>,
+    F: FnMut(i32, &GroupHandle) -> Result<Job, E>,
+    E: Into<BoxError>,
 {
-    /// Tasks built by `build(partition)`, in the group `config` describes.
+    /// Tasks built by `build(partition, &member)`, in the group `config`
+    /// describes. The task's Kafka source must commit its offsets through
+    /// `member`: build its configuration with
+    /// [`KafkaSourceConfig::in_group`](crate::KafkaSourceConfig::in_group).
     pub fn new(config: GroupConfig, build: F) -> Self {
         PartitionTasks { config, build, bounded: false, hub: None }
     }
@@ -122,6 +129,7 @@ where
     /// every task and leaves), a task fails, or (bounded) all owned tasks finished.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<GroupSummary, GroupError> {
         let (member, mut events) = GroupMember::join(&self.config).map_err(GroupError::Membership)?;
+        let handle = GroupHandle::new(member.clone());
         tracing::info!(group = %self.config.group_id, topic = %self.config.topic, "joined the consumer group");
         let (results_tx, mut results) = mpsc::unbounded_channel::<TaskResult>();
         let mut state = RunState {
@@ -149,7 +157,7 @@ where
                     match event {
                         GroupEvent::Assigned(partitions) => {
                             for p in partitions {
-                                if let Err(e) = state.start(p, &mut self.build, &results_tx).await {
+                                if let Err(e) = state.start(p, &handle, &mut self.build, &results_tx).await {
                                     state.error.get_or_insert(e);
                                 }
                             }
@@ -171,6 +179,7 @@ where
                 break;
             }
         }
+        drop(handle);
         member.leave().await;
         match state.error {
             Some(e) => Err(e),
@@ -188,21 +197,23 @@ struct RunState {
 }
 
 impl RunState {
-    async fn start<F>(
+    async fn start<F, E>(
         &mut self,
         partition: i32,
+        member: &GroupHandle,
         build: &mut F,
         results: &mpsc::UnboundedSender<TaskResult>,
     ) -> Result<(), GroupError>
     where
-        F: FnMut(i32) -> Result<Job, String>,
+        F: FnMut(i32, &GroupHandle) -> Result<Job, E>,
+        E: Into<BoxError>,
     {
         if self.running.contains_key(&partition) {
             return Ok(());
         }
-        let start = |reason: String| GroupError::Start { partition, reason };
-        let job = build(partition).map_err(start)?;
-        let handle = job.start().await.map_err(|e| start(e.to_string()))?;
+        let start = |source: BoxError| GroupError::Start { partition, source };
+        let job = build(partition, member).map_err(|e| start(e.into()))?;
+        let handle = job.start().await.map_err(|e| start(e.into()))?;
         self.next_id += 1;
         let id = self.next_id;
         let job = handle.metrics().job().to_string();

@@ -193,13 +193,15 @@ async fn check_topic(config: &KafkaSinkConfig, marker: &CommitMarker) -> Result<
     let (topic, timeout) = (config.topic.clone(), config.request_timeout);
     let checked = tokio::task::spawn_blocking(move || metadata::check_partition(consumer.client(), &topic, 0, timeout))
         .await
-        .map_err(|e| ProbeError::Unavailable(e.to_string()));
-    let reason = match checked.and_then(|r| r) {
-        Ok(()) => return Ok(()),
-        Err(ProbeError::Missing(reason)) => reason,
-        Err(ProbeError::Unavailable(reason)) => format!("cannot read its metadata: {reason}"),
-    };
-    Err(KafkaSinkError::Topic { topic: config.topic.clone(), reason: format!("{reason} (brokers {})", config.brokers) })
+        .map_err(ProbeError::Interrupted);
+    match checked.and_then(|r| r) {
+        Ok(()) => Ok(()),
+        Err(source) => Err(KafkaSinkError::Topic {
+            topic: config.topic.clone(),
+            brokers: config.brokers.clone(),
+            source: Box::new(source),
+        }),
+    }
 }
 
 /// Produces the staged records and the marker into the open transaction and

@@ -8,7 +8,7 @@ use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 use tidemill_runtime::NodeContext;
 
-use crate::config::validate_topic;
+use crate::config::{validate_topic, InvalidTopic};
 
 /// Configuration of a transactional Kafka sink.
 ///
@@ -110,33 +110,33 @@ impl KafkaSinkConfig {
     }
 
     /// Checks what librdkafka would only report later (or by panicking).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), KafkaSinkConfigError> {
         if self.brokers.trim().is_empty() {
-            return Err("brokers must not be empty".into());
+            return Err(KafkaSinkConfigError::NoBrokers);
         }
         validate_topic(&self.topic)?;
         if let Some(id) = &self.transactional_id {
             if id.trim().is_empty() || id.contains('\0') {
-                return Err("transactional_id must not be empty (leave it out for the default)".into());
+                return Err(KafkaSinkConfigError::EmptyTransactionalId);
             }
         }
         let ms = self.transaction_timeout.as_millis();
         if !(1_000..=i32::MAX as u128).contains(&ms) {
-            return Err("transaction_timeout must be between 1 s and 24 days".into());
+            return Err(KafkaSinkConfigError::TransactionTimeout);
         }
         if self.request_timeout.is_zero() {
-            return Err("request_timeout must be positive".into());
+            return Err(KafkaSinkConfigError::ZeroRequestTimeout);
         }
         if self.max_epoch_bytes == 0 {
-            return Err("max_epoch_bytes must be positive".into());
+            return Err(KafkaSinkConfigError::ZeroMaxEpochBytes);
         }
         let fixed = |k: &String| PRODUCER_FIXED.contains(&k.as_str()) || MARKER_FIXED.contains(&k.as_str());
         if let Some(key) = self.properties.keys().chain(self.producer_properties.keys()).find(|k| fixed(k)) {
-            return Err(format!("property {key:?} is set by the Kafka sink and cannot be overridden"));
+            return Err(KafkaSinkConfigError::FixedProperty(key.clone()));
         }
         let nul = |m: &BTreeMap<String, String>| m.iter().any(|(k, v)| k.contains('\0') || v.contains('\0'));
         if nul(&self.properties) || nul(&self.producer_properties) {
-            return Err("properties must not contain NUL bytes".into());
+            return Err(KafkaSinkConfigError::NulInProperties);
         }
         Ok(())
     }
@@ -208,6 +208,35 @@ pub struct KafkaSinkIds {
     pub client_id: String,
 }
 
+/// A [`KafkaSinkConfig`] breaks one of its rules.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaSinkConfigError {
+    /// `brokers` is empty.
+    #[error("brokers must not be empty")]
+    NoBrokers,
+    /// The topic name is not one Kafka accepts.
+    #[error(transparent)]
+    Topic(#[from] InvalidTopic),
+    /// `transactional_id` is given but empty (or holds a NUL byte).
+    #[error("transactional_id must not be empty (leave it out for the default)")]
+    EmptyTransactionalId,
+    /// `transaction_timeout` is out of the broker's range.
+    #[error("transaction_timeout must be between 1 s and 24 days")]
+    TransactionTimeout,
+    /// `request_timeout` is zero.
+    #[error("request_timeout must be positive")]
+    ZeroRequestTimeout,
+    /// `max_epoch_bytes` is zero.
+    #[error("max_epoch_bytes must be positive")]
+    ZeroMaxEpochBytes,
+    /// A property the sink sets itself is overridden.
+    #[error("property {0:?} is set by the Kafka sink and cannot be overridden")]
+    FixedProperty(String),
+    /// A property holds a NUL byte (librdkafka would panic).
+    #[error("properties must not contain NUL bytes")]
+    NulInProperties,
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -233,9 +262,9 @@ mod tests {
         assert!(KafkaSinkConfig::new("", "t").validate().is_err());
         assert!(KafkaSinkConfig::new("b", "a b").validate().is_err());
         let fixed = KafkaSinkConfig::new("b", "t").producer_property("acks", "1");
-        assert!(fixed.validate().unwrap_err().contains("acks"));
+        assert!(fixed.validate().unwrap_err().to_string().contains("acks"));
         let fixed = KafkaSinkConfig::new("b", "t").property("isolation.level", "read_uncommitted");
-        assert!(fixed.validate().unwrap_err().contains("isolation.level"));
+        assert!(fixed.validate().unwrap_err().to_string().contains("isolation.level"));
         let short =
             KafkaSinkConfig { transaction_timeout: Duration::from_millis(10), ..KafkaSinkConfig::new("b", "t") };
         assert!(short.validate().is_err());

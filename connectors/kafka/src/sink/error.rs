@@ -5,7 +5,9 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use tidemill_runtime::Epoch;
 
+use super::config::KafkaSinkConfigError;
 use super::staged::StagedError;
+use crate::metadata::ProbeError;
 
 /// What went wrong in a [`KafkaSink`](super::KafkaSink). The sink reports it to the
 /// runtime as a [`SinkError`](tidemill_runtime::SinkError); the supervisor then
@@ -13,10 +15,10 @@ use super::staged::StagedError;
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaSinkError {
     /// The configuration is invalid.
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    #[error("invalid configuration")]
+    Config(#[source] KafkaSinkConfigError),
     /// A librdkafka client could not be created.
-    #[error("cannot create the Kafka {what}: {source}")]
+    #[error("cannot create the Kafka {what}")]
     Client {
         /// Which client (`producer`, `marker consumer`).
         what: &'static str,
@@ -24,12 +26,15 @@ pub enum KafkaSinkError {
         source: KafkaError,
     },
     /// The topic does not exist, or its metadata could not be read.
-    #[error("topic {topic}: {reason}")]
+    #[error("topic {topic} (brokers {brokers})")]
     Topic {
         /// The topic.
         topic: String,
-        /// Why.
-        reason: String,
+        /// The configured brokers.
+        brokers: String,
+        /// Why (boxed: the other variants are small).
+        #[source]
+        source: Box<ProbeError>,
     },
     /// A newer instance of the same sink shard (same `transactional.id`) has
     /// initialised its producer: this one is a zombie and may not commit.
@@ -52,7 +57,7 @@ pub enum KafkaSinkError {
     },
     /// A step of the commit failed and the transaction was aborted: nothing of the
     /// epoch became visible.
-    #[error("epoch {epoch}: {step} failed, transaction aborted: {source}")]
+    #[error("epoch {epoch}: {step} failed, transaction aborted")]
     Aborted {
         /// The epoch being committed.
         epoch: Epoch,
@@ -63,7 +68,7 @@ pub enum KafkaSinkError {
     },
     /// A transactional call failed and its outcome is not known (a timeout, say);
     /// the next instance's `init_transactions` settles it and its marker tells.
-    #[error("{step} failed: {source}")]
+    #[error("{step} failed")]
     Transaction {
         /// The call.
         step: &'static str,

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use tidemill_runtime::{Batch, Epoch, NodeContext, Sink, SinkError, StagedOutput};
 
-pub use config::{KafkaSinkConfig, KafkaSinkIds};
+pub use config::{KafkaSinkConfig, KafkaSinkConfigError, KafkaSinkIds};
 pub use error::KafkaSinkError;
 pub use record::{OutgoingRecord, RecordEncoder};
 pub use staged::{StagedError, KAFKA_STAGED_FORMAT};
@@ -102,11 +102,16 @@ impl<T, E> fmt::Debug for KafkaSink<T, E> {
     }
 }
 
+/// How a Kafka sink names its topic in a [`SinkError`].
+fn destination(topic: &str) -> String {
+    format!("kafka topic {topic}")
+}
+
 impl<T: Send + 'static, E: RecordEncoder<T>> KafkaSink<T, E> {
     /// A sink for shard `ctx.shard` of the sink node `ctx.node`. No client is
     /// created before [`open`](Sink::open); an invalid configuration is an error now.
     pub fn new(config: KafkaSinkConfig, ctx: &NodeContext, encoder: E) -> Result<Self, SinkError> {
-        config.validate().map_err(|e| SinkError::Unavailable(format!("kafka topic {}: {e}", config.topic)))?;
+        config.validate().map_err(|e| SinkError::unavailable(destination(&config.topic), KafkaSinkError::Config(e)))?;
         let ids = config.ids_for(ctx);
         Ok(KafkaSink {
             name: Arc::from(format!("{}[{}]", ctx.node, ctx.shard)),
@@ -148,7 +153,7 @@ impl<T: Send + 'static, E: RecordEncoder<T>> KafkaSink<T, E> {
         F: Future<Output = ()> + Send,
     {
         let result = self.commit_epoch(epoch, &staged, before_commit).await;
-        result.map_err(|e| SinkError::Commit(format!("kafka topic {}: {e}", self.config.topic)))
+        result.map_err(|e| SinkError::commit(destination(&self.config.topic), e))
     }
 }
 
@@ -186,13 +191,13 @@ impl<T: Send + 'static, E: RecordEncoder<T>> Sink for KafkaSink<T, E> {
                 destination: format!("Kafka topic {topic}"),
                 evidence: format!("commit marker group {group}"),
             }),
-            Err(e) => Err(SinkError::Unavailable(format!("kafka topic {}: {e}", self.config.topic))),
+            Err(e) => Err(SinkError::unavailable(destination(&self.config.topic), e)),
         }
     }
 
     async fn write(&mut self, batch: Batch<T>) -> Result<(), SinkError> {
         let result = self.buffer_records(batch);
-        result.map_err(|e| SinkError::Write(format!("kafka topic {}: {e}", self.config.topic)))
+        result.map_err(|e| SinkError::write(destination(&self.config.topic), e))
     }
 
     async fn stage(&mut self, epoch: Epoch) -> Result<StagedOutput, SinkError> {

@@ -9,7 +9,7 @@ use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::Consumer;
 use tidemill_runtime::metrics::{PartitionLabels, PartitionMetrics};
 use tidemill_runtime::{
-    Epoch, NodeContext, PartitionId, PartitionInfo, Source, SourceError, SourceId, SourceKind, SourcePoll,
+    Epoch, ErrorChain, NodeContext, PartitionId, PartitionInfo, Source, SourceError, SourceId, SourceKind, SourcePoll,
     StateSnapshot,
 };
 use tokio::sync::Notify;
@@ -18,12 +18,14 @@ use tokio::time::Instant;
 use super::config::KafkaSourceConfig;
 use super::consumer::SharedConsumer;
 use super::context::SourceContext;
-use super::group::GroupMember;
 use super::metadata::{self, ProbeError};
 use super::position::{self, Checkpoint};
 use super::record::KafkaRecord;
 
+mod error;
 mod read;
+
+pub use error::KafkaSourceError;
 
 /// The longest a poll waits for records before answering `Idle`, so the source
 /// actor stays responsive to barriers and stop requests.
@@ -116,8 +118,6 @@ pub struct KafkaSource {
     snapshotted: AtomicU64,
     /// The offset last committed to the group.
     committed: Option<u64>,
-    /// The consumer group offsets are committed to.
-    group: String,
     /// The node, as the stage of oversized records' dead letters.
     stage: Arc<str>,
     /// The largest record passed on (the job's `max_record_bytes`).
@@ -147,25 +147,24 @@ impl KafkaSource {
     /// the brokers do not answer, that is not an error: librdkafka keeps trying, and
     /// the check is repeated when the source is polled.
     pub fn new(config: KafkaSourceConfig, ctx: &NodeContext) -> Result<Self, SourceError> {
-        let partition = config.partition_of(ctx.shard).map_err(|reason| SourceError::Unreadable {
-            what: format!("kafka topic {} source shard {}", config.topic, ctx.shard),
-            reason,
+        let partition = config.partition_of(ctx.shard).map_err(|reason| {
+            SourceError::unreadable(format!("kafka topic {} source shard {}", config.topic, ctx.shard), reason)
         })?;
         let what = format!("kafka topic {} partition {partition}", config.topic);
-        let unreadable = |reason: String| SourceError::Unreadable { what: what.clone(), reason };
-        config.validate().map_err(&unreadable)?;
+        let unreadable = |reason: KafkaSourceError| SourceError::unreadable(what.clone(), reason);
+        config.validate().map_err(|e| unreadable(KafkaSourceError::Config(e)))?;
         let name: Arc<str> = Arc::from(format!("{}[{partition}]", ctx.node));
         let shared = SharedConsumer::for_partition(&config, ctx, partition as usize).map_err(&unreadable)?;
         let client = shared.consumer().client();
         match metadata::check_partition(client, &config.topic, partition, config.metadata_timeout) {
             Ok(()) => {}
-            Err(ProbeError::Missing(reason)) => {
-                return Err(unreadable(format!("{reason} (brokers {})", config.brokers)));
+            Err(source) if source.is_missing() => {
+                return Err(unreadable(KafkaSourceError::NotFound { brokers: config.brokers.clone(), source }));
             }
-            Err(ProbeError::Unavailable(reason)) => tracing::warn!(
+            Err(reason) => tracing::warn!(
                 source = &*name,
                 brokers = %config.brokers,
-                "kafka brokers not reachable yet, the source will keep trying: {reason}"
+                "kafka brokers not reachable yet, the source will keep trying: {}", ErrorChain(&reason)
             ),
         }
         // Split off before the partition is ever assigned, so that none of its
@@ -173,7 +172,7 @@ impl KafkaSource {
         let mut queue = shared
             .consumer()
             .split_partition_queue(&config.topic, partition)
-            .ok_or_else(|| unreadable("cannot split off the partition's queue".into()))?;
+            .ok_or_else(|| unreadable(KafkaSourceError::NoPartitionQueue))?;
         let wakeup = Arc::new(Notify::new());
         let notify = wakeup.clone();
         queue.set_nonempty_callback(move || notify.notify_one());
@@ -205,7 +204,6 @@ impl KafkaSource {
             warned: false,
             snapshotted: AtomicU64::new(NO_OFFSET),
             committed: None,
-            group,
             stage: ctx.node.clone(),
             max_record_bytes: ctx.run.max_record_bytes,
             too_large: Vec::new(),
@@ -227,9 +225,9 @@ impl KafkaSource {
         self.end
     }
 
-    fn unreadable(&self, reason: impl Into<String>) -> SourceError {
+    fn unreadable(&self, reason: KafkaSourceError) -> SourceError {
         let what = format!("kafka topic {} partition {}", self.config.topic, self.partition);
-        SourceError::Unreadable { what, reason: reason.into() }
+        SourceError::unreadable(what, reason)
     }
 
     fn at_end(&self) -> bool {
@@ -247,24 +245,25 @@ impl KafkaSource {
         let probed =
             tokio::task::spawn_blocking(move || metadata::probe(shared.consumer(), &topic, partition, timeout))
                 .await
-                .map_err(|e| self.unreadable(format!("partition probe failed: {e}")))?;
+                .map_err(|e| self.unreadable(KafkaSourceError::Probe(ProbeError::Interrupted(e))))?;
         let watermarks = match probed {
             Ok(w) => w,
-            Err(ProbeError::Missing(reason)) if self.next.is_none() => return Err(self.unreadable(reason)),
-            Err(ProbeError::Missing(reason)) if self.config.fail_on_data_loss => {
-                return Err(self.unreadable(format!("data loss: the topic or partition was deleted: {reason}")));
+            Err(e) if e.is_missing() && self.next.is_none() => return Err(self.unreadable(KafkaSourceError::Probe(e))),
+            Err(e) if e.is_missing() && self.config.fail_on_data_loss => {
+                return Err(self.unreadable(KafkaSourceError::Deleted(e)));
             }
-            Err(ProbeError::Missing(reason)) => return Ok(self.retry_later(&format!("topic deleted: {reason}"))),
-            Err(ProbeError::Unavailable(reason)) => return Ok(self.retry_later(&reason)),
+            Err(e) if e.is_missing() => return Ok(self.retry_later(&format!("topic deleted: {}", ErrorChain(&e)))),
+            Err(e) => return Ok(self.retry_later(&ErrorChain(&e).to_string())),
         };
-        let plan = position::plan(&self.config, self.next, self.end, watermarks).map_err(|r| self.unreadable(r))?;
+        let plan = position::plan(&self.config, self.next, self.end, watermarks)
+            .map_err(|lost| self.unreadable(KafkaSourceError::DataLoss { lost }))?;
         if let Some(lost) = &plan.data_loss {
-            tracing::warn!(source = &*self.name, topic = %self.config.topic, partition, "data loss: {lost}");
+            tracing::warn!(source = &*self.name, topic = %self.config.topic, partition,
+                "data loss: {lost}; going on from offset {}", plan.next);
         }
-        let offset = i64::try_from(plan.next).map_err(|_| self.unreadable("offset out of range"))?;
-        self.shared
-            .assign(partition, offset)
-            .map_err(|e| self.unreadable(format!("cannot assign the partition: {e}")))?;
+        let offset =
+            i64::try_from(plan.next).map_err(|_| self.unreadable(KafkaSourceError::OffsetOutOfRange(plan.next)))?;
+        self.shared.assign(partition, offset).map_err(|e| self.unreadable(KafkaSourceError::Assign(e)))?;
         if self.paused {
             // A new assignment starts unpaused.
             self.pause();
@@ -350,7 +349,7 @@ impl Source for KafkaSource {
     fn snapshot(&self) -> Result<StateSnapshot, SourceError> {
         let checkpoint =
             Checkpoint { topic: self.config.topic.clone(), partition: self.partition, next: self.next, end: self.end };
-        let snapshot = StateSnapshot::encode(&checkpoint).map_err(|e| SourceError::State(e.to_string()))?;
+        let snapshot = StateSnapshot::encode(&checkpoint).map_err(SourceError::state)?;
         self.snapshotted.store(self.next.unwrap_or(NO_OFFSET), Ordering::Relaxed);
         Ok(snapshot)
     }
@@ -365,7 +364,7 @@ impl Source for KafkaSource {
         let Ok(kafka_offset) = i64::try_from(offset) else { return Ok(()) };
         // In a consumer group, only the member may commit (the broker refuses
         // commits of a non-member to a group with members): commit through it.
-        let committed = match GroupMember::find(&self.group) {
+        let committed = match &self.config.member {
             Some(member) => member.commit(&self.config.topic, self.partition, kafka_offset),
             None => self.shared.commit(self.partition, kafka_offset),
         };
@@ -394,12 +393,14 @@ impl Source for KafkaSource {
     }
 
     fn restore(&mut self, snapshot: &StateSnapshot) -> Result<(), SourceError> {
-        let checkpoint: Checkpoint = snapshot.decode().map_err(|e| SourceError::State(e.to_string()))?;
+        let checkpoint: Checkpoint = snapshot.decode().map_err(SourceError::state)?;
         if checkpoint.topic != self.config.topic || checkpoint.partition != self.partition {
-            return Err(SourceError::State(format!(
-                "checkpoint is of topic {} partition {}, not topic {} partition {}",
-                checkpoint.topic, checkpoint.partition, self.config.topic, self.partition
-            )));
+            return Err(SourceError::state(KafkaSourceError::OtherPartition {
+                found_topic: checkpoint.topic,
+                found_partition: checkpoint.partition,
+                topic: self.config.topic.clone(),
+                partition: self.partition,
+            }));
         }
         self.next = checkpoint.next;
         self.end = self.config.end.and(checkpoint.end);

@@ -9,7 +9,7 @@ use rdkafka::Message;
 use tidemill_runtime::trace;
 use tidemill_runtime::{DeadLetter, EventTime, Offset, Origin, PartitionId, Record, SourceError};
 
-use super::KafkaSource;
+use super::{KafkaSource, KafkaSourceError};
 use crate::metadata;
 use crate::record::KafkaRecord;
 
@@ -65,7 +65,7 @@ impl KafkaSource {
     pub(super) fn on_error(&mut self, e: KafkaError) -> Result<(), SourceError> {
         match &e {
             KafkaError::PartitionEOF(_) => {}
-            KafkaError::MessageConsumptionFatal(_) => return Err(self.unreadable(format!("fatal error: {e}"))),
+            KafkaError::MessageConsumptionFatal(_) => return Err(self.unreadable(KafkaSourceError::Fatal(e))),
             KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange) => {
                 // The next poll probes the partition and applies fail_on_data_loss.
                 tracing::debug!(source = &*self.name, next = ?self.next, "offset out of range: {e}");
@@ -106,7 +106,7 @@ impl KafkaSource {
     pub(super) fn check_events(&mut self) -> Result<(), SourceError> {
         let events = self.shared.events();
         if let Some(fatal) = events.fatal() {
-            return Err(self.unreadable(format!("fatal error: {fatal}")));
+            return Err(self.unreadable(KafkaSourceError::FatalClient { reason: fatal }));
         }
         let missing = events.missing_reports();
         if missing != self.missing_seen {

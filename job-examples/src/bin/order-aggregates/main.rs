@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tidemill_job_examples::cli::ExitError;
 use tidemill_job_examples::order_aggregates::{self, GroupOptions, OrderInput, OrderJobSettings, OrderTables};
-use tidemill_kafka::{KafkaSourceConfig, PartitionTasks};
+use tidemill_kafka::{GroupHandle, KafkaSourceConfig, PartitionTasks};
 use tidemill_runtime::metrics::MetricsHub;
 use tidemill_runtime::{ErrorChain, JobSummary};
 
@@ -60,8 +60,8 @@ async fn run_group(
     settings: &OrderJobSettings,
 ) -> Result<JobSummary, ExitError> {
     let options = GroupOptions { group_id: cli.group_id.clone(), session_timeout: cli.session_timeout };
-    let build = |partition: i32| {
-        order_aggregates::build_task(source, &options, partition, &cli.output, settings).map_err(|e| e.to_string())
+    let build = |partition: i32, member: &GroupHandle| {
+        order_aggregates::build_task(source, &options, partition, member, &cli.output, settings)
     };
     let hub = MetricsHub::new();
     // One endpoint for every task of this process (the tasks themselves have none).

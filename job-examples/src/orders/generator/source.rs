@@ -84,15 +84,13 @@ impl Source for GeneratorSource {
     }
 
     fn snapshot(&self) -> Result<StateSnapshot, SourceError> {
-        StateSnapshot::encode(&Position { next_seq: self.generator.position() })
-            .map_err(|e| SourceError::State(e.to_string()))
+        StateSnapshot::encode(&Position { next_seq: self.generator.position() }).map_err(SourceError::state)
     }
 
     fn restore(&mut self, snapshot: &StateSnapshot) -> Result<(), SourceError> {
-        let position: Position = snapshot.decode().map_err(|e| SourceError::State(e.to_string()))?;
+        let position: Position = snapshot.decode().map_err(SourceError::state)?;
         // The config was valid when this source was built, so this cannot fail.
-        let mut generator =
-            OrderGenerator::new(self.generator.config().clone()).map_err(|e| SourceError::State(e.to_string()))?;
+        let mut generator = OrderGenerator::new(self.generator.config().clone()).map_err(SourceError::state)?;
         generator.skip_to(position.next_seq);
         self.generator = generator;
         Ok(())
