@@ -17,8 +17,8 @@ use opentelemetry::KeyValue;
 
 use crate::dead_letter::{DeadLetter, ReasonCode};
 use crate::edge::EdgeStats;
-use crate::graph::{JobPlan, NodeKind};
 use crate::metrics::readiness::{Conditions, Readiness};
+use crate::plan::{NodeKind, Topology};
 use crate::time::{Epoch, EventTime};
 
 /// Where a job is; `/readyz` and `tidemill.job.ready` report it together with
@@ -229,7 +229,7 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn new(plan: Option<&JobPlan>) -> Self {
+    pub(crate) fn new(plan: Option<&Topology>) -> Self {
         let nodes = plan
             .map(|p| {
                 p.nodes
