@@ -20,6 +20,7 @@ mod event_time_board;
 mod failpoint;
 mod functions;
 mod graph;
+#[cfg(feature = "testing")]
 mod harness;
 mod job;
 mod message;
@@ -35,6 +36,7 @@ mod time;
 pub mod trace;
 mod watermark;
 
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use config::{ConfigError, ExistingOutput, JobConfig, RestartPolicy};
@@ -45,6 +47,7 @@ pub use error::{ErrorChain, InternalError, JobError, PipelineFailure, StartupErr
 pub use event_time_board::EventTimeBoard;
 pub use functions::panic_message;
 pub use graph::{BuildError, GraphError, JobBuilder, KeyedStream, Stream};
+#[cfg(feature = "testing")]
 pub use harness::OperatorHarness;
 pub use job::{Job, JobControl, JobHandle};
 pub use message::Message;

@@ -36,6 +36,7 @@ mod config;
 mod consumer;
 mod context;
 mod group;
+mod labels;
 mod metadata;
 mod position;
 mod record;
@@ -44,6 +45,7 @@ mod source;
 
 pub use config::{EndOffsets, KafkaSourceConfig, StartOffsets};
 pub use group::{GroupConfig, GroupError, GroupSummary, PartitionTasks};
+pub use labels::{kafka_partition_labels, KAFKA_SOURCE_KIND};
 pub use metadata::partition_count;
 pub use record::KafkaRecord;
 pub use sink::{
