@@ -1,5 +1,14 @@
 //! The `ractor` actors that run a job: one per source partition, operator shard and
 //! sink shard, all linked to one job supervisor.
+//!
+//! | file | role |
+//! |---|---|
+//! | `messages.rs` | what the supervisor and the sources are sent |
+//! | `spawn.rs` | the runnable plan: a type-erased spawner per node |
+//! | `pipeline.rs` | one generation of actors, spawned from the plan |
+//! | `source.rs`, `operator.rs`, `sink.rs` | the actors; `input.rs` their aligned inputs |
+//! | `isolation.rs` | finding the record an operator panics on |
+//! | `supervisor/` | checkpoints, failures and restarts, the end of the job |
 
 pub(crate) mod input;
 pub(crate) mod isolation;

@@ -5,7 +5,7 @@
 //!
 //! The values live as long as the job, across pipeline restarts: counters are
 //! monotonic for the process (records replayed after a restore are counted again,
-//! as Prometheus counters expect), unlike [`crate::JobCounters`], which restart
+//! as Prometheus counters expect), unlike the job counters (`counters.rs`), which restart
 //! from the checkpoint's counts to keep the job summary exact.
 
 use std::collections::BTreeMap;
