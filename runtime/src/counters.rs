@@ -12,7 +12,7 @@ use crate::metrics::registry::NodeStats;
 
 /// Live counters of one job run.
 #[derive(Debug, Default)]
-pub struct JobCounters {
+pub(crate) struct JobCounters {
     records_in: AtomicU64,
     records_out: AtomicU64,
     dead_letters: [AtomicU64; ReasonCode::ALL.len()],
@@ -61,17 +61,17 @@ impl JobCounters {
     }
 
     /// Records read by sources so far.
-    pub fn records_in(&self) -> u64 {
+    pub(crate) fn records_in(&self) -> u64 {
         self.records_in.load(Ordering::Relaxed)
     }
 
     /// Records written to sinks other than the dead-letter sinks so far.
-    pub fn records_out(&self) -> u64 {
+    pub(crate) fn records_out(&self) -> u64 {
         self.records_out.load(Ordering::Relaxed)
     }
 
     /// A consistent-enough copy of the counters.
-    pub fn summary(&self, restarts: u32, elapsed: Duration) -> JobSummary {
+    pub(crate) fn summary(&self, restarts: u32, elapsed: Duration) -> JobSummary {
         let by_reason: BTreeMap<String, u64> = ReasonCode::ALL
             .iter()
             .map(|r| (r.as_str().to_string(), self.dead_letters[*r as usize].load(Ordering::Relaxed)))
@@ -102,15 +102,15 @@ impl JobCounters {
 /// so that after a restore the job's totals are exactly those at the barrier plus
 /// what happens afterwards: replayed records are not counted twice.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardCounts {
+pub(crate) struct ShardCounts {
     /// Records a source shard emitted.
-    pub records_in: u64,
+    pub(crate) records_in: u64,
     /// Records an output sink shard wrote.
-    pub records_out: u64,
+    pub(crate) records_out: u64,
     /// Dead letters an operator shard emitted, by reason code.
-    pub dead_letters: BTreeMap<String, u64>,
+    pub(crate) dead_letters: BTreeMap<String, u64>,
     /// Dead letters a dead-letter sink shard wrote.
-    pub dead_letters_written: u64,
+    pub(crate) dead_letters_written: u64,
 }
 
 /// The counters one actor updates: its own [`ShardCounts`] plus the job's live

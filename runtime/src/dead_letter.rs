@@ -130,29 +130,38 @@ impl DeadLetter {
     pub const TRUNCATED_PAYLOAD: usize = 1024;
 }
 
-/// What kind of source a partition belongs to.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceKind {
-    /// A JSON-lines file; offsets are 1-based line numbers.
-    File,
-    /// A synthetic generator; offsets are sequence numbers.
-    Generator,
-    /// A Kafka topic; offsets are Kafka offsets.
-    Kafka,
-    /// In-memory or user-defined sources.
-    Other,
-}
+/// What kind of source a partition belongs to: a lower-case name that the
+/// source's crate gives (`file`, `generator`, `kafka`), written to the
+/// dead-letter table's `source_kind` column. The runtime knows none of them but
+/// [`SourceKind::OTHER`].
+///
+/// ```
+/// use tidemill_runtime::SourceKind;
+/// const QUEUE: SourceKind = SourceKind::named("queue");
+/// assert_eq!(QUEUE.as_str(), "queue");
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct SourceKind(&'static str);
 
 impl SourceKind {
-    /// Lower-case name of the kind.
+    /// In-memory or user-defined sources, and origins no source registered.
+    pub const OTHER: SourceKind = SourceKind("other");
+
+    /// The kind called `name` (lower case, by convention).
+    pub const fn named(name: &'static str) -> Self {
+        SourceKind(name)
+    }
+
+    /// The kind's name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::File => "file",
-            SourceKind::Generator => "generator",
-            SourceKind::Kafka => "kafka",
-            SourceKind::Other => "other",
-        }
+        self.0
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
     }
 }
 
@@ -163,8 +172,9 @@ pub struct PartitionInfo {
     pub kind: SourceKind,
     /// A file path, a topic name or a generator name.
     pub name: String,
-    /// The Kafka partition number, when the source is Kafka.
-    pub kafka_partition: Option<i32>,
+    /// The partition's number in the source's own system (a Kafka partition),
+    /// when it numbers them.
+    pub partition: Option<i32>,
 }
 
 /// Maps the compact [`Origin`] ids that travel with records to names, so that dead

@@ -19,11 +19,11 @@ use crate::message::Message;
 
 /// Index of one input of an actor (one upstream shard on one incoming edge).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub struct InputIndex(pub usize);
+pub(crate) struct InputIndex(pub(crate) usize);
 
 /// The message type of every operator and sink actor.
 #[derive(Debug)]
-pub enum NodeMsg<T> {
+pub(crate) enum NodeMsg<T> {
     /// An in-band message arriving on one input.
     Input(InputIndex, Message<T>),
     /// A checkpoint is complete: sinks may commit what they staged for this epoch.
@@ -32,15 +32,15 @@ pub enum NodeMsg<T> {
 
 /// Counters describing one edge, shared by its two ends.
 #[derive(Debug, Default)]
-pub struct EdgeStats {
+pub(crate) struct EdgeStats {
     /// Messages currently sent but not yet handled.
-    pub in_flight: AtomicU64,
+    pub(crate) in_flight: AtomicU64,
     /// Total nanoseconds senders waited for credit (time blocked on backpressure).
-    pub blocked_nanos: AtomicU64,
+    pub(crate) blocked_nanos: AtomicU64,
 }
 
 /// The sending end of one bounded edge into one input of one actor.
-pub struct InputPort<T: Send + 'static> {
+pub(crate) struct InputPort<T: Send + 'static> {
     actor: ActorRef<NodeMsg<T>>,
     input: InputIndex,
     credits: Arc<Semaphore>,
@@ -50,7 +50,7 @@ pub struct InputPort<T: Send + 'static> {
 /// The edge's far end could not be reached (the actor stopped).
 #[derive(Debug, thiserror::Error)]
 #[error("edge closed: downstream actor is gone")]
-pub struct EdgeClosed;
+pub(crate) struct EdgeClosed;
 
 impl<T: Send + 'static> InputPort<T> {
     pub(crate) fn new(
@@ -63,7 +63,7 @@ impl<T: Send + 'static> InputPort<T> {
     }
 
     /// Sends a message, waiting for a credit if the edge is full.
-    pub async fn send(&self, message: Message<T>) -> Result<(), EdgeClosed> {
+    pub(crate) async fn send(&self, message: Message<T>) -> Result<(), EdgeClosed> {
         let permit = match self.credits.try_acquire() {
             Ok(p) => p,
             Err(_) => {

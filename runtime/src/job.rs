@@ -5,101 +5,16 @@ use std::sync::Arc;
 use ractor::{Actor, ActorRef};
 use tokio::sync::{oneshot, watch};
 
-use crate::actors::supervisor::{JobSupervisor, SupervisorArgs, SupervisorMsg};
-use crate::checkpoint::{CheckpointError, CheckpointStore, FromCheckpoint};
+use crate::actors::messages::SupervisorMsg;
+use crate::actors::spawn::JobPlan;
+use crate::actors::supervisor::{JobSupervisor, SupervisorArgs};
+use crate::checkpoint::{CheckpointStore, FromCheckpoint};
 use crate::config::JobConfig;
 use crate::counters::{JobCounters, JobSummary};
 use crate::dead_letter::SourceCatalog;
-use crate::graph::{BuildError, JobBuilder, JobPlan};
+use crate::error::{InternalError, JobError};
 use crate::metrics::{JobMetrics, MetricsConfig, MetricsServices};
-use crate::operator::OperatorError;
-use crate::sink::SinkError;
-use crate::source::SourceError;
 use crate::time::Epoch;
-
-/// Why a job did not finish.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// The graph or its configuration is invalid.
-    #[error("invalid job")]
-    Build(#[from] BuildError),
-    /// A node of the first pipeline could not be built or opened (a missing input,
-    /// an unwritable output, output of an earlier run that the job may not append
-    /// to): a problem of the job's setup, reported at once instead of retried.
-    #[error("{node} could not start")]
-    Startup {
-        /// `node[shard]`, or `job` for the job itself (its metrics endpoint).
-        node: String,
-        /// Why.
-        #[source]
-        source: StartupError,
-    },
-    /// The checkpoint to start from cannot be used, or checkpointing cannot go on
-    /// without breaking exactly-once (another owner, a store deleted under the job).
-    #[error("checkpoints cannot be used")]
-    Checkpoint(#[from] CheckpointError),
-    /// The pipeline failed more often than the restart policy allows.
-    #[error("job failed after {restarts} restart(s): {cause} ({})", match committed {
-        Some(e) => format!("output is committed through checkpoint epoch {e}"),
-        None => "no output was committed".to_string(),
-    })]
-    Failed {
-        /// The last failure.
-        cause: String,
-        /// Restarts made before giving up.
-        restarts: u32,
-        /// The newest checkpoint whose output every sink committed, if any.
-        committed: Option<Epoch>,
-    },
-    /// The job was aborted with [`JobHandle::abort`].
-    #[error("job aborted")]
-    Aborted,
-    /// A bug in Tidemill itself.
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-/// What failed when a node of the first pipeline was built or opened.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// The source could not be built or restored.
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    /// The sink could not be built or opened.
-    #[error(transparent)]
-    Sink(#[from] SinkError),
-    /// The operator's state could not be restored.
-    #[error(transparent)]
-    Operator(#[from] OperatorError),
-    /// The metrics endpoint could not be started.
-    #[error(transparent)]
-    Metrics(#[from] crate::metrics::MetricsError),
-    /// The checkpoint does not fit the job (a node or shard count changed).
-    #[error("{0}")]
-    Plan(String),
-    /// The actor could not be spawned (its own error text).
-    #[error("{0}")]
-    Spawn(String),
-}
-
-impl StartupError {
-    /// The startup error inside an actor's failed start, keeping its type where
-    /// it is one of the node errors.
-    pub(crate) fn from_actor(cause: Box<dyn std::error::Error + Send + Sync>) -> Self {
-        let cause = match cause.downcast::<SinkError>() {
-            Ok(e) => return StartupError::Sink(*e),
-            Err(other) => other,
-        };
-        let cause = match cause.downcast::<SourceError>() {
-            Ok(e) => return StartupError::Source(*e),
-            Err(other) => other,
-        };
-        match cause.downcast::<OperatorError>() {
-            Ok(e) => StartupError::Operator(*e),
-            Err(other) => StartupError::Spawn(other.to_string()),
-        }
-    }
-}
 
 /// A validated job graph with its configuration.
 pub struct Job {
@@ -112,12 +27,6 @@ pub struct Job {
 }
 
 impl Job {
-    /// Starts building a job named `name` (the name also names its Kafka consumer
-    /// group and Delta transaction ids).
-    pub fn builder(name: &str) -> JobBuilder {
-        JobBuilder::new(name)
-    }
-
     pub(crate) fn new(
         plan: JobPlan,
         config: JobConfig,
@@ -141,7 +50,9 @@ impl Job {
     /// `/healthz` answers and `/readyz` says `starting` meanwhile).
     pub async fn start(self) -> Result<JobHandle, JobError> {
         let startup = |e: crate::metrics::MetricsError| JobError::Startup { node: "job".into(), source: e.into() };
-        let metrics = Arc::new(JobMetrics::new(&self.plan.name, Some(&self.plan), &self.metrics).map_err(startup)?);
+        let metrics = Arc::new(
+            JobMetrics::new(&self.plan.topology.name, Some(&self.plan.topology), &self.metrics).map_err(startup)?,
+        );
         let services = MetricsServices::start(metrics.clone(), &self.metrics).await.map_err(startup)?;
         let counters = Arc::new(JobCounters::default());
         let (done_tx, done_rx) = oneshot::channel();
@@ -161,9 +72,9 @@ impl Job {
             // The supervisor's start fails with a `JobError` of its own.
             ractor::SpawnErr::StartupFailed(cause) => match cause.downcast::<JobError>() {
                 Ok(e) => *e,
-                Err(other) => JobError::Internal(other.to_string()),
+                Err(other) => InternalError::SupervisorStart(other).into(),
             },
-            other => JobError::Internal(other.to_string()),
+            other => InternalError::SupervisorSpawn(other).into(),
         })?;
         Ok(JobHandle {
             supervisor,
@@ -192,9 +103,15 @@ pub struct JobHandle {
 }
 
 impl JobHandle {
-    /// Live counters.
-    pub fn counters(&self) -> &JobCounters {
-        &self.counters
+    /// Records read by sources so far (live; after a restart, counted from the
+    /// checkpoint the pipeline resumed).
+    pub fn records_in(&self) -> u64 {
+        self.counters.records_in()
+    }
+
+    /// Records written to sinks other than the dead-letter sinks so far (live).
+    pub fn records_out(&self) -> u64 {
+        self.counters.records_out()
     }
 
     /// The job's metrics: render them, find the endpoint's address
@@ -248,11 +165,11 @@ impl JobHandle {
 
     async fn wait_or_stop_inner(&mut self) -> Result<JobSummary, JobError> {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut terminate = signal(SignalKind::terminate()).map_err(|e| JobError::Internal(e.to_string()))?;
-        let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| JobError::Internal(e.to_string()))?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(InternalError::Signal)?;
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(InternalError::Signal)?;
         tokio::select! {
             result = &mut self.done => {
-                return result.map_err(|_| JobError::Internal("the job supervisor ended without a result".into()))?;
+                return result.map_err(|_| InternalError::SupervisorGone)?;
             }
             _ = terminate.recv() => {}
             _ = interrupt.recv() => {}
@@ -261,7 +178,7 @@ impl JobHandle {
         self.stop();
         tokio::select! {
             result = &mut self.done => {
-                result.map_err(|_| JobError::Internal("the job supervisor ended without a result".into()))?
+                result.map_err(|_| InternalError::SupervisorGone)?
             }
             _ = terminate.recv() => self.abort_now().await,
             _ = interrupt.recv() => self.abort_now().await,
@@ -278,7 +195,7 @@ impl JobHandle {
     pub async fn wait(mut self) -> Result<JobSummary, JobError> {
         let result = (&mut self.done).await;
         self.close_metrics().await;
-        result.map_err(|_| JobError::Internal("the job supervisor ended without a result".into()))?
+        result.map_err(|_| InternalError::SupervisorGone)?
     }
 }
 
@@ -307,31 +224,5 @@ impl JobControl {
     /// [`JobHandle::wait`] then returns [`JobError::Aborted`] or the summary so far.
     pub fn abort(&self) {
         let _ = self.supervisor.cast(SupervisorMsg::Abort);
-    }
-}
-
-/// Displays an error with its sources, `outer: inner: innermost`: how Tidemill's
-/// binaries print errors, since each layer's message says only its own part.
-///
-/// ```
-/// use tidemill_runtime::{ErrorChain, JobError, StartupError, SourceError};
-///
-/// let err = JobError::Startup {
-///     node: "input[0]".into(),
-///     source: StartupError::Source(SourceError::Unreadable { what: "/in.jsonl".into(), reason: "gone".into() }),
-/// };
-/// assert_eq!(ErrorChain(&err).to_string(), "input[0] could not start: source cannot read /in.jsonl: gone");
-/// ```
-pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
-        }
-        Ok(())
     }
 }

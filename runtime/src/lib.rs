@@ -15,16 +15,19 @@ mod context;
 mod counters;
 mod dead_letter;
 mod edge;
+mod error;
 mod event_time_board;
 mod failpoint;
 mod functions;
 mod graph;
+#[cfg(feature = "testing")]
 mod harness;
 mod job;
 mod message;
 pub mod metrics;
 mod operator;
 mod otlp_protocol;
+mod plan;
 mod record;
 pub mod routing;
 mod sink;
@@ -33,22 +36,22 @@ mod time;
 pub mod trace;
 mod watermark;
 
+#[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "testing")]
 mod testing_run;
 
-pub use actors::source::SourceMsg;
-pub use actors::supervisor::SupervisorMsg;
-pub use actors::NodeId;
 pub use config::{ConfigError, ExistingOutput, JobConfig, RestartPolicy};
 pub use context::{NodeContext, PipelineId, RunInfo};
-pub use counters::{peak_resident_bytes, JobCounters, JobSummary, ShardCounts};
+pub use counters::{peak_resident_bytes, JobSummary};
 pub use dead_letter::{DeadLetter, PartitionInfo, ReasonCode, SourceCatalog, SourceKind};
-pub use edge::{EdgeClosed, EdgeStats, InputIndex, InputPort, NodeMsg};
+pub use error::{ErrorChain, InternalError, JobError, PipelineFailure, StartupError};
 pub use event_time_board::EventTimeBoard;
 pub use functions::panic_message;
 pub use graph::{BuildError, GraphError, JobBuilder, KeyedStream, Stream};
+#[cfg(feature = "testing")]
 pub use harness::OperatorHarness;
-pub use job::{ErrorChain, Job, JobControl, JobError, JobHandle, StartupError};
+pub use job::{Job, JobControl, JobHandle};
 pub use message::Message;
 pub use operator::{Operator, OperatorError, Output, SnapshotError, StateSnapshot};
 pub use record::{Batch, Offset, Origin, PartitionId, Record, SourceId};

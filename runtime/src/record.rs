@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::time::EventTime;
-use crate::trace::TraceContext;
+use crate::trace::context::TraceContext;
 
 /// Identifies one source of a job (a file source, a generator, a Kafka topic).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -30,11 +30,7 @@ impl<T: Clone + Send + Sync + 'static> VecSource<T> {
         ctx.catalog.register(
             ctx.source_id,
             partition,
-            PartitionInfo {
-                kind: SourceKind::Other,
-                name: format!("{}[{}]", ctx.node, ctx.shard),
-                kafka_partition: None,
-            },
+            PartitionInfo { kind: SourceKind::OTHER, name: format!("{}[{}]", ctx.node, ctx.shard), partition: None },
         );
         VecSource { values, next: 0, origin: Origin { source: ctx.source_id, partition, offset: Offset(0) } }
     }

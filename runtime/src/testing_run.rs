@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::dead_letter::DeadLetter;
 use crate::graph::Stream;
-use crate::job::{Job, JobError};
+use crate::error::JobError;
+use crate::job::Job;
 use crate::testing::{CollectSink, Collected, VecSource};
 
 /// What [`run_collect`] committed: the stream's values in commit order, and the

@@ -527,7 +527,7 @@ async fn growing_lag_raises_the_lag_growth_gauge() {
     let job = Job::builder("behind").metrics(config);
     let (gate, gate_rx) = watch::channel(false);
     job.source("kafka", 1, move |ctx: &NodeContext| {
-        let lag = ctx.metrics.source_partition(PartitionLabels::kafka("orders", 0, "behind"));
+        let lag = ctx.metrics.source_partition(PartitionLabels::messaging("kafka", "orders", 0, "behind"));
         Ok(FallingBehind { polls: 0, gate: gate_rx.clone(), lag })
     })
     .map("copy", |v: &Value| *v)

@@ -250,6 +250,7 @@ async fn too_many_failures_end_the_job_with_the_cause() {
 
     match err {
         JobError::Failed { cause, restarts, .. } => {
+            let cause = tidemill_runtime::ErrorChain(&cause).to_string();
             assert!(cause.contains("injected failure"), "cause: {cause}");
             assert!(cause.contains("sum[0]"), "cause names the actor: {cause}");
             assert_eq!(restarts, 2);

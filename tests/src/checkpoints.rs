@@ -37,17 +37,12 @@ pub fn manifest_header(dir: &Path, epoch: u64) -> Manifest {
 
 /// Records the shards of source node `node` had read at the manifest's barrier.
 pub fn records_read(manifest: &Manifest, node: &str) -> u64 {
-    manifest.shards.iter().filter(|s| s.node == node).map(|s| s.counts.records_in).sum()
+    manifest.shards.iter().filter(|s| s.node == node).map(|s| s.records_in()).sum()
 }
 
 /// Rows the shards of sink node `node` had written at the manifest's barrier:
 /// what the table holds once the epoch is committed (output rows, or dead
 /// letters for a dead-letter sink).
 pub fn rows_written(manifest: &Manifest, node: &str) -> u64 {
-    manifest
-        .shards
-        .iter()
-        .filter(|s| s.node == node)
-        .map(|s| s.counts.records_out + s.counts.dead_letters_written)
-        .sum()
+    manifest.shards.iter().filter(|s| s.node == node).map(|s| s.records_out() + s.dead_letters_written()).sum()
 }

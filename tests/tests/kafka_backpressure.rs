@@ -202,7 +202,7 @@ async fn blocked_sink(topic: &str) {
         tokio::time::sleep(rest).await;
     }
     eprintln!("produced {produced} records; unblocking the sink");
-    let read_while_blocked = handle.counters().records_in();
+    let read_while_blocked = handle.records_in();
     let peak_while_blocked = peak.load(Ordering::Relaxed);
     assert_eq!(*count.borrow(), 0, "the sink took nothing while blocked");
     gate_tx.send_replace(true);

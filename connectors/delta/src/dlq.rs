@@ -43,8 +43,8 @@ impl DlqRow {
     pub fn from_dead_letter(letter: &DeadLetter, catalog: &SourceCatalog, epoch: Option<Epoch>) -> Self {
         let info = catalog.lookup(&letter.origin);
         let (source_kind, source, partition) = match info {
-            Some(info) => (info.kind, Some(info.name), info.kafka_partition),
-            None => (SourceKind::Other, None, None),
+            Some(info) => (info.kind, Some(info.name), info.partition),
+            None => (SourceKind::OTHER, None, None),
         };
         DlqRow {
             payload: letter.payload.clone(),

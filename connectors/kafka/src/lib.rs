@@ -36,6 +36,7 @@ mod config;
 mod consumer;
 mod context;
 mod group;
+mod labels;
 mod metadata;
 mod position;
 mod record;
@@ -46,6 +47,7 @@ pub use config::{EndOffsets, InvalidTopic, KafkaSourceConfig, KafkaSourceConfigE
 pub use group::{
     GroupConfig, GroupConfigError, GroupError, GroupHandle, GroupSummary, MembershipError, PartitionTasks,
 };
+pub use labels::{kafka_partition_labels, KAFKA_SOURCE_KIND};
 pub use metadata::{partition_count, ProbeError};
 pub use position::DataLoss;
 pub use record::KafkaRecord;

@@ -12,13 +12,13 @@ use tidemill_kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use tidemill_kafka::rdkafka::message::{Header, OwnedHeaders};
 use tidemill_kafka::rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tidemill_kafka::rdkafka::{ClientConfig, Offset as KafkaOffset, TopicPartitionList};
-use tidemill_kafka::{partition_count, KafkaRecord, KafkaSource, KafkaSourceConfig, StartOffsets};
+use tidemill_kafka::{partition_count, KafkaRecord, KafkaSource, KafkaSourceConfig, StartOffsets, KAFKA_SOURCE_KIND};
 use tidemill_operators::BytesStreamExt;
 use tidemill_runtime::testing::{CollectSink, Collected};
 use tidemill_runtime::Source as _;
 use tidemill_runtime::{
     DeadLetter, Epoch, ErrorChain, EventTime, Job, NodeContext, Offset, Origin, PartitionId, PipelineId, ReasonCode,
-    Record, SourceCatalog, SourceError, SourceId, SourceKind, SourcePoll, StateSnapshot,
+    Record, SourceCatalog, SourceError, SourceId, SourcePoll, StateSnapshot,
 };
 use tokio::time::Instant;
 
@@ -212,7 +212,7 @@ async fn reads_every_record_of_every_partition_exactly_once() {
         assert_eq!(r.time, EventTime::from_millis(m.timestamp));
     }
     let info = catalog.lookup(&Origin { source: SourceId(3), partition: PartitionId(2), offset: Offset(0) }).unwrap();
-    assert_eq!((info.kind, info.name.as_str(), info.kafka_partition), (SourceKind::Kafka, topic.as_str(), Some(2)));
+    assert_eq!((info.kind, info.name.as_str(), info.partition), (KAFKA_SOURCE_KIND, topic.as_str(), Some(2)));
     delete_topic(&topic).await;
 }
 

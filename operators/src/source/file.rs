@@ -13,6 +13,9 @@ use tokio::fs::File;
 use super::FileSourceError;
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
 
+/// The kind of source a file is: `file` in the dead-letter table.
+pub(crate) const FILE_SOURCE_KIND: SourceKind = SourceKind::named("file");
+
 /// Read buffer size: large, because every refill of a tokio file is a trip to the
 /// blocking thread pool.
 const READ_BUFFER: usize = 1 << 20;
@@ -114,8 +117,7 @@ impl JsonLinesFileSource {
         for (index, file) in all.into_iter().enumerate().filter(|(i, _)| i % shards == ctx.shard) {
             std::fs::File::open(&file).map_err(|e| unreadable(&file, e))?;
             let index = u32::try_from(index).map_err(|_| unreadable(path, FileSourceError::TooManyFiles))?;
-            let info =
-                PartitionInfo { kind: SourceKind::File, name: file.display().to_string(), kafka_partition: None };
+            let info = PartitionInfo { kind: FILE_SOURCE_KIND, name: file.display().to_string(), partition: None };
             ctx.catalog.register(ctx.source_id, PartitionId(index), info);
             files.push((index, file));
         }

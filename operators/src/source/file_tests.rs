@@ -40,7 +40,7 @@ async fn folder_is_read_in_name_order_with_line_numbers() {
     assert_eq!(lines(&records), expected.map(|(p, o, s)| (p, o, s.to_string())));
     let info = ctx.catalog.lookup(&Origin { source: ctx.source_id, partition: PartitionId(1), offset: Offset(2) });
     let info = info.unwrap();
-    assert_eq!(info.kind, SourceKind::File);
+    assert_eq!(info.kind, FILE_SOURCE_KIND);
     assert!(info.name.ends_with("b.jsonl"), "{}", info.name);
     // Ended sources stay ended.
     assert!(matches!(source.poll(10).await.unwrap(), SourcePoll::End));

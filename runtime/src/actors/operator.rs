@@ -6,7 +6,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::actors::input::{deliver, AlignedInput, InputGate};
 use crate::actors::isolation::{self, Hunt};
-use crate::actors::{AckPayload, NodeId, Restore, RunShared};
+use crate::actors::{AckPayload, Restore, RunShared};
 use crate::collector::{Collector, Control};
 use crate::counters::ShardCounter;
 use crate::dead_letter::DeadLetter;
@@ -14,6 +14,7 @@ use crate::edge::{InputCredits, InputIndex, NodeMsg};
 use crate::message::Message;
 use crate::metrics::shard::ShardMetrics;
 use crate::operator::{Operator, Output, StateSnapshot};
+use crate::plan::NodeId;
 use crate::record::Record;
 use crate::time::{Epoch, EventTime, Watermark};
 use crate::trace::{self, SpanKind};

@@ -6,14 +6,15 @@ use std::collections::HashMap;
 
 use ractor::{ActorCell, ActorId, ActorRef};
 
-use crate::actors::source::SourceMsg;
-use crate::actors::{NodeId, Restore, RunShared};
-use crate::checkpoint::{CheckpointError, Manifest};
+use crate::actors::messages::SourceMsg;
+use crate::actors::spawn::{JobPlan, OutPlan, ShardControl, ShardSpawn};
+use crate::actors::{Restore, RunShared};
+use crate::checkpoint::{CheckpointError, Manifest, ManifestMismatch};
 use crate::context::{NodeContext, PipelineId};
 use crate::dead_letter::SourceCatalog;
-use crate::graph::spawn::{OutPlan, ShardControl, ShardSpawn};
-use crate::graph::{JobPlan, Port};
-use crate::job::JobError;
+use crate::edge::EdgeStats;
+use crate::error::{InternalError, JobError};
+use crate::plan::{NodeId, Port, Topology};
 use crate::time::Epoch;
 
 /// A type-erased `InputPort<T>` of one input slot.
@@ -28,17 +29,21 @@ impl PortTable {
     fn take(&mut self, plan: &JobPlan, consumers: &[(NodeId, usize)], shard: usize) -> Result<Vec<OutPlan>, JobError> {
         let mut plans = Vec::with_capacity(consumers.len());
         for &(down, edge) in consumers {
-            let e = &plan.nodes[down.0].inputs[edge];
-            let targets = if e.one_to_one { shard..shard + 1 } else { 0..plan.nodes[down.0].parallelism };
-            let slot = plan.slot(down, edge, shard);
+            let downstream = &plan.topology.nodes[down.0];
+            let e = &downstream.inputs[edge];
+            let targets = if e.one_to_one { shard..shard + 1 } else { 0..downstream.parallelism };
+            let slot = plan.topology.slot(down, edge, shard);
             let mut ports = Vec::with_capacity(targets.len());
             for d in targets {
-                let port = self.0[down.0][d][slot].take().ok_or_else(|| {
-                    JobError::Internal(format!("input slot {slot} of {}[{d}] taken twice", plan.nodes[down.0].name))
+                let port = self.0[down.0][d][slot].take().ok_or_else(|| InternalError::SlotTakenTwice {
+                    slot,
+                    node: downstream.name.to_string(),
+                    shard: d,
                 })?;
                 ports.push(port);
             }
-            plans.push(OutPlan { route: e.route.clone(), ports, stage: plan.nodes[down.0].name.clone() });
+            let route = plan.spawners[down.0].input_routes[edge].clone();
+            plans.push(OutPlan { route, ports, stage: downstream.name.clone() });
         }
         Ok(plans)
     }
@@ -65,12 +70,13 @@ impl Pipeline {
     ) -> Result<Pipeline, JobError> {
         let mut pipeline = Pipeline::default();
         let pipeline_id = PipelineId::next();
-        let mut ports = PortTable(plan.nodes.iter().map(|_| Vec::new()).collect());
-        for n in (0..plan.nodes.len()).rev() {
+        let topology = &plan.topology;
+        let mut ports = PortTable(topology.nodes.iter().map(|_| Vec::new()).collect());
+        for n in (0..topology.nodes.len()).rev() {
             let node = NodeId(n);
-            let spec = &plan.nodes[n];
-            let main_consumers = plan.consumers(node, Port::Main);
-            let dead_consumers = plan.consumers(node, Port::DeadLetters);
+            let spec = &topology.nodes[n];
+            let main_consumers = topology.consumers(node, Port::Main);
+            let dead_consumers = topology.consumers(node, Port::DeadLetters);
             for shard in 0..spec.parallelism {
                 let restore = match restored {
                     None => None,
@@ -79,7 +85,7 @@ impl Pipeline {
                 let spawn = ShardSpawn {
                     restore,
                     ctx: NodeContext {
-                        job: plan.name.clone(),
+                        job: topology.name.clone(),
                         node: spec.name.clone(),
                         shard,
                         shards: spec.parallelism,
@@ -91,13 +97,13 @@ impl Pipeline {
                         run: shared.run.clone(),
                     },
                     node,
-                    edge_stats: edge_stats(plan, node, &shared),
+                    edge_stats: edge_stats(topology, node, &shared),
                     main: ports.take(plan, &main_consumers, shard)?,
                     dead_letters: ports.take(plan, &dead_consumers, shard)?,
                     shared: shared.clone(),
                     supervisor: supervisor.clone(),
                 };
-                let spawned = match (spec.spawner)(spawn).await {
+                let spawned = match (plan.spawners[n].spawn)(spawn).await {
                     Ok(s) => s,
                     Err(e) => {
                         pipeline.kill();
@@ -130,22 +136,24 @@ impl Pipeline {
 
 /// Stats for each input slot of a shard of `node`, registered with the job's
 /// metrics under the edge's upstream and downstream node.
-fn edge_stats(plan: &JobPlan, node: NodeId, shared: &RunShared) -> Vec<std::sync::Arc<crate::edge::EdgeStats>> {
+fn edge_stats(plan: &Topology, node: NodeId, shared: &RunShared) -> Vec<std::sync::Arc<EdgeStats>> {
     let capacity = shared.config.edge_capacity;
     plan.input_sources(node).into_iter().map(|from| shared.metrics.registry.edge(from.0, node.0, capacity)).collect()
 }
 
 /// What shard `shard` of `node` restores from `manifest`.
 fn restore_of(manifest: &Manifest, node: &str, shard: usize, shards: usize) -> Result<Restore, JobError> {
-    let mismatch = |reason: String| JobError::Checkpoint(CheckpointError::Mismatch { epoch: manifest.epoch, reason });
+    let mismatch =
+        |reason: ManifestMismatch| JobError::Checkpoint(CheckpointError::Mismatch { epoch: manifest.epoch, reason });
     let entry = manifest
         .shard(node, shard)
-        .ok_or_else(|| mismatch(format!("it has no state for {node}[{shard}]: the job graph changed")))?;
+        .ok_or_else(|| mismatch(ManifestMismatch::NoShard { node: node.to_string(), shard }))?;
     if entry.shards != shards {
-        return Err(mismatch(format!(
-            "it has {} shards of {node}, the job has {shards}: changing parallelism needs a fresh start",
-            entry.shards
-        )));
+        return Err(mismatch(ManifestMismatch::Parallelism {
+            node: node.to_string(),
+            checkpointed: entry.shards,
+            planned: shards,
+        }));
     }
     Ok(Restore { epoch: manifest.epoch, state: entry.state.clone(), counts: entry.counts.clone() })
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::actors::input::{deliver, AlignedInput, InputGate};
-use crate::actors::supervisor::SupervisorMsg;
-use crate::actors::{AckPayload, NodeId, Restore, RunShared};
+use crate::actors::messages::SupervisorMsg;
+use crate::actors::{AckPayload, Restore, RunShared};
 use crate::collector::{Collector, Control};
 use crate::counters::ShardCounter;
 use crate::dead_letter::DeadLetter;
@@ -15,6 +15,7 @@ use crate::edge::{InputCredits, InputIndex, NodeMsg};
 use crate::message::Message;
 use crate::metrics::shard::ShardMetrics;
 use crate::metrics::EpochLatency;
+use crate::plan::NodeId;
 use crate::record::Record;
 use crate::sink::{Sink, StagedOutput};
 use crate::time::Epoch;
@@ -287,12 +288,7 @@ impl<S: Sink> SinkShard<S> {
             self.latency.committed(e);
             tracing::debug!(sink = %self.args.name, epoch = %e, "committed");
         }
-        let msg = SupervisorMsg::SinkCommitted {
-            generation: self.args.shared.generation,
-            node: self.args.node,
-            shard: self.args.shard,
-            epoch,
-        };
+        let msg = SupervisorMsg::SinkCommitted { generation: self.args.shared.generation, epoch };
         let _ = self.args.shared.supervisor.cast(msg);
         Ok(())
     }

@@ -15,13 +15,14 @@ use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::actors::supervisor::SupervisorMsg;
-use crate::actors::{AckPayload, NodeId, Restore, RunShared};
+use crate::actors::messages::{SourceMsg, SupervisorMsg};
+use crate::actors::{AckPayload, Restore, RunShared};
 use crate::collector::{Collector, Control};
 use crate::counters::ShardCounter;
 use crate::dead_letter::DeadLetter;
 use crate::edge::EdgeClosed;
 use crate::operator::StateSnapshot;
+use crate::plan::NodeId;
 use crate::record::{Batch, Record};
 use crate::source::{Source, SourcePoll};
 use crate::time::EventTime;
@@ -33,21 +34,6 @@ use crate::trace::{self, SpanKind};
 const PAUSE_AFTER: Duration = Duration::from_millis(50);
 /// How often a partition waiting for the others (watermark alignment) looks again.
 const ALIGNMENT_RECHECK: Duration = Duration::from_millis(5);
-
-/// Messages a source actor understands.
-#[derive(Debug)]
-pub enum SourceMsg {
-    /// Read the next batch.
-    Poll,
-    /// Inject checkpoint barrier `epoch` after what was sent so far.
-    Barrier(Epoch),
-    /// Checkpoint `epoch` is durable and its output committed.
-    CheckpointComplete(Epoch),
-    /// Stop reading (graceful stop); the stream ends with `Finish`.
-    Stop,
-    /// Acknowledge the final epoch and end the stream.
-    Finish(Epoch),
-}
 
 pub(crate) struct SourceActor<S>(std::marker::PhantomData<fn() -> S>);
 

@@ -4,11 +4,21 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::actors::{AckPayload, CheckpointAck, NodeId};
 use crate::checkpoint::{LineageId, Manifest, ShardCheckpoint};
 use crate::counters::ShardCounts;
-use crate::graph::JobPlan;
+use crate::plan::{NodeId, Topology};
 use crate::time::Epoch;
+
+/// What one shard reports when it has passed barrier `epoch`: its state (source
+/// position or operator state) or a sink's staged output, and its counts.
+#[derive(Debug)]
+pub(crate) struct ShardAck {
+    pub(crate) epoch: Epoch,
+    pub(crate) node: NodeId,
+    pub(crate) shard: usize,
+    pub(crate) state: Vec<u8>,
+    pub(crate) counts: ShardCounts,
+}
 
 struct InFlight {
     epoch: Epoch,
@@ -58,17 +68,13 @@ impl Coordinator {
 
     /// Records an acknowledgement; returns the checkpoint once every shard of
     /// `plan` has acknowledged it.
-    pub(crate) fn on_ack(&mut self, ack: CheckpointAck, plan: &JobPlan) -> Option<Completed> {
+    pub(crate) fn on_ack(&mut self, ack: ShardAck, plan: &Topology) -> Option<Completed> {
         let flight = self.in_flight.as_mut()?;
         if ack.epoch != flight.epoch {
             tracing::warn!(epoch = %ack.epoch, expected = %flight.epoch, node = ack.node.0, shard = ack.shard, "acknowledgement of another epoch");
             return None;
         }
-        let state = match ack.payload {
-            AckPayload::State(s) => s.0,
-            AckPayload::Staged(s) => s.0,
-        };
-        flight.acks.insert((ack.node, ack.shard), (state, ack.counts));
+        flight.acks.insert((ack.node, ack.shard), (ack.state, ack.counts));
         if flight.acks.len() < plan.actor_count() {
             return None;
         }

@@ -59,12 +59,13 @@ pub enum CheckpointError {
         available: String,
     },
     /// A manifest does not fit the job (another job, another graph, another routing).
-    #[error("checkpoint epoch {epoch} does not fit this job: {reason}")]
+    #[error("checkpoint epoch {epoch} does not fit this job")]
     Mismatch {
         /// The manifest's epoch.
         epoch: Epoch,
         /// Why.
-        reason: String,
+        #[source]
+        reason: ManifestMismatch,
     },
     /// A store implementation failed in a way none of the above describes.
     #[error("checkpoint store {location}: {reason}")]
@@ -82,6 +83,53 @@ impl CheckpointError {
     pub fn is_transient(&self) -> bool {
         matches!(self, CheckpointError::Io { .. } | CheckpointError::Store { .. })
     }
+}
+
+/// How a manifest does not fit the job that would resume it.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestMismatch {
+    /// The file's name says another epoch than its content.
+    #[error("it is stored as {file} (renamed?)")]
+    StoredAs {
+        /// The file.
+        file: String,
+    },
+    /// The store holds checkpoints of another job.
+    #[error("the checkpoint store {location} holds job `{found}`, not `{expected}`")]
+    OtherJob {
+        /// Where.
+        location: String,
+        /// The job the manifest belongs to.
+        found: String,
+        /// The job that would resume it.
+        expected: String,
+    },
+    /// Keyed state was sharded with another routing scheme.
+    #[error("its keyed state was routed with scheme {found}, this version routes with scheme {expected}: restoring it would put state into the wrong shards")]
+    Routing {
+        /// The manifest's routing scheme.
+        found: u32,
+        /// This version's.
+        expected: u32,
+    },
+    /// A shard of the job has no state in the manifest: the job graph changed.
+    #[error("it has no state for {node}[{shard}]: the job graph changed")]
+    NoShard {
+        /// The node.
+        node: String,
+        /// The shard.
+        shard: usize,
+    },
+    /// A node has another shard count than when the manifest was written.
+    #[error("it has {checkpointed} shards of {node}, the job has {planned}: changing parallelism needs a fresh start")]
+    Parallelism {
+        /// The node.
+        node: String,
+        /// Its shards in the manifest.
+        checkpointed: usize,
+        /// Its shards in the job.
+        planned: usize,
+    },
 }
 
 /// What is wrong with the bytes of a manifest file.

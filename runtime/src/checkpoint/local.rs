@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::checkpoint::{file_format, CheckpointError, CheckpointStore, Manifest, StoreFuture};
+use crate::checkpoint::{file_format, CheckpointError, CheckpointStore, Manifest, ManifestMismatch, StoreFuture};
 use crate::time::Epoch;
 
 /// Keeps manifests as `epoch-<n>.ckpt` in one folder.
@@ -149,7 +149,7 @@ impl LocalCheckpointStore {
         if manifest.epoch.get() != epoch {
             return Err(CheckpointError::Mismatch {
                 epoch: manifest.epoch,
-                reason: format!("it is stored as {} (renamed?)", path.display()),
+                reason: ManifestMismatch::StoredAs { file: path.display().to_string() },
             });
         }
         self.set_anchor(epoch);

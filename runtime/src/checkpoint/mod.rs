@@ -18,8 +18,8 @@ mod lineage;
 mod local;
 mod select;
 
-pub(crate) use coordinator::{Completed, Coordinator};
-pub use error::{CheckpointError, FormatError};
+pub(crate) use coordinator::{Completed, Coordinator, ShardAck};
+pub use error::{CheckpointError, FormatError, ManifestMismatch};
 pub use lineage::{BadLineageId, LineageId};
 pub use local::LocalCheckpointStore;
 pub(crate) use select::select;
@@ -49,7 +49,24 @@ pub struct ShardCheckpoint {
     #[serde(skip)]
     pub state: Vec<u8>,
     /// The shard's counters at the barrier.
-    pub counts: ShardCounts,
+    pub(crate) counts: ShardCounts,
+}
+
+impl ShardCheckpoint {
+    /// Records a source shard had read at the barrier.
+    pub fn records_in(&self) -> u64 {
+        self.counts.records_in
+    }
+
+    /// Records an output sink shard had written at the barrier.
+    pub fn records_out(&self) -> u64 {
+        self.counts.records_out
+    }
+
+    /// Dead letters a dead-letter sink shard had written at the barrier.
+    pub fn dead_letters_written(&self) -> u64 {
+        self.counts.dead_letters_written
+    }
 }
 
 /// A complete checkpoint of a job.
@@ -75,6 +92,11 @@ impl Manifest {
     /// The entry of `node`'s shard `shard`.
     pub fn shard(&self, node: &str, shard: usize) -> Option<&ShardCheckpoint> {
         self.shards.iter().find(|s| s.node == node && s.shard == shard)
+    }
+
+    /// The bytes of every shard's state and staged output together.
+    pub fn state_bytes(&self) -> u64 {
+        self.shards.iter().map(|s| s.state.len() as u64).sum()
     }
 }
 

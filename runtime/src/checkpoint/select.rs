@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{CheckpointError, CheckpointStore, Manifest};
+use crate::checkpoint::{CheckpointError, CheckpointStore, Manifest, ManifestMismatch};
 use crate::time::Epoch;
 
 /// Which checkpoint of the store a job resumes.
@@ -97,17 +97,17 @@ pub(crate) async fn select(
     if manifest.job != job {
         return Err(CheckpointError::Mismatch {
             epoch,
-            reason: format!("the checkpoint store {} holds job `{}`, not `{job}`", store.location(), manifest.job),
+            reason: ManifestMismatch::OtherJob {
+                location: store.location(),
+                found: manifest.job,
+                expected: job.to_string(),
+            },
         });
     }
     if manifest.routing != routing {
         return Err(CheckpointError::Mismatch {
             epoch,
-            reason: format!(
-                "its keyed state was routed with scheme {}, this version routes with scheme {routing}: \
-                 restoring it would put state into the wrong shards",
-                manifest.routing
-            ),
+            reason: ManifestMismatch::Routing { found: manifest.routing, expected: routing },
         });
     }
     Ok(Selected { manifest: Some(manifest), highest })

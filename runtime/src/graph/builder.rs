@@ -5,18 +5,19 @@ use std::collections::HashSet;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::actors::NodeId;
+use crate::actors::spawn::{operator_spawner, source_spawner};
 use crate::checkpoint::{CheckpointStore, FromCheckpoint};
 use crate::collector::Route;
 use crate::config::JobConfig;
 use crate::context::NodeContext;
 use crate::dead_letter::DeadLetter;
 use crate::functions::Passthrough;
-use crate::graph::spawn::{operator_spawner, source_spawner};
+use crate::graph::error::{BuildError, GraphError};
 use crate::graph::stream::Stream;
-use crate::graph::{BuildError, EdgeSpec, GraphError, JobPlan, NodeKind, NodeSpec, Port};
+use crate::graph::{job_plan, EdgeSpec, NodeSpec};
 use crate::job::Job;
 use crate::metrics::MetricsConfig;
+use crate::plan::{NodeId, NodeKind, Port};
 use crate::record::SourceId;
 use crate::source::{Source, SourceError};
 
@@ -48,6 +49,14 @@ impl GraphInner {
     }
 }
 
+impl Job {
+    /// Starts building a job named `name` (the name also names its Kafka consumer
+    /// group and Delta transaction ids).
+    pub fn builder(name: &str) -> JobBuilder {
+        JobBuilder::new(name)
+    }
+}
+
 /// Builds a job graph in Rust code.
 ///
 /// ```
@@ -66,7 +75,7 @@ pub struct JobBuilder {
 }
 
 impl JobBuilder {
-    pub(crate) fn new(name: &str) -> Self {
+    fn new(name: &str) -> Self {
         JobBuilder {
             name: Arc::from(name),
             config: JobConfig::default(),
@@ -286,7 +295,7 @@ impl JobBuilder {
         let names: HashSet<&str> = g.nodes.iter().map(|n| &*n.name).collect();
         debug_assert_eq!(names.len(), g.nodes.len());
         let nodes = std::mem::take(&mut g.nodes);
-        let plan = JobPlan { name: self.name.clone(), nodes };
+        let plan = job_plan(self.name.clone(), nodes);
         let store = self.store.clone().map(|s| (s, self.from));
         Job::new(plan, self.config.clone(), store, self.metrics.clone())
     }

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::actors::NodeId;
+use crate::actors::spawn::{operator_spawner, sink_spawner, Spawner};
 use crate::collector::{KeyRoute, Route};
 use crate::context::NodeContext;
 use crate::functions::{FnOperator, TimestampAssigner};
 use crate::graph::builder::GraphInner;
-use crate::graph::spawn::{operator_spawner, sink_spawner};
-use crate::graph::{EdgeSpec, NodeKind, NodeSpec, Port};
+use crate::graph::{EdgeSpec, NodeSpec};
 use crate::operator::Operator;
+use crate::plan::{NodeId, NodeKind, Port};
 use crate::record::SourceId;
 use crate::routing::{routing_hash, RoutingKey};
 use crate::sink::{Sink, SinkError};
@@ -93,7 +93,7 @@ impl<T: Clone + Send + 'static> Stream<T> {
         name: &str,
         kind: NodeKind,
         parallelism: usize,
-        spawner: crate::graph::spawn::Spawner,
+        spawner: Spawner,
         emits_dead_letters: bool,
     ) -> NodeId {
         let edge = self.edge(parallelism);

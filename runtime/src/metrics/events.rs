@@ -5,7 +5,6 @@ use std::time::{Duration, SystemTime};
 
 use opentelemetry::KeyValue;
 
-use crate::checkpoint::Manifest;
 use crate::metrics::instruments::keys;
 use crate::metrics::registry::{CheckpointInfo, JobStatus};
 use crate::metrics::JobMetrics;
@@ -17,12 +16,10 @@ impl JobMetrics {
     }
 
     /// Every shard acknowledged a checkpoint `barrier` after its barrier was
-    /// injected; returns the manifest's size in bytes (state and staged output).
-    pub(crate) fn checkpoint_acknowledged(&self, barrier: Duration, manifest: &Manifest) -> u64 {
+    /// injected; its manifest holds `size` bytes of state and staged output.
+    pub(crate) fn checkpoint_acknowledged(&self, barrier: Duration, size: u64) {
         self.phase("barrier", barrier);
-        let size = manifest.shards.iter().map(|s| s.state.len() as u64).sum();
         self.instruments.checkpoint_size.record(size, &[]);
-        size
     }
 
     /// The manifest was written to the store in `took`.

@@ -216,7 +216,7 @@ pub(crate) fn observe(meter: &Meter, registry: &Arc<Registry>) -> Vec<Box<dyn st
             .with_description("Records rejected as late (reason late_event), by node.")
             .with_callback(move |o| {
                 for (n, a) in r.nodes.iter().zip(a.iter()) {
-                    if n.kind == crate::graph::NodeKind::Operator && !n.dead_letter_path {
+                    if n.kind == crate::plan::NodeKind::Operator && !n.dead_letter_path {
                         o.observe(n.dead_letters(ReasonCode::LateEvent), a);
                     }
                 }

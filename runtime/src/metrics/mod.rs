@@ -66,7 +66,7 @@ pub use registry::JobStatus;
 pub(crate) use instruments::Instruments;
 use registry::Registry;
 
-use crate::graph::JobPlan;
+use crate::plan::Topology;
 
 /// The endpoint's address the example jobs default to: localhost only.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
@@ -241,7 +241,7 @@ impl fmt::Debug for JobMetrics {
 }
 
 impl JobMetrics {
-    pub(crate) fn new(job: &str, plan: Option<&JobPlan>, config: &MetricsConfig) -> Result<Self, MetricsError> {
+    pub(crate) fn new(job: &str, plan: Option<&Topology>, config: &MetricsConfig) -> Result<Self, MetricsError> {
         let reader = Arc::new(ManualReader::builder().build());
         let resource = opentelemetry_sdk::Resource::builder()
             .with_service_name(job.to_string())

@@ -21,7 +21,8 @@ use crate::metrics::JobMetrics;
 /// use tidemill_runtime::NodeContext;
 /// let ctx = NodeContext::for_tests("orders");
 /// // In a Kafka source's factory, once per assigned partition:
-/// let lag = ctx.metrics.source_partition(PartitionLabels::kafka("orders", 3, "order-aggregates"));
+/// let labels = PartitionLabels::messaging("kafka", "orders", 3, "order-aggregates");
+/// let lag = ctx.metrics.source_partition(labels);
 /// // In `poll`, whenever the position or the log-end offset is known:
 /// lag.record(1_000, 1_250);
 /// assert_eq!(lag.lag(), Some(250));
@@ -127,14 +128,15 @@ impl PartitionLabels {
         }
     }
 
-    /// A Kafka partition, with the messaging semantic-convention attributes:
-    /// `messaging.system`, `messaging.destination.name` (the topic),
+    /// A partition of a messaging system's topic read by a consumer group, with
+    /// the messaging semantic-convention attributes: `messaging.system` (`system`,
+    /// e.g. `kafka`), `messaging.destination.name` (the topic),
     /// `messaging.destination.partition.id`, `messaging.consumer.group.name`.
-    pub fn kafka(topic: &str, partition: i32, group: &str) -> Self {
+    pub fn messaging(system: &'static str, topic: &str, partition: i32, group: &str) -> Self {
         PartitionLabels {
             key: format!("{topic}/{partition}"),
             attributes: vec![
-                KeyValue::new("messaging.system", "kafka"),
+                KeyValue::new("messaging.system", system),
                 KeyValue::new("messaging.destination.name", topic.to_string()),
                 KeyValue::new("messaging.destination.partition.id", partition.to_string()),
                 KeyValue::new("messaging.consumer.group.name", group.to_string()),

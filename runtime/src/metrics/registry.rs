@@ -5,7 +5,7 @@
 //!
 //! The values live as long as the job, across pipeline restarts: counters are
 //! monotonic for the process (records replayed after a restore are counted again,
-//! as Prometheus counters expect), unlike [`crate::JobCounters`], which restart
+//! as Prometheus counters expect), unlike the job counters (`counters.rs`), which restart
 //! from the checkpoint's counts to keep the job summary exact.
 
 use std::collections::BTreeMap;
@@ -17,8 +17,8 @@ use opentelemetry::KeyValue;
 
 use crate::dead_letter::{DeadLetter, ReasonCode};
 use crate::edge::EdgeStats;
-use crate::graph::{JobPlan, NodeKind};
 use crate::metrics::readiness::{Conditions, Readiness};
+use crate::plan::{NodeKind, Topology};
 use crate::time::{Epoch, EventTime};
 
 /// Where a job is; `/readyz` and `tidemill.job.ready` report it together with
@@ -229,7 +229,7 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn new(plan: Option<&JobPlan>) -> Self {
+    pub(crate) fn new(plan: Option<&Topology>) -> Self {
         let nodes = plan
             .map(|p| {
                 p.nodes

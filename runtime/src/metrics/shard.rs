@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use opentelemetry::KeyValue;
 
-use crate::actors::NodeId;
-use crate::graph::NodeKind;
 use crate::metrics::instruments::{keys, Instruments};
 use crate::metrics::latency::EpochLatency;
 use crate::metrics::registry::NodeStats;
 use crate::metrics::JobMetrics;
+use crate::plan::{NodeId, NodeKind};
 use crate::time::EventTime;
 
 pub(crate) struct ShardMetrics {

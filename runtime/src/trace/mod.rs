@@ -14,12 +14,14 @@
 //! while off, sources skip header parsing and actors check one atomic flag per
 //! batch, so untraced jobs pay nothing per record.
 
-mod context;
+pub(crate) mod context;
 mod propagation;
 mod provider;
 mod span;
 
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::record::Record;
 
 pub use context::{TraceContext, TraceparentError, TRACEPARENT};
 pub use propagation::{extract, inject, HeaderList, HeaderListMut};
@@ -49,7 +51,7 @@ pub(crate) fn node_batch_span<T>(
     node: &str,
     shard: usize,
     span_kind: SpanKind,
-    batch: &mut [crate::Record<T>],
+    batch: &mut [Record<T>],
 ) -> Option<LinkedSpan> {
     if !enabled() {
         return None;

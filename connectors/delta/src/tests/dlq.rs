@@ -18,10 +18,10 @@ const FILE: SourceId = SourceId(2);
 
 fn catalog() -> SourceCatalog {
     let catalog = SourceCatalog::new();
-    let kafka = |p: i32| PartitionInfo { kind: SourceKind::Kafka, name: "orders".into(), kafka_partition: Some(p) };
+    let kafka = |p: i32| PartitionInfo { kind: SourceKind::named("kafka"), name: "orders".into(), partition: Some(p) };
     catalog.register(KAFKA, PartitionId(0), kafka(0));
     catalog.register(KAFKA, PartitionId(3), kafka(3));
-    let file = PartitionInfo { kind: SourceKind::File, name: "/data/orders.jsonl".into(), kafka_partition: None };
+    let file = PartitionInfo { kind: SourceKind::named("file"), name: "/data/orders.jsonl".into(), partition: None };
     catalog.register(FILE, PartitionId(0), file);
     catalog
 }

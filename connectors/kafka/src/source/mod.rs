@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::Consumer;
-use tidemill_runtime::metrics::{PartitionLabels, PartitionMetrics};
+use tidemill_runtime::metrics::PartitionMetrics;
 use tidemill_runtime::{
-    Epoch, ErrorChain, NodeContext, PartitionId, PartitionInfo, Source, SourceError, SourceId, SourceKind, SourcePoll,
+    Epoch, ErrorChain, NodeContext, PartitionId, PartitionInfo, Source, SourceError, SourceId, SourcePoll,
     StateSnapshot,
 };
 use tokio::sync::Notify;
@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::config::KafkaSourceConfig;
 use super::consumer::SharedConsumer;
 use super::context::SourceContext;
+use super::labels::{kafka_partition_labels, KAFKA_SOURCE_KIND};
 use super::metadata::{self, ProbeError};
 use super::position::{self, Checkpoint};
 use super::record::KafkaRecord;
@@ -176,12 +177,11 @@ impl KafkaSource {
         let wakeup = Arc::new(Notify::new());
         let notify = wakeup.clone();
         queue.set_nonempty_callback(move || notify.notify_one());
-        let info =
-            PartitionInfo { kind: SourceKind::Kafka, name: config.topic.clone(), kafka_partition: Some(partition) };
+        let info = PartitionInfo { kind: KAFKA_SOURCE_KIND, name: config.topic.clone(), partition: Some(partition) };
         ctx.catalog.register(ctx.source_id, PartitionId(partition as u32), info);
         let missing_seen = shared.events().missing_reports();
         let group = config.group_for(ctx);
-        let labels = PartitionLabels::kafka(&config.topic, partition, &group);
+        let labels = kafka_partition_labels(&config.topic, partition, &group);
         let metrics = ctx.metrics.source_partition(labels);
         shared.track(partition, metrics.clone());
         Ok(KafkaSource {

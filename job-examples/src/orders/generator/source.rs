@@ -13,6 +13,9 @@ use tokio::time::Instant;
 
 use super::{GeneratorConfig, GeneratorError, OrderGenerator};
 
+/// The kind of source the generator is: `generator` in the dead-letter table.
+pub(crate) const GENERATOR_SOURCE_KIND: SourceKind = SourceKind::named("generator");
+
 /// Longest a poll waits for the rate limiter before answering `Idle`, so the source
 /// actor stays responsive to barriers and stop requests at very low rates.
 const MAX_WAIT: Duration = Duration::from_millis(100);
@@ -39,9 +42,9 @@ impl GeneratorSource {
     /// A source for `config`; registers its partition in `ctx.catalog`.
     pub fn new(config: GeneratorConfig, ctx: &NodeContext) -> Result<Self, GeneratorError> {
         let info = PartitionInfo {
-            kind: SourceKind::Generator,
+            kind: GENERATOR_SOURCE_KIND,
             name: format!("generator(seed={})", config.seed),
-            kafka_partition: None,
+            partition: None,
         };
         let limiter = config.rate_limit.map(|rate| TokenBucket::new(rate as f64));
         let generator = OrderGenerator::new(config)?;

@@ -1,8 +1,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use tidemill_runtime::{duration_millis, NodeContext, Offset, Origin, PartitionId, Source, SourceKind, SourcePoll};
+use tidemill_runtime::{duration_millis, NodeContext, Offset, Origin, PartitionId, Source, SourcePoll};
 
+use super::source::GENERATOR_SOURCE_KIND;
 use super::*;
 
 fn config(count: u64) -> GeneratorConfig {
@@ -163,7 +164,7 @@ async fn source_yields_the_sequence_and_restores() {
     assert_eq!(head, expected);
     let origin = Origin { source: ctx.source_id, partition: PartitionId(0), offset: Offset(0) };
     let info = ctx.catalog.lookup(&origin).unwrap();
-    assert_eq!((info.kind, info.name.as_str()), (SourceKind::Generator, "generator(seed=42)"));
+    assert_eq!((info.kind, info.name.as_str()), (GENERATOR_SOURCE_KIND, "generator(seed=42)"));
 }
 
 #[tokio::test]

@@ -7,10 +7,11 @@ use std::time::Instant;
 use ractor::ActorRef;
 
 use super::failures::Failure;
-use super::{SupervisorMsg, SupervisorState};
-use crate::actors::source::SourceMsg;
+use super::SupervisorState;
+use crate::actors::messages::SourceMsg;
+use crate::actors::messages::SupervisorMsg;
 use crate::checkpoint::{CheckpointError, Completed, Manifest};
-use crate::graph::NodeKind;
+use crate::plan::NodeKind;
 use crate::time::Epoch;
 
 /// A checkpoint whose manifest is durable, waiting for the sinks' commits.
@@ -41,14 +42,15 @@ impl SupervisorState {
         }
         if let Some(epoch) = self.coordinator.trigger(true) {
             self.final_epoch = Some(epoch);
-            tracing::info!(job = %self.plan.name, %epoch, "all sources exhausted: final checkpoint");
+            tracing::info!(job = %self.plan.topology.name, %epoch, "all sources exhausted: final checkpoint");
             self.pipeline.sources.iter().for_each(|s| drop(s.cast(SourceMsg::Finish(epoch))));
         }
     }
 
     pub(super) async fn on_complete(&mut self, myself: &ActorRef<SupervisorMsg>, completed: Completed) {
         let epoch = completed.manifest.epoch;
-        let size = self.metrics.checkpoint_acknowledged(completed.duration, &completed.manifest);
+        let size = completed.manifest.state_bytes();
+        self.metrics.checkpoint_acknowledged(completed.duration, size);
         let saving = Instant::now();
         if let Some(store) = &self.store {
             // The manifest must be durable before any sink makes the epoch visible;
@@ -60,10 +62,10 @@ impl SupervisorState {
             }
             self.highest = self.highest.max(epoch);
             if let Err(e) = store.prune(self.config.checkpoints_to_keep).await {
-                tracing::warn!(job = %self.plan.name, error = %e, "old checkpoints could not be pruned");
+                tracing::warn!(job = %self.plan.topology.name, error = %e, "old checkpoints could not be pruned");
             }
         }
-        tracing::info!(job = %self.plan.name, %epoch, duration_ms = completed.duration.as_millis() as u64,
+        tracing::info!(job = %self.plan.topology.name, %epoch, duration_ms = completed.duration.as_millis() as u64,
             finished = completed.manifest.finished, "checkpoint complete");
         self.metrics.checkpoint_saved(saving.elapsed());
         let rows = self.sink_rows(&completed.manifest);
@@ -81,6 +83,7 @@ impl SupervisorState {
     /// makes visible (output rows, or dead letters for dead-letter sinks).
     fn sink_rows(&self, manifest: &Manifest) -> Vec<(String, u64)> {
         self.plan
+            .topology
             .nodes
             .iter()
             .filter(|n| n.kind == NodeKind::Sink)
@@ -105,7 +108,7 @@ impl SupervisorState {
         self.committed.remove(&epoch);
         if let Some(c) = self.triggered_at.remove(&epoch) {
             let total = c.triggered.elapsed();
-            tracing::info!(job = %self.plan.name, %epoch, total_ms = total.as_millis() as u64,
+            tracing::info!(job = %self.plan.topology.name, %epoch, total_ms = total.as_millis() as u64,
                 "checkpoint committed");
             self.metrics.checkpoint_committed(epoch, total, c.saved.elapsed(), c.size);
             self.committed_rows = c.rows.into_iter().collect();
@@ -118,7 +121,7 @@ impl SupervisorState {
         }
         if self.final_epoch == Some(epoch) || self.suspending {
             let summary = self.summary();
-            tracing::info!(job = %self.plan.name, records_in = summary.records_in, records_out = summary.records_out,
+            tracing::info!(job = %self.plan.topology.name, records_in = summary.records_in, records_out = summary.records_out,
                 dead_letters = summary.dead_letters, late = summary.late, "job finished");
             self.finish(myself, Ok(summary));
         }
@@ -133,7 +136,8 @@ impl SupervisorState {
     /// moves new epochs past a damaged newest manifest that was skipped.
     pub(super) async fn write_fence(&mut self, epoch: Epoch) -> Result<(), CheckpointError> {
         let (Some(store), Some(restored)) = (&self.store, &self.restored) else { return Ok(()) };
-        let sinks: Vec<&str> = self.plan.nodes.iter().filter(|n| n.kind == NodeKind::Sink).map(|n| &*n.name).collect();
+        let sinks: Vec<&str> =
+            self.plan.topology.nodes.iter().filter(|n| n.kind == NodeKind::Sink).map(|n| &*n.name).collect();
         let mut fence = restored.clone();
         fence.epoch = epoch;
         fence.created_at = chrono::Utc::now();
@@ -141,7 +145,7 @@ impl SupervisorState {
             shard.state.clear();
         }
         store.save(&fence).await?;
-        tracing::info!(job = %self.plan.name, resumed = %restored.epoch, fence = %epoch, "fence checkpoint written");
+        tracing::info!(job = %self.plan.topology.name, resumed = %restored.epoch, fence = %epoch, "fence checkpoint written");
         self.highest = self.highest.max(epoch);
         self.restored = Some(fence);
         Ok(())

@@ -19,10 +19,11 @@ use std::time::Instant;
 
 use ractor::{ActorProcessingErr, ActorRef};
 
-use super::{SupervisorMsg, SupervisorState};
+use super::SupervisorState;
 use crate::actors::isolation::ProcessError;
+use crate::actors::messages::SupervisorMsg;
 use crate::checkpoint::CheckpointError;
-use crate::job::JobError;
+use crate::error::{ErrorChain, JobError, PipelineFailure, StartupError};
 use crate::record::Origin;
 use crate::sink::SinkError;
 use crate::time::Epoch;
@@ -52,14 +53,21 @@ impl Suspects {
 }
 
 enum Class {
-    Processing,
+    /// Restarted with backoff; ends the job with this cause past the policy.
+    Processing(PipelineFailure),
     Storage,
-    Poison { node: String, origins: Option<Vec<Origin>> },
+    /// Restarted at once to isolate the record; past that, as `Processing`.
+    Poison {
+        node: String,
+        origins: Option<Vec<Origin>>,
+        failure: PipelineFailure,
+    },
     Fatal(JobError),
 }
 
 /// A failure of the pipeline, classified.
 pub(super) struct Failure {
+    /// What happened, with its sources, for the log.
     cause: String,
     /// The node it happened in (`node` of `node[shard]`), for the restart metric.
     node: Option<String>,
@@ -73,12 +81,16 @@ impl Failure {
     pub(super) fn from_actor(name: String, err: ActorProcessingErr) -> Self {
         let node = name.split('[').next().unwrap_or(&name).to_string();
         let cause = format!("{name}: {}", chain(err.as_ref()));
-        let class = if let Some(ProcessError::Poison(poison)) = err.downcast_ref::<ProcessError>() {
-            Class::Poison { node: node.clone(), origins: poison.origins.clone() }
-        } else if err.downcast_ref::<SinkError>().is_some_and(SinkError::is_transient) {
-            Class::Storage
-        } else {
-            Class::Processing
+        let poison = match err.downcast_ref::<ProcessError>() {
+            Some(ProcessError::Poison(poison)) => Some(poison.origins.clone()),
+            _ => None,
+        };
+        let storage = err.downcast_ref::<SinkError>().is_some_and(SinkError::is_transient);
+        let failure = PipelineFailure::Actor { actor: name, error: err };
+        let class = match poison {
+            Some(origins) => Class::Poison { node: node.clone(), origins, failure },
+            None if storage => Class::Storage,
+            None => Class::Processing(failure),
         };
         let kind = match class {
             Class::Storage => "storage",
@@ -90,8 +102,8 @@ impl Failure {
     /// An actor stopped although nobody asked it to.
     pub(super) fn stopped(name: String, reason: Option<String>) -> Self {
         let node = name.split('[').next().unwrap_or(&name).to_string();
-        let cause = format!("{name}: stopped unexpectedly ({})", reason.unwrap_or_default());
-        Failure { cause, node: Some(node), kind: "actor_stopped", class: Class::Processing }
+        let failure = PipelineFailure::Stopped { actor: name, reason };
+        Failure { cause: chain(&failure), node: Some(node), kind: "actor_stopped", class: Class::Processing(failure) }
     }
 
     /// Checkpoint `epoch` could not be written.
@@ -107,10 +119,8 @@ impl Failure {
         let class = match e {
             JobError::Checkpoint(c) if c.is_transient() => Class::Storage,
             JobError::Checkpoint(c) => Class::Fatal(JobError::Checkpoint(c)),
-            JobError::Startup { source: crate::job::StartupError::Sink(ref s), .. } if s.is_transient() => {
-                Class::Storage
-            }
-            _ => Class::Processing,
+            JobError::Startup { source: StartupError::Sink(ref s), .. } if s.is_transient() => Class::Storage,
+            e => Class::Processing(PipelineFailure::Restart(Box::new(e))),
         };
         let kind = if matches!(class, Class::Storage) { "storage" } else { "restart_failed" };
         Failure { cause, node: None, kind, class }
@@ -119,15 +129,15 @@ impl Failure {
 
 /// An error and its sources, `a: b: c`.
 pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    crate::job::ErrorChain(e).to_string()
+    ErrorChain(e).to_string()
 }
 
 impl SupervisorState {
     /// The pipeline failed: restart it (at once, after a backoff, or as long as
     /// storage fails), or end the job. See the module docs for the classes.
     pub(super) fn on_failure(&mut self, myself: &ActorRef<SupervisorMsg>, failure: Failure) {
-        let Failure { cause, node, kind, class } = failure;
-        tracing::error!(job = %self.plan.name, generation = self.generation, %cause, "pipeline failed");
+        let Failure { cause: described, node, kind, class } = failure;
+        tracing::error!(job = %self.plan.topology.name, generation = self.generation, cause = %described, "pipeline failed");
         if self.coordinator.in_flight() {
             self.metrics.checkpoint_failed("pipeline_failed");
         }
@@ -137,27 +147,27 @@ impl SupervisorState {
         let committed = *self.committed_tx.borrow();
         let delay = match class {
             Class::Fatal(err) => {
-                tracing::error!(job = %self.plan.name, committed = ?committed.map(Epoch::get),
+                tracing::error!(job = %self.plan.topology.name, committed = ?committed.map(Epoch::get),
                     "the job cannot go on without breaking exactly-once: stopping");
                 self.finish(myself, Err(err));
                 return;
             }
-            Class::Poison { node, origins } if self.suspects.add(&node, origins.as_deref()) => {
+            Class::Poison { node, origins, .. } if self.suspects.add(&node, origins.as_deref()) => {
                 match &origins {
-                    None => tracing::warn!(job = %self.plan.name, %node,
+                    None => tracing::warn!(job = %self.plan.topology.name, %node,
                         "an operator panicked on a batch: restarting to find the batch again"),
-                    Some(o) => tracing::warn!(job = %self.plan.name, %node, records = o.len(),
+                    Some(o) => tracing::warn!(job = %self.plan.topology.name, %node, records = o.len(),
                         "found the batch an operator panicked on: restarting to process it one record at a time"),
                 }
                 std::time::Duration::ZERO
             }
             Class::Storage => {
                 self.storage_failures += 1;
-                tracing::warn!(job = %self.plan.name, attempt = self.storage_failures,
+                tracing::warn!(job = %self.plan.topology.name, attempt = self.storage_failures,
                     "storage failed: retrying until it works again (not counted against the restart policy)");
                 self.config.restart.backoff(self.storage_failures)
             }
-            Class::Processing | Class::Poison { .. } => {
+            Class::Processing(cause) | Class::Poison { failure: cause, .. } => {
                 let now = Instant::now();
                 let policy = &self.config.restart;
                 self.failures.push_back(now);
@@ -174,7 +184,7 @@ impl SupervisorState {
         };
         self.restarts += 1;
         self.metrics.restarting(node.as_deref(), kind);
-        tracing::warn!(job = %self.plan.name, restart = self.restarts, delay_ms = delay.as_millis() as u64, "restarting pipeline");
+        tracing::warn!(job = %self.plan.topology.name, restart = self.restarts, delay_ms = delay.as_millis() as u64, "restarting pipeline");
         myself.send_after(delay, || SupervisorMsg::Restart);
     }
 }

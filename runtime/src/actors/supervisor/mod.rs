@@ -23,63 +23,24 @@ use std::time::Instant;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::{oneshot, watch};
 
+use crate::actors::messages::{SourceMsg, SupervisorMsg};
 use crate::actors::pipeline::Pipeline;
-use crate::actors::source::SourceMsg;
-use crate::actors::{CheckpointAck, NodeId, RunShared};
+use crate::actors::spawn::JobPlan;
+use crate::actors::RunShared;
 use crate::checkpoint::{select, CheckpointStore, Coordinator, FromCheckpoint, LineageId, Manifest};
 use crate::config::JobConfig;
 use crate::context::RunInfo;
 use crate::counters::{JobCounters, JobSummary};
 use crate::dead_letter::SourceCatalog;
-use crate::graph::{JobPlan, NodeKind};
-use crate::job::JobError;
+use crate::error::JobError;
+use crate::event_time_board::EventTimeBoard;
 use crate::metrics::{JobMetrics, JobStatus};
+use crate::plan::{NodeId, NodeKind};
 use crate::time::Epoch;
 
 pub(crate) use failures::Suspects;
 
 use checkpoints::Committing;
-
-/// Messages to the job supervisor.
-#[derive(Debug)]
-pub enum SupervisorMsg {
-    /// An actor passed a checkpoint barrier.
-    #[allow(private_interfaces)]
-    Ack(CheckpointAck),
-    /// A source shard has read all it will read.
-    #[allow(private_interfaces)]
-    SourceExhausted {
-        /// Pipeline generation of the sender.
-        generation: u64,
-        /// The source node.
-        node: NodeId,
-        /// The shard.
-        shard: usize,
-    },
-    /// A sink shard committed everything up to an epoch.
-    #[allow(private_interfaces)]
-    SinkCommitted {
-        /// Pipeline generation of the sender.
-        generation: u64,
-        /// The sink node.
-        node: NodeId,
-        /// The shard.
-        shard: usize,
-        /// The epoch.
-        epoch: Epoch,
-    },
-    /// Build the pipeline again after a failure.
-    Restart,
-    /// Inject the next checkpoint barrier.
-    TriggerCheckpoint,
-    /// Stop gracefully.
-    Stop,
-    /// Checkpoint now and stop once that checkpoint is committed, without ending
-    /// the streams: windows stay open in the checkpoint, for whoever resumes it.
-    Suspend,
-    /// End at once, without a final checkpoint (a simulated crash).
-    Abort,
-}
 
 pub(crate) struct JobSupervisor;
 
@@ -148,31 +109,31 @@ impl Actor for JobSupervisor {
         myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let count = |kind: NodeKind| args.plan.nodes.iter().filter(|n| n.kind == kind).map(|n| n.parallelism).sum();
         let routing = crate::routing::ROUTING_SCHEME_VERSION;
         let (restored, highest) = match &args.store {
             Some(store) => {
-                let selected =
-                    select(store.as_ref(), args.from, &args.plan.name, routing).await.map_err(JobError::Checkpoint)?;
+                let selected = select(store.as_ref(), args.from, &args.plan.topology.name, routing)
+                    .await
+                    .map_err(JobError::Checkpoint)?;
                 (selected.manifest, selected.highest)
             }
             None => (None, Epoch::ZERO),
         };
         let lineage = match &restored {
             Some(m) => {
-                tracing::info!(job = %args.plan.name, epoch = %m.epoch, lineage = %m.lineage, finished = m.finished,
+                tracing::info!(job = %args.plan.topology.name, epoch = %m.epoch, lineage = %m.lineage, finished = m.finished,
                     "restoring from checkpoint");
                 m.lineage.clone()
             }
             None => {
                 let lineage = LineageId::new();
-                tracing::info!(job = %args.plan.name, %lineage, "no checkpoint: starting a new lineage");
+                tracing::info!(job = %args.plan.topology.name, %lineage, "no checkpoint: starting a new lineage");
                 lineage
             }
         };
         let mut state = SupervisorState {
-            sink_shards: count(NodeKind::Sink),
-            source_shards: count(NodeKind::Source),
+            sink_shards: args.plan.topology.shards_of(NodeKind::Sink),
+            source_shards: args.plan.topology.shards_of(NodeKind::Source),
             coordinator: Coordinator::new(Epoch::ZERO, lineage.clone(), routing),
             lineage,
             plan: args.plan,
@@ -220,8 +181,8 @@ impl Actor for JobSupervisor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SupervisorMsg::Ack(ack) if ack.generation == state.generation => {
-                if let Some(completed) = state.coordinator.on_ack(ack, &state.plan) {
+            SupervisorMsg::Ack { generation, ack } if generation == state.generation => {
+                if let Some(completed) = state.coordinator.on_ack(ack, &state.plan.topology) {
                     state.on_complete(&myself, completed).await;
                 }
             }
@@ -229,10 +190,11 @@ impl Actor for JobSupervisor {
                 state.exhausted.insert((node, shard));
                 state.maybe_finish();
             }
-            SupervisorMsg::SinkCommitted { generation, epoch, .. } if generation == state.generation => {
+            SupervisorMsg::SinkCommitted { generation, epoch } if generation == state.generation => {
                 state.on_sink_committed(&myself, epoch);
             }
-            SupervisorMsg::Ack(_) | SupervisorMsg::SourceExhausted { .. } | SupervisorMsg::SinkCommitted { .. } => {}
+            SupervisorMsg::Ack { .. } | SupervisorMsg::SourceExhausted { .. } | SupervisorMsg::SinkCommitted { .. } => {
+            }
             SupervisorMsg::Restart => {
                 if let Err(e) = state.spawn_pipeline(&myself).await {
                     state.on_failure(&myself, failures::Failure::from_restart(e));
@@ -244,11 +206,11 @@ impl Actor for JobSupervisor {
                 }
             }
             SupervisorMsg::Abort => {
-                tracing::warn!(job = %state.plan.name, "job aborted");
+                tracing::warn!(job = %state.plan.topology.name, "job aborted");
                 state.finish(&myself, Err(JobError::Aborted));
             }
             SupervisorMsg::Suspend => {
-                tracing::info!(job = %state.plan.name, "suspending: checkpoint, commit, stop without draining");
+                tracing::info!(job = %state.plan.topology.name, "suspending: checkpoint, commit, stop without draining");
                 state.suspending = true;
                 state.metrics.set_status(JobStatus::Stopping);
                 // A checkpoint in flight will do; otherwise start one now.
@@ -336,7 +298,7 @@ impl SupervisorState {
                 return Err(JobError::Checkpoint(e));
             }
         }
-        tracing::info!(job = %self.plan.name, generation = self.generation, actors = self.pipeline.cells.len(),
+        tracing::info!(job = %self.plan.topology.name, generation = self.generation, actors = self.pipeline.cells.len(),
             first_epoch = %base.next(), "pipeline started");
         self.metrics.set_status(if self.stopping { JobStatus::Stopping } else { JobStatus::Running });
         if self.stopping {
@@ -352,11 +314,11 @@ impl SupervisorState {
     /// A fresh board for watermark alignment: one slot per partition of the job's
     /// only source node; detached when alignment is off or there are several
     /// source nodes (which partition a timestamp assigner follows is then unclear).
-    fn event_time_board(&self) -> crate::EventTimeBoard {
-        let mut sources = self.plan.nodes.iter().filter(|n| n.kind == NodeKind::Source);
+    fn event_time_board(&self) -> EventTimeBoard {
+        let mut sources = self.plan.topology.nodes.iter().filter(|n| n.kind == NodeKind::Source);
         match (self.config.max_event_time_drift, sources.next(), sources.next()) {
-            (Some(_), Some(source), None) => crate::EventTimeBoard::new(source.parallelism),
-            _ => crate::EventTimeBoard::detached(),
+            (Some(_), Some(source), None) => EventTimeBoard::new(source.parallelism),
+            _ => EventTimeBoard::detached(),
         }
     }
 

@@ -1,6 +1,8 @@
-//! Type-erased spawning of the actors of one node shard.
+//! Type-erased spawning of the actors of one node shard, and the runnable plan
+//! that holds a spawner per node.
 //!
-//! The supervisor walks the graph from the sinks back to the sources: each shard
+//! The graph builder, which knows each node's types, makes the spawners; the
+//! pipeline calls them without knowing any type. The supervisor walks the graph from the sinks back to the sources: each shard
 //! is spawned once the shards it sends to exist, and hands back the typed input
 //! ports of its own inputs (boxed as `Any`). The spawner of an upstream node, which
 //! knows its output type, downcasts them and builds its collectors.
@@ -11,22 +13,42 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorCell};
 
+use crate::actors::messages::SourceMsg;
 use crate::actors::operator::{OperatorActor, OperatorArgs};
 use crate::actors::sink::{SinkActor, SinkArgs, SinkRole};
-use crate::actors::source::{SourceActor, SourceArgs, SourceMsg};
-use crate::actors::{NodeId, Restore, RunShared};
+use crate::actors::source::{SourceActor, SourceArgs};
+use crate::actors::{Restore, RunShared};
 use crate::collector::{Collector, OutEdge, Route};
 use crate::context::NodeContext;
 use crate::edge::{EdgeStats, InputCredits, InputIndex, InputPort, NodeMsg};
-use crate::job::{JobError, StartupError};
+use crate::error::{InternalError, JobError, StartupError};
 use crate::operator::Operator;
+use crate::plan::{NodeId, Topology};
 use crate::sink::{Sink, SinkError};
 use crate::source::{Source, SourceError};
 use crate::time::Epoch;
 
+/// A `collector::Route<T>` for an edge's record type, its type erased.
+pub(crate) type ErasedRoute = Arc<dyn Any + Send + Sync>;
+
+/// A validated graph, ready to be spawned (and spawned again after a restart):
+/// its shape, and how to spawn each of its nodes.
+pub(crate) struct JobPlan {
+    pub(crate) topology: Topology,
+    /// One per node of `topology`, in the same order.
+    pub(crate) spawners: Vec<NodeSpawner>,
+}
+
+/// How to spawn the shards of one node, and the routes of its input edges.
+pub(crate) struct NodeSpawner {
+    pub(crate) spawn: Spawner,
+    /// One per input edge of the node, in the same order.
+    pub(crate) input_routes: Vec<ErasedRoute>,
+}
+
 /// The ports of one outgoing edge of a shard: one per downstream shard it feeds.
 pub(crate) struct OutPlan {
-    pub(crate) route: Arc<dyn Any + Send + Sync>,
+    pub(crate) route: ErasedRoute,
     pub(crate) ports: Vec<Box<dyn Any + Send>>,
     /// The downstream node (the stage of records its key function rejects).
     pub(crate) stage: Arc<str>,
@@ -63,17 +85,13 @@ pub(crate) type Spawner = Arc<dyn Fn(ShardSpawn) -> BoxFuture<'static, Result<Sp
 fn collector<T: Clone + Send + 'static>(plans: Vec<OutPlan>) -> Result<Collector<T>, JobError> {
     let mut edges = Vec::with_capacity(plans.len());
     for plan in plans {
-        let route = plan
-            .route
-            .downcast_ref::<Route<T>>()
-            .ok_or_else(|| JobError::Internal("edge route has the wrong record type".into()))?
-            .clone();
+        let route = plan.route.downcast_ref::<Route<T>>().ok_or(InternalError::RouteType)?.clone();
         let ports = plan
             .ports
             .into_iter()
             .map(|p| p.downcast::<InputPort<T>>().map(|b| *b))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| JobError::Internal("input port has the wrong record type".into()))?;
+            .map_err(|_| InternalError::PortType)?;
         edges.push(OutEdge::new(ports, route, plan.stage));
     }
     Ok(Collector::new(edges))
@@ -103,7 +121,7 @@ fn spawn_failed(ctx: &NodeContext, source: StartupError) -> JobError {
 fn actor_failed(ctx: &NodeContext, e: ractor::SpawnErr) -> JobError {
     match e {
         ractor::SpawnErr::StartupFailed(cause) => spawn_failed(ctx, StartupError::from_actor(cause)),
-        other => spawn_failed(ctx, StartupError::Spawn(other.to_string())),
+        other => spawn_failed(ctx, StartupError::Spawn(other)),
     }
 }
 
