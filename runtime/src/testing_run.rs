@@ -4,8 +4,8 @@
 use std::sync::{Arc, Mutex};
 
 use crate::dead_letter::DeadLetter;
-use crate::graph::Stream;
 use crate::error::JobError;
+use crate::graph::Stream;
 use crate::job::Job;
 use crate::testing::{CollectSink, Collected, VecSource};
 
