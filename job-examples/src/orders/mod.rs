@@ -10,5 +10,6 @@ mod tests;
 
 pub use event::OrderEvent;
 pub use generator::{
-    write_jsonl, EventKind, GeneratedEvent, GeneratorConfig, GeneratorError, GeneratorSource, OrderGenerator,
+    write_jsonl, EventKind, GeneratedEvent, GeneratorConfig, GeneratorConfigError, GeneratorError, GeneratorSource,
+    OrderGenerator,
 };

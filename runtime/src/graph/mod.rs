@@ -7,6 +7,7 @@
 
 mod builder;
 pub(crate) mod error;
+mod keyed;
 mod stream;
 
 use std::any::Any;
@@ -14,7 +15,8 @@ use std::sync::Arc;
 
 pub use builder::JobBuilder;
 pub use error::{BuildError, GraphError};
-pub use stream::{KeyedStream, Stream};
+pub use keyed::KeyedStream;
+pub use stream::Stream;
 
 use crate::actors::spawn::{JobPlan, NodeSpawner, Spawner};
 use crate::plan::{InputEdge, NodeId, NodeKind, NodeShape, Port, Topology};

@@ -7,6 +7,7 @@
 //! the expected result from [`OrderGenerator::events`], which tags each event with
 //! what it is.
 
+mod config_error;
 mod source;
 mod writer;
 
@@ -23,6 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tidemill_runtime::{EventTime, ReasonCode};
 
+pub use config_error::GeneratorConfigError;
 pub use source::GeneratorSource;
 use writer::{EventWriter, Order};
 
@@ -107,9 +109,10 @@ impl Default for GeneratorConfig {
 /// Why the generator cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum GeneratorError {
-    /// The configuration is inconsistent.
+    /// The configuration breaks a rule (the error is displayed inline, not as a
+    /// source, so that a chain prints it once).
     #[error("invalid generator config: {0}")]
-    InvalidConfig(String),
+    InvalidConfig(GeneratorConfigError),
     /// Writing the output file failed.
     #[error("cannot write {path}: {source}", path = path.display())]
     Io {
@@ -123,18 +126,15 @@ pub enum GeneratorError {
 impl GeneratorConfig {
     /// Checks the configuration.
     pub fn validate(&self) -> Result<(), GeneratorError> {
-        let invalid = |m: String| Err(GeneratorError::InvalidConfig(m));
+        let invalid = |rule: GeneratorConfigError| Err(GeneratorError::InvalidConfig(rule));
         if self.users == 0 {
-            return invalid("users must be at least 1".into());
+            return invalid(GeneratorConfigError::NoUsers);
         }
         if !(self.events_per_second_event_time.is_finite() && self.events_per_second_event_time > 0.0) {
-            return invalid(format!(
-                "events_per_second_event_time must be positive, got {}",
-                self.events_per_second_event_time
-            ));
+            return invalid(GeneratorConfigError::EventRate(self.events_per_second_event_time));
         }
         if self.rate_limit == Some(0) {
-            return invalid("rate_limit must be at least 1 record/s (or absent)".into());
+            return invalid(GeneratorConfigError::ZeroRateLimit);
         }
         let shares = [
             ("duplicate_share", self.duplicate_share),
@@ -143,14 +143,14 @@ impl GeneratorConfig {
         ];
         for (name, share) in shares {
             if !(0.0..=1.0).contains(&share) {
-                return invalid(format!("{name} must be within [0, 1], got {share}"));
+                return invalid(GeneratorConfigError::ShareOutOfRange { name, share });
             }
         }
         if self.duplicate_share + self.malformed_share + self.late_share > 1.0 {
-            return invalid("duplicate_share + malformed_share + late_share must not exceed 1".into());
+            return invalid(GeneratorConfigError::SharesAboveOne);
         }
         if self.late_min > self.late_max {
-            return invalid(format!("late_min {:?} is more than late_max {:?}", self.late_min, self.late_max));
+            return invalid(GeneratorConfigError::LateRange { min: self.late_min, max: self.late_max });
         }
         // Timestamps are written with four-digit years.
         let (first, last) = (self.start.timestamp_millis(), self.nominal_millis(self.count));
@@ -159,7 +159,7 @@ impl GeneratorConfig {
         const YEAR_1: i64 = -62_135_596_800_000;
         const YEAR_10000: i64 = 253_402_300_800_000;
         if lowest < YEAR_1 || last >= YEAR_10000 {
-            return invalid("event times must stay within years 0001..9999".into());
+            return invalid(GeneratorConfigError::TimesOutOfRange);
         }
         Ok(())
     }
