@@ -52,8 +52,8 @@ pub use metadata::{partition_count, ProbeError};
 pub use position::DataLoss;
 pub use record::KafkaRecord;
 pub use sink::{
-    KafkaSink, KafkaSinkConfig, KafkaSinkConfigError, KafkaSinkError, KafkaSinkIds, OutgoingRecord, RecordEncoder,
-    StagedError, KAFKA_STAGED_FORMAT,
+    KafkaSink, KafkaSinkConfig, KafkaSinkConfigError, KafkaSinkError, KafkaSinkIds, MarkerError, OutgoingRecord,
+    RecordEncoder, StagedError, StagedMismatch, KAFKA_STAGED_FORMAT,
 };
 pub use source::{KafkaSource, KafkaSourceError};
 

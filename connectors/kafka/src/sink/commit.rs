@@ -8,7 +8,7 @@ use rdkafka::error::KafkaError;
 use tidemill_runtime::{Batch, Epoch, StagedOutput};
 
 use super::config::KafkaSinkConfig;
-use super::error::{classify, KafkaSinkError, Severity};
+use super::error::{classify, KafkaSinkError, Severity, StagedMismatch};
 use super::marker::CommitMarker;
 use super::producer::{ProduceError, TxnProducer};
 use super::record::RecordEncoder;
@@ -124,16 +124,19 @@ impl<T: Send + 'static, E: RecordEncoder<T>> KafkaSink<T, E> {
     }
 
     fn check_belongs(&self, epoch: Epoch, doc: &StagedEpoch<'_>) -> Result<(), KafkaSinkError> {
-        let reason = if doc.epoch != epoch {
-            format!("it was staged for epoch {}", doc.epoch)
+        let source = if doc.epoch != epoch {
+            StagedMismatch::Epoch(doc.epoch)
         } else if doc.transactional_id != self.ids.transactional_id {
-            format!("it was staged by transactional id {}, this is {}", doc.transactional_id, self.ids.transactional_id)
+            StagedMismatch::TransactionalId {
+                staged: doc.transactional_id.to_string(),
+                ours: self.ids.transactional_id.clone(),
+            }
         } else if doc.topic != self.config.topic {
-            format!("it was staged for topic {}", doc.topic)
+            StagedMismatch::Topic(doc.topic.to_string())
         } else {
             return Ok(());
         };
-        Err(KafkaSinkError::Mismatch { epoch, reason })
+        Err(KafkaSinkError::Mismatch { epoch, source })
     }
 
     /// Turns a failed step into the error to report, aborting the transaction when

@@ -9,6 +9,50 @@ use super::config::KafkaSinkConfigError;
 use super::staged::StagedError;
 use crate::metadata::ProbeError;
 
+/// Why the commit marker (the sink's consumer group offset that records its last
+/// committed epoch) could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum MarkerError {
+    /// The blocking call to the broker did not finish (its task panicked or was
+    /// cancelled).
+    #[error("the call to the broker did not finish")]
+    Interrupted(#[source] tokio::task::JoinError),
+    /// The broker refused or failed the call.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    /// The broker's answer has no entry for the marker partition.
+    #[error("the broker's answer has no entry for the marker partition")]
+    NoEntry,
+    /// A committed offset that is neither an epoch nor "none".
+    #[error("unexpected committed offset {0}")]
+    UnexpectedOffset(String),
+    /// An epoch beyond the range of Kafka offsets.
+    #[error("epoch {0} does not fit an offset")]
+    EpochTooLarge(Epoch),
+    /// The marker consumer has no group metadata to send offsets with.
+    #[error("the marker consumer has no group metadata")]
+    NoGroupMetadata,
+}
+
+/// How staged output differs from what this sink would have staged.
+#[derive(Debug, thiserror::Error)]
+pub enum StagedMismatch {
+    /// It was staged for another epoch.
+    #[error("it was staged for epoch {0}")]
+    Epoch(Epoch),
+    /// It was staged by another sink shard.
+    #[error("it was staged by transactional id {staged}, this is {ours}")]
+    TransactionalId {
+        /// The id in the staged output.
+        staged: String,
+        /// This sink's id.
+        ours: String,
+    },
+    /// It was staged for another topic.
+    #[error("it was staged for topic {0}")]
+    Topic(String),
+}
+
 /// What went wrong in a [`KafkaSink`](super::KafkaSink). The sink reports it to the
 /// runtime as a [`SinkError`](tidemill_runtime::SinkError); the supervisor then
 /// rebuilds the pipeline from the newest checkpoint.
@@ -75,24 +119,26 @@ pub enum KafkaSinkError {
         /// Why.
         source: KafkaError,
     },
-    /// The commit marker could not be read.
-    #[error("commit marker (consumer group {group}): {reason}")]
+    /// The commit marker could not be read or written.
+    #[error("commit marker (consumer group {group})")]
     Marker {
         /// The marker group.
         group: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: MarkerError,
     },
     /// Staged output that cannot be encoded or decoded.
     #[error(transparent)]
     Staged(#[from] StagedError),
     /// Staged output of another sink, topic or epoch.
-    #[error("staged output for epoch {epoch} does not belong to this sink: {reason}")]
+    #[error("staged output for epoch {epoch} does not belong to this sink")]
     Mismatch {
         /// The epoch asked to commit.
         epoch: Epoch,
         /// What differs.
-        reason: String,
+        #[source]
+        source: StagedMismatch,
     },
     /// A call that needs the clients came before `open`.
     #[error("cannot {0} before open()")]

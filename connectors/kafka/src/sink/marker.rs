@@ -20,7 +20,7 @@ use tidemill_runtime::Epoch;
 
 use super::config::{KafkaSinkConfig, KafkaSinkIds};
 use super::context::SinkClientContext;
-use super::error::KafkaSinkError;
+use super::error::{KafkaSinkError, MarkerError};
 
 /// The partition of the output topic the marker offset is stored under.
 const MARKER_PARTITION: i32 = 0;
@@ -76,19 +76,17 @@ impl CommitMarker {
         let consumer = self.consumer.clone();
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(&self.topic, MARKER_PARTITION);
-        let fail = |reason: String| KafkaSinkError::Marker { group: self.group.clone(), reason };
+        let fail = |source: MarkerError| KafkaSinkError::Marker { group: self.group.clone(), source };
         let offsets = tokio::task::spawn_blocking(move || consumer.committed_offsets(tpl, timeout))
             .await
-            .map_err(|e| fail(format!("the read did not finish: {e}")))?
-            .map_err(|e| fail(e.to_string()))?;
-        let elem = offsets
-            .find_partition(&self.topic, MARKER_PARTITION)
-            .ok_or_else(|| fail("the broker's answer has no entry for the marker partition".into()))?;
-        elem.error().map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(MarkerError::Interrupted(e)))?
+            .map_err(|e| fail(e.into()))?;
+        let elem = offsets.find_partition(&self.topic, MARKER_PARTITION).ok_or_else(|| fail(MarkerError::NoEntry))?;
+        elem.error().map_err(|e| fail(e.into()))?;
         let committed = match elem.offset() {
             Offset::Offset(n) if n > 0 => Some(Epoch::new(n as u64)),
             Offset::Invalid => None,
-            other => return Err(fail(format!("unexpected committed offset {other:?}"))),
+            other => return Err(fail(MarkerError::UnexpectedOffset(format!("{other:?}")))),
         };
         self.committed = committed;
         Ok(committed)
@@ -96,11 +94,10 @@ impl CommitMarker {
 
     /// The offsets that mark `epoch` as committed.
     pub(crate) fn offsets_for(&self, epoch: Epoch, records: u64) -> Result<TopicPartitionList, KafkaSinkError> {
-        let fail = |reason: String| KafkaSinkError::Marker { group: self.group.clone(), reason };
-        let offset = i64::try_from(epoch.get()).map_err(|_| fail(format!("epoch {epoch} does not fit an offset")))?;
+        let fail = |source: MarkerError| KafkaSinkError::Marker { group: self.group.clone(), source };
+        let offset = i64::try_from(epoch.get()).map_err(|_| fail(MarkerError::EpochTooLarge(epoch)))?;
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&self.topic, MARKER_PARTITION, Offset::Offset(offset))
-            .map_err(|e| fail(e.to_string()))?;
+        tpl.add_partition_offset(&self.topic, MARKER_PARTITION, Offset::Offset(offset)).map_err(|e| fail(e.into()))?;
         if let Some(mut elem) = tpl.find_partition(&self.topic, MARKER_PARTITION) {
             elem.set_metadata(format!("tidemill commit marker: epoch {epoch} committed ({records} records)"));
         }
@@ -112,17 +109,16 @@ impl CommitMarker {
     /// of groups.
     pub(crate) async fn earlier_runs(&self, prefix: &str, timeout: Duration) -> Result<Vec<String>, KafkaSinkError> {
         let consumer = self.consumer.clone();
-        let fail = |reason: String| KafkaSinkError::Marker { group: self.group.clone(), reason };
+        let fail = |source: MarkerError| KafkaSinkError::Marker { group: self.group.clone(), source };
         // The group list is not `Send`: only the names leave the blocking task.
         let names = tokio::task::spawn_blocking(move || {
             consumer
                 .fetch_group_list(None, timeout)
                 .map(|list| list.groups().iter().map(|g| g.name().to_string()).collect::<Vec<_>>())
-                .map_err(|e| e.to_string())
         })
         .await
-        .map_err(|e| fail(format!("listing groups did not finish: {e}")))?
-        .map_err(|e| fail(format!("cannot list consumer groups: {e}")))?;
+        .map_err(|e| fail(MarkerError::Interrupted(e)))?
+        .map_err(|e| fail(e.into()))?;
         let ours = &self.group;
         Ok(names
             .into_iter()
@@ -132,9 +128,8 @@ impl CommitMarker {
 
     /// The group metadata to send the marker with, read afresh for each transaction.
     pub(crate) fn group_metadata(&self) -> Result<ConsumerGroupMetadata, KafkaSinkError> {
-        self.consumer.group_metadata().ok_or_else(|| KafkaSinkError::Marker {
-            group: self.group.clone(),
-            reason: "the marker consumer has no group metadata".into(),
-        })
+        self.consumer
+            .group_metadata()
+            .ok_or_else(|| KafkaSinkError::Marker { group: self.group.clone(), source: MarkerError::NoGroupMetadata })
     }
 }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use tidemill_runtime::{Batch, Epoch, NodeContext, Sink, SinkError, StagedOutput};
 
 pub use config::{KafkaSinkConfig, KafkaSinkConfigError, KafkaSinkIds};
-pub use error::KafkaSinkError;
+pub use error::{KafkaSinkError, MarkerError, StagedMismatch};
 pub use record::{OutgoingRecord, RecordEncoder};
 pub use staged::{StagedError, KAFKA_STAGED_FORMAT};
 

@@ -32,8 +32,51 @@ const KNOWN_FLAGS: u8 = HAS_KEY | HAS_VALUE | HAS_PARTITION | HAS_TIMESTAMP;
 
 /// Staged output that cannot be written or read back.
 #[derive(Debug, thiserror::Error)]
-#[error("staged Kafka output: {0}")]
-pub struct StagedError(String);
+pub enum StagedError {
+    /// A key, value, header or name longer than a `u32` length can say.
+    #[error("staged Kafka output: a field of {0} bytes is too large")]
+    FieldTooLarge(usize),
+    /// The document does not start with a format name.
+    #[error("staged Kafka output: not a Tidemill Kafka staging document")]
+    NotAStagingDocument,
+    /// A format this sink does not understand.
+    #[error("staged Kafka output: format {found:?}, this sink understands {KAFKA_STAGED_FORMAT:?}")]
+    UnknownFormat {
+        /// The document's format.
+        found: String,
+    },
+    /// A body length that does not fit in memory.
+    #[error("staged Kafka output: body too large")]
+    BodyTooLarge,
+    /// Bytes after the body.
+    #[error("staged Kafka output: {0} bytes after the body")]
+    TrailingBytes(usize),
+    /// The header's record count differs from the body's.
+    #[error("staged Kafka output: the header says {header} records, the body holds {body}")]
+    RecordCount {
+        /// Records the header announces.
+        header: u64,
+        /// Records found in the body.
+        body: u64,
+    },
+    /// The document ends inside a field.
+    #[error("staged Kafka output: truncated: {wanted} bytes wanted, {left} left")]
+    Truncated {
+        /// Bytes the field needs.
+        wanted: usize,
+        /// Bytes left.
+        left: usize,
+    },
+    /// A string field that is not UTF-8.
+    #[error("staged Kafka output: a string is not UTF-8")]
+    NotUtf8(#[source] std::str::Utf8Error),
+    /// A record with flag bits this format does not define.
+    #[error("staged Kafka output: unknown record flags {0:#04x}")]
+    UnknownRecordFlags(u8),
+    /// A header value flag other than absent or present.
+    #[error("staged Kafka output: bad header value flag {0}")]
+    BadHeaderValueFlag(u8),
+}
 
 /// Records of the current epoch, encoded as they arrive.
 #[derive(Debug, Default)]
@@ -118,7 +161,7 @@ impl StagedWriter {
 }
 
 fn put_len(b: &mut Vec<u8>, len: usize) -> Result<(), StagedError> {
-    let len = u32::try_from(len).map_err(|_| StagedError(format!("a field of {len} bytes is too large")))?;
+    let len = u32::try_from(len).map_err(|_| StagedError::FieldTooLarge(len))?;
     b.extend_from_slice(&len.to_le_bytes());
     Ok(())
 }
@@ -151,18 +194,18 @@ impl<'a> StagedEpoch<'a> {
             return Ok(None);
         }
         let mut c = Cursor(&staged.0);
-        let format = c.str().map_err(|_| StagedError("not a Tidemill Kafka staging document".into()))?;
+        let format = c.str().map_err(|_| StagedError::NotAStagingDocument)?;
         if format != KAFKA_STAGED_FORMAT {
-            return Err(StagedError(format!("format {format:?}, this sink understands {KAFKA_STAGED_FORMAT:?}")));
+            return Err(StagedError::UnknownFormat { found: format.to_string() });
         }
         let epoch = Epoch::new(c.u64()?);
         let transactional_id = c.str()?;
         let topic = c.str()?;
         let records = c.u64()?;
-        let body_len = usize::try_from(c.u64()?).map_err(|_| StagedError("body too large".into()))?;
+        let body_len = usize::try_from(c.u64()?).map_err(|_| StagedError::BodyTooLarge)?;
         let body = c.take(body_len)?;
         if !c.0.is_empty() {
-            return Err(StagedError(format!("{} bytes after the body", c.0.len())));
+            return Err(StagedError::TrailingBytes(c.0.len()));
         }
         let parsed = StagedEpoch { epoch, transactional_id, topic, records, body };
         // Check every record now, before a transaction is begun for them.
@@ -172,7 +215,7 @@ impl<'a> StagedEpoch<'a> {
             count += 1;
         }
         if count != records {
-            return Err(StagedError(format!("the header says {records} records, the body holds {count}")));
+            return Err(StagedError::RecordCount { header: records, body: count });
         }
         Ok(Some(parsed))
     }
@@ -199,7 +242,7 @@ struct Cursor<'a>(&'a [u8]);
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], StagedError> {
         if self.0.len() < n {
-            return Err(StagedError(format!("truncated: {n} bytes wanted, {} left", self.0.len())));
+            return Err(StagedError::Truncated { wanted: n, left: self.0.len() });
         }
         let (head, rest) = self.0.split_at(n);
         self.0 = rest;
@@ -230,13 +273,13 @@ impl<'a> Cursor<'a> {
     }
 
     fn str(&mut self) -> Result<&'a str, StagedError> {
-        std::str::from_utf8(self.bytes()?).map_err(|e| StagedError(format!("a string is not UTF-8: {e}")))
+        std::str::from_utf8(self.bytes()?).map_err(StagedError::NotUtf8)
     }
 
     fn record(&mut self) -> Result<RecordRef<'a>, StagedError> {
         let flags = self.u8()?;
         if flags & !KNOWN_FLAGS != 0 {
-            return Err(StagedError(format!("unknown record flags {flags:#04x}")));
+            return Err(StagedError::UnknownRecordFlags(flags));
         }
         let partition = if flags & HAS_PARTITION != 0 { Some(i32::from_le_bytes(self.array()?)) } else { None };
         let timestamp = if flags & HAS_TIMESTAMP != 0 { Some(i64::from_le_bytes(self.array()?)) } else { None };
@@ -250,7 +293,7 @@ impl<'a> Cursor<'a> {
             let value = match self.u8()? {
                 0 => None,
                 1 => Some(self.bytes()?),
-                other => return Err(StagedError(format!("bad header value flag {other}"))),
+                other => return Err(StagedError::BadHeaderValueFlag(other)),
             };
             headers.push((name, value));
         }
