@@ -2,7 +2,6 @@
 //! input implies, `/healthz`, `/readyz`, and jobs in one process kept apart.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use tidemill_runtime::{
     Batch, DeadLetter, EventTime, Job, JobBuilder, JobConfig, JobError, NodeContext, Operator, OperatorError, Origin,
     Output, Record, Source, SourceError, SourcePoll, StateSnapshot,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tidemill_testkit::metrics::{http_get_async, Scrape};
 use tokio::sync::watch;
 
 /// (key, value, event time in ms).
@@ -151,37 +150,9 @@ fn on_port_0() -> MetricsConfig {
     MetricsConfig { addr: MetricsAddr(Some("127.0.0.1:0".parse().unwrap())), ..MetricsConfig::default() }
 }
 
-/// A plain HTTP/1.1 GET: (status, body).
-async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to the metrics endpoint");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("a complete HTTP response");
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("a status code");
-    (status, body.to_string())
-}
-
 /// The values of the series `name` whose labels include `labels`.
 fn values(text: &str, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
-    let mut out = Vec::new();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let (series, value) = line.rsplit_once(' ').expect("series and value");
-        let (n, l) = match series.split_once('{') {
-            Some((n, l)) => (n, l.trim_end_matches('}')),
-            None => (series, ""),
-        };
-        let have: Vec<(&str, &str)> = l
-            .split("\",")
-            .filter(|p| !p.is_empty())
-            .map(|p| p.split_once("=\"").map(|(k, v)| (k, v.trim_end_matches('"'))).expect("label"))
-            .collect();
-        if n == name && labels.iter().all(|want| have.contains(want)) {
-            out.push(value.parse().expect("a number"));
-        }
-    }
-    out
+    Scrape::parse(text).expect("Prometheus text").series(name, labels).map(|s| s.value).collect()
 }
 
 fn one(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -219,7 +190,7 @@ async fn a_running_job_exposes_its_metrics_over_http() {
     committed.wait_for(|e| e.is_some_and(|e| e.get() >= after)).await.unwrap();
     assert_eq!(run.all.lock().unwrap().committed.len() as f64, passed);
 
-    let (status, text) = get(addr, "/metrics").await;
+    let (status, text) = http_get_async(addr, "/metrics").await.expect("GET");
     assert_eq!(status, 200, "{text}");
     let records = |name: &str, n: &str| one(&text, name, &[node(n)]);
     assert_eq!(records("tidemill_records_in_total", "numbers"), n);
@@ -281,9 +252,9 @@ async fn a_running_job_exposes_its_metrics_over_http() {
     assert_eq!(one(&text, "target_info", &[("service_name", "metrics-http")]), 1.0);
     assert!(text.contains("# TYPE tidemill_records_in_total counter\n"));
 
-    assert_eq!(get(addr, "/healthz").await, (200, "ok\n".into()));
-    assert_eq!(get(addr, "/readyz").await, (200, "ready\n".into()));
-    assert_eq!(get(addr, "/nope").await.0, 404);
+    assert_eq!(http_get_async(addr, "/healthz").await.expect("GET"), (200, "ok\n".into()));
+    assert_eq!(http_get_async(addr, "/readyz").await.expect("GET"), (200, "ready\n".into()));
+    assert_eq!(http_get_async(addr, "/nope").await.expect("GET").0, 404);
 
     run.gate.send_replace(true);
     let summary = handle.wait().await.unwrap();
@@ -306,8 +277,8 @@ async fn two_jobs_in_one_process_keep_their_metrics_apart() {
     let (mut ds, mut dl) = (small.drained, large.drained);
     ds.wait_for(|n| *n == 2).await.unwrap();
     dl.wait_for(|n| *n == 2).await.unwrap();
-    let (_, s) = get(addr_s, "/metrics").await;
-    let (_, l) = get(addr_l, "/metrics").await;
+    let (_, s) = http_get_async(addr_s, "/metrics").await.expect("GET");
+    let (_, l) = http_get_async(addr_l, "/metrics").await.expect("GET");
     assert_eq!(one(&s, "tidemill_records_in_total", &[node("numbers")]), 150.0);
     assert_eq!(one(&l, "tidemill_records_in_total", &[node("numbers")]), 1_500.0);
     assert_eq!(one(&s, "target_info", &[]), 1.0);
@@ -342,7 +313,7 @@ async fn an_address_in_use_fails_the_start_and_off_listens_nowhere() {
     let handle = run.job.start().await.unwrap();
     let moved = handle.metrics().http_addr().unwrap();
     assert_ne!(moved, taken.local_addr().unwrap());
-    assert_eq!(get(moved, "/healthz").await.0, 200);
+    assert_eq!(http_get_async(moved, "/healthz").await.expect("GET").0, 200);
     run.gate.send_replace(true);
     handle.wait().await.unwrap();
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tidemill_runtime::metrics::{MetricsAddr, MetricsConfig, Readiness, ReadinessCondition};
 use tidemill_runtime::testing::{CollectSink, Collected};
 use tidemill_runtime::{Job, NodeContext, Source, SourceError, SourcePoll, StateSnapshot};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tidemill_testkit::metrics::http_get_async;
 use tokio::sync::watch;
 
 /// What the test tells the source: the condition's reason (or none), and whether to end.
@@ -43,22 +43,11 @@ impl Source for Waiting {
     }
 }
 
-async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to the metrics endpoint");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("a complete HTTP response");
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("a status code");
-    (status, body.to_string())
-}
-
 /// GETs `path` until it answers `status`; the last body.
 async fn await_status(addr: SocketAddr, path: &str, status: u16) -> String {
     let mut last = (0, String::new());
     for _ in 0..500 {
-        last = get(addr, path).await;
+        last = http_get_async(addr, path).await.expect("GET");
         if last.0 == status {
             return last.1;
         }
@@ -87,7 +76,7 @@ async fn a_condition_set_by_a_source_makes_the_job_unready_until_cleared() {
     let body = await_status(addr, "/readyz", 503).await;
     assert_eq!(body, "feed: waiting for the upstream at 10.0.0.1:9\n");
     assert_eq!(metrics.readiness(), Readiness::NotReady(vec!["feed: waiting for the upstream at 10.0.0.1:9".into()]));
-    let (status, text) = get(addr, "/metrics").await;
+    let (status, text) = http_get_async(addr, "/metrics").await.expect("GET");
     assert_eq!(status, 200, "/metrics answers while not ready");
     assert!(text.contains("tidemill_job_ready 0\n"), "{text}");
     assert!(
@@ -97,7 +86,7 @@ async fn a_condition_set_by_a_source_makes_the_job_unready_until_cleared() {
 
     tell.send_replace((None, false));
     assert_eq!(await_status(addr, "/readyz", 200).await, "ready\n");
-    let (_, text) = get(addr, "/metrics").await;
+    let (_, text) = http_get_async(addr, "/metrics").await.expect("GET");
     assert!(text.contains("tidemill_job_ready 1\n"), "{text}");
     assert!(
         text.contains("tidemill_node_not_ready{tidemill_condition=\"upstream\",tidemill_node=\"feed\"} 0\n"),

@@ -40,6 +40,13 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> 
     Ok((status, body))
 }
 
+/// [`http_get`] from async code. It runs on a blocking thread, so an endpoint
+/// served by the caller's own runtime keeps being served while it waits.
+pub async fn http_get_async(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let path = path.to_string();
+    tokio::task::spawn_blocking(move || http_get(addr, &path)).await.map_err(std::io::Error::other)?
+}
+
 fn dechunk(mut body: &str) -> Option<String> {
     let mut out = String::new();
     loop {
