@@ -1,9 +1,56 @@
 //! What every example binary's `main` does: logging to stderr, then the job, then
 //! a clear `error: …` and a non-zero exit status if it failed.
 
+use std::io::Write as _;
 use std::process::ExitCode;
+use std::sync::RwLock;
 
+use tidemill_kafka::properties::Redactor;
 use tidemill_runtime::trace::{self, SampleRatio, TracingGuard};
+
+/// The secrets' values this process knows, hidden from its log lines and its
+/// final error (see [`redact_output`]).
+static REDACTOR: RwLock<Option<Redactor>> = RwLock::new(None);
+
+/// Hides these secrets' values from everything [`run_main`] writes to stderr from
+/// now on: log lines (including librdkafka's, which Tidemill does not format) and
+/// the final `error: ...`. Configuration is already printed redacted; this is
+/// the last line of defence for text that quotes a value.
+pub fn redact_output(redactor: Redactor) {
+    *REDACTOR.write().unwrap_or_else(|p| p.into_inner()) = Some(redactor);
+}
+
+fn redacted(text: &str) -> String {
+    match &*REDACTOR.read().unwrap_or_else(|p| p.into_inner()) {
+        Some(r) if !r.is_empty() => r.redact(text),
+        _ => text.to_string(),
+    }
+}
+
+/// stderr, one log line at a time, with the secrets of [`redact_output`] hidden:
+/// the line is collected and written, redacted, when the writer is dropped
+/// (`tracing_subscriber` makes one writer per event).
+#[derive(Default)]
+struct RedactingStderr(Vec<u8>);
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactingStderr {
+    fn drop(&mut self) {
+        let line = redacted(&String::from_utf8_lossy(&self.0));
+        // Nowhere to report a failed write to stderr.
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+}
 
 /// Why a binary stopped, and so its exit status.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +77,7 @@ impl From<String> for ExitError {
 pub fn run_main(log: &str, run: impl FnOnce() -> Result<(), ExitError>) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(log).unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
+        .with_writer(RedactingStderr::default)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // Flushed and shut down when `run` is over, before the process exits.
@@ -44,11 +91,11 @@ pub fn run_main(log: &str, run: impl FnOnce() -> Result<(), ExitError>) -> ExitC
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(ExitError::Usage(message)) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", redacted(&message));
             ExitCode::from(2)
         }
         Err(ExitError::Failed(message)) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", redacted(&message));
             ExitCode::FAILURE
         }
     }
@@ -83,30 +130,9 @@ pub fn parse_metrics_addr(s: &str) -> Result<tidemill_runtime::metrics::MetricsA
     s.parse().map_err(|e: tidemill_runtime::metrics::MetricsError| e.to_string())
 }
 
-/// A client property that is not `KEY=VALUE`.
-#[derive(Debug, thiserror::Error)]
-#[error("expected KEY=VALUE, got {0:?}")]
-pub struct PropertyError(pub String);
-
-/// Parses a `KEY=VALUE` client property (`--property`, `--kafka-property`).
-pub fn parse_property(s: &str) -> Result<(String, String), PropertyError> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-        _ => Err(PropertyError(s.to_owned())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn properties_are_key_equals_value() {
-        assert_eq!(parse_property(" linger.ms=20").unwrap(), ("linger.ms".into(), "20".into()));
-        assert_eq!(parse_property("a=b=c").unwrap(), ("a".into(), "b=c".into()));
-        assert!(parse_property("=1").is_err());
-        assert!(parse_property("nothing").is_err());
-    }
 
     #[test]
     fn metrics_addr_is_an_address_or_off() {

@@ -2,6 +2,7 @@
 //! can build it) plus a binary in `src/bin/`.
 
 pub mod cli;
+pub mod kafka_client;
 pub mod order_aggregates;
 pub mod orders;
 pub mod producer;

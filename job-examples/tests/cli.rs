@@ -10,7 +10,8 @@ use serde_json::Value;
 use tidemill_job_examples::order_aggregates::{preview_table, OrderTables};
 
 /// Every long option the CLI defines, besides `--help` and `--version`.
-const LONG_OPTIONS: [&str; 36] = [
+const LONG_OPTIONS: [&str; 37] = [
+    "kafka-config",
     "input",
     "generate",
     "output",

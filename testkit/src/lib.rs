@@ -4,6 +4,7 @@
 //! that every crate, the runtime included, can use it as a dev-dependency):
 //!
 //! - [`kafka`]: the shared test broker's address, unique names, topics;
+//! - [`secured_kafka`]: that broker's SASL_SSL listener;
 //! - [`broker`]: a private broker for faults that must not touch the shared one;
 //! - [`delta_reader`], [`delta_log`]: Delta tables read back by independent readers;
 //! - [`metrics`]: Prometheus scrapes of a job's `/metrics`, HTTP probes;
@@ -16,6 +17,7 @@ pub mod delta_reader;
 pub mod kafka;
 pub mod metrics;
 pub mod process;
+pub mod secured_kafka;
 pub mod tmpfs;
 
 /// The workspace's root folder (where `scripts/` and `tests/python/` are).

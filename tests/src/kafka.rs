@@ -12,6 +12,19 @@ use crate::binary::order_producer;
 /// `key` (`order-id` or `user-id`): the same events as
 /// `OrderGenerator::events(config)`, for the oracle.
 pub fn produce_generated(brokers: &str, topic: &str, partitions: u32, key: &str, config: &GeneratorConfig) {
+    produce_generated_with(brokers, topic, partitions, key, config, &[]);
+}
+
+/// [`produce_generated`] with more `order-producer` arguments (client
+/// properties for a secured listener, say).
+pub fn produce_generated_with(
+    brokers: &str,
+    topic: &str,
+    partitions: u32,
+    key: &str,
+    config: &GeneratorConfig,
+    extra: &[&str],
+) {
     // What order-producer cannot be told must be its default.
     let default = GeneratorConfig::default();
     assert_eq!(
@@ -25,6 +38,7 @@ pub fn produce_generated(brokers: &str, topic: &str, partitions: u32, key: &str,
         .args(["--users", &config.users.to_string(), "--jitter", &format!("{}ms", config.max_jitter.as_millis())])
         .args(["--duplicate-share", &config.duplicate_share.to_string()])
         .args(["--malformed-share", &config.malformed_share.to_string()])
+        .args(extra)
         .stdout(Stdio::null())
         .status()
         .expect("run order-producer");

@@ -1,6 +1,5 @@
 //! [`KafkaSourceConfig`]: what a [`KafkaSource`](super::KafkaSource) reads and how.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -8,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use tidemill_runtime::NodeContext;
 
 use crate::group::GroupHandle;
+use crate::properties::{ClientProperties, PropertyError};
 use crate::source::KafkaSourceError;
 
 /// Where a partition is read from when no checkpoint says otherwise.
@@ -67,9 +67,12 @@ pub struct KafkaSourceConfig {
     /// Extra librdkafka client properties (`fetch.max.bytes`, `security.protocol`,
     /// `isolation.level`, ...). They override Tidemill's defaults, except the ones the
     /// source relies on: `bootstrap.servers`, `group.id`, `enable.auto.commit`,
-    /// `enable.auto.offset.store` and `auto.offset.reset`.
+    /// `enable.auto.offset.store` and `auto.offset.reset`. The same properties go
+    /// to every client the source creates (consumers, metadata probes, the group
+    /// member in group mode): set TLS and SASL here. Secrets are redacted when
+    /// the config is printed or serialised (see [`ClientProperties`]).
     #[serde(default)]
-    pub properties: BTreeMap<String, String>,
+    pub properties: ClientProperties,
     /// How many librdkafka consumers the partitions of this source share in one
     /// process (partition `p` uses consumer `p % consumers`); the number of CPUs
     /// when absent. Each consumer has its own network and decompression thread, so
@@ -115,7 +118,7 @@ impl KafkaSourceConfig {
             end: None,
             fail_on_data_loss: true,
             metadata_timeout: default_metadata_timeout(),
-            properties: BTreeMap::new(),
+            properties: ClientProperties::new(),
             consumers: None,
             partitions: None,
             member: None,
@@ -159,9 +162,7 @@ impl KafkaSourceConfig {
         if self.metadata_timeout.is_zero() {
             return Err(KafkaSourceConfigError::ZeroMetadataTimeout);
         }
-        if let Some(key) = self.properties.keys().find(|k| FIXED_PROPERTIES.contains(&k.as_str())) {
-            return Err(KafkaSourceConfigError::FixedProperty(key.clone()));
-        }
+        self.properties.check(&FIXED_PROPERTIES, "source")?;
         Ok(())
     }
 
@@ -173,6 +174,12 @@ impl KafkaSourceConfig {
             }
             None => i32::try_from(shard).map_err(|_| KafkaSourceError::ShardTooLarge(shard)),
         }
+    }
+
+    /// The topic's partition count, asked with the source's client properties;
+    /// a failure says what the client reported (authentication, TLS, connection).
+    pub fn partition_count(&self) -> Result<usize, crate::TopicMetadataError> {
+        crate::topic_partition_count(&self.brokers, &self.topic, self.metadata_timeout, &self.properties)
     }
 
     /// How many consumers the partitions are spread over (see `consumers`).
@@ -187,7 +194,7 @@ impl KafkaSourceConfig {
 
     /// The librdkafka configuration of the consumer a source node shares among its
     /// partitions in one process.
-    pub(crate) fn client_config(&self, ctx: &NodeContext, consumer: usize) -> ClientConfig {
+    pub(crate) fn client_config(&self, ctx: &NodeContext, consumer: usize) -> Result<ClientConfig, PropertyError> {
         let mut c = ClientConfig::new();
         c.set("client.id", format!("tidemill-{}-{}-{consumer}", ctx.job, ctx.node))
             // Each partition has its own queue, and this bound applies to each:
@@ -196,9 +203,7 @@ impl KafkaSourceConfig {
             .set("max.partition.fetch.bytes", "8388608")
             // The log end of each partition, for the lag metrics.
             .set("statistics.interval.ms", "1000");
-        for (key, value) in &self.properties {
-            c.set(key, value);
-        }
+        self.properties.apply_to(&mut c)?;
         c.set("bootstrap.servers", &self.brokers)
             .set("group.id", self.group_for(ctx))
             // Offsets are committed explicitly, only for checkpointed positions.
@@ -207,7 +212,7 @@ impl KafkaSourceConfig {
             // An out-of-range offset is reported to the source, which decides
             // (fail_on_data_loss) instead of librdkafka silently jumping.
             .set("auto.offset.reset", "error");
-        c
+        Ok(c)
     }
 }
 
@@ -229,9 +234,9 @@ pub enum KafkaSourceConfigError {
     /// `metadata_timeout` is zero.
     #[error("metadata_timeout must be positive")]
     ZeroMetadataTimeout,
-    /// A property the source sets itself is overridden.
-    #[error("property {0:?} is set by the Kafka source and cannot be overridden")]
-    FixedProperty(String),
+    /// A client property is one the source sets itself, or cannot be read.
+    #[error(transparent)]
+    Property(#[from] PropertyError),
 }
 
 /// A topic name that breaks Kafka's rules (librdkafka would report it late, or
@@ -290,13 +295,13 @@ mod tests {
     fn client_config_fixes_what_the_source_relies_on() {
         let ctx = NodeContext::for_tests("orders");
         let c = KafkaSourceConfig::new("b:1", "t").property("queued.max.messages.kbytes", "1024");
-        let cc = c.client_config(&ctx, 1);
+        let cc = c.client_config(&ctx, 1).unwrap();
         assert_eq!(cc.get("group.id"), Some("test"));
         assert_eq!(cc.get("enable.auto.commit"), Some("false"));
         assert_eq!(cc.get("auto.offset.reset"), Some("error"));
         assert_eq!(cc.get("queued.max.messages.kbytes"), Some("1024"));
         assert_eq!(cc.get("client.id"), Some("tidemill-test-orders-1"));
         let c = KafkaSourceConfig { group_id: Some("lag".into()), ..c };
-        assert_eq!(c.client_config(&ctx, 0).get("group.id"), Some("lag"));
+        assert_eq!(c.client_config(&ctx, 0).unwrap().get("group.id"), Some("lag"));
     }
 }

@@ -113,8 +113,9 @@ impl SharedConsumer {
             health: BrokerHealth::for_node(config, ctx),
             index,
         };
-        let consumer = BaseConsumer::from_config_and_context(&config.client_config(ctx, index), context)
-            .map_err(KafkaSourceError::CreateConsumer)?;
+        let client_config = config.client_config(ctx, index).map_err(|e| KafkaSourceError::Config(e.into()))?;
+        let consumer =
+            BaseConsumer::from_config_and_context(&client_config, context).map_err(KafkaSourceError::CreateConsumer)?;
         let consumer = Arc::new(consumer);
         let events = Arc::new(MainQueueEvents::default());
         let stop = Arc::new(AtomicBool::new(false));

@@ -39,6 +39,8 @@ mod group;
 mod labels;
 mod metadata;
 mod position;
+pub mod properties;
+mod reach;
 mod record;
 mod sink;
 mod source;
@@ -50,6 +52,8 @@ pub use group::{
 pub use labels::{kafka_partition_labels, KAFKA_SOURCE_KIND};
 pub use metadata::{partition_count, ProbeError};
 pub use position::DataLoss;
+pub use properties::ClientProperties;
+pub use reach::{topic_partition_count, TopicMetadataError};
 pub use record::KafkaRecord;
 pub use sink::{
     KafkaSink, KafkaSinkConfig, KafkaSinkConfigError, KafkaSinkError, KafkaSinkIds, MarkerError, OutgoingRecord,

@@ -19,15 +19,17 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Parser};
+use tidemill_job_examples::kafka_client::KafkaClientArgs;
 use tidemill_job_examples::orders::{GeneratorConfig, OrderGenerator};
 use tidemill_job_examples::producer::{live_config, record_key, KeyField, Pacer, ProducerTracing};
-use tidemill_kafka::partition_count;
 use tidemill_kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use tidemill_kafka::rdkafka::client::{ClientContext, DefaultClientContext};
 use tidemill_kafka::rdkafka::config::RDKafkaLogLevel;
 use tidemill_kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use tidemill_kafka::rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use tidemill_kafka::rdkafka::ClientConfig;
+use tidemill_kafka::{topic_partition_count, ClientProperties};
+use tidemill_runtime::ErrorChain;
 
 /// How long to wait for metadata and topic creation.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -109,9 +111,10 @@ struct Cli {
     #[arg(long, value_name = "SHARE", conflicts_with = "replay")]
     malformed_share: Option<f64>,
 
-    /// Extra librdkafka producer property (repeatable), e.g. `--property linger.ms=20`.
-    #[arg(long = "property", value_name = "KEY=VALUE", value_parser = tidemill_job_examples::cli::parse_property)]
-    properties: Vec<(String, String)>,
+    /// Kafka client properties (TLS, SASL, `linger.ms`, ...) for the producer and
+    /// the admin client; see docs/kafka-security.md.
+    #[command(flatten)]
+    kafka: KafkaClientArgs,
 
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, value_name = "FILTER", env = "RUST_LOG", default_value = "warn")]
@@ -248,9 +251,9 @@ fn input(cli: &Cli, live_start: DateTime<Utc>) -> Result<Input, String> {
 }
 
 /// Creates the topic if asked and missing; returns its partition count.
-async fn ensure_topic(cli: &Cli) -> Result<usize, String> {
-    let existing = partition_count(&cli.brokers, &cli.topic, ADMIN_TIMEOUT);
-    let missing = matches!(existing, Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition)));
+async fn ensure_topic(cli: &Cli, props: &ClientProperties) -> Result<usize, String> {
+    let existing = topic_partition_count(&cli.brokers, &cli.topic, ADMIN_TIMEOUT, props);
+    let missing = existing.as_ref().is_err_and(|e| e.is_missing_topic());
     let (Some(partitions), true) = (cli.create_partitions, missing) else {
         if let (Some(wanted), Ok(count)) = (cli.create_partitions, &existing) {
             if *count != wanted as usize {
@@ -258,14 +261,16 @@ async fn ensure_topic(cli: &Cli) -> Result<usize, String> {
             }
         }
         return existing.map_err(|e| match e {
-            KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+            e if e.is_missing_topic() => {
                 format!("topic {} does not exist (pass --create-partitions N to create it)", cli.topic)
             }
-            e => format!("cannot read the metadata of topic {} from {}: {e}", cli.topic, cli.brokers),
+            e => format!("cannot read the metadata of topic {}: {}", cli.topic, ErrorChain(&e)),
         });
     };
+    let mut admin_config = ClientConfig::new();
+    props.apply_to(&mut admin_config).map_err(|e| ErrorChain(&e).to_string())?;
     let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", &cli.brokers).create().map_err(|e| e.to_string())?;
+        admin_config.set("bootstrap.servers", &cli.brokers).create().map_err(|e| e.to_string())?;
     let partitions_i32 = i32::try_from(partitions).map_err(|_| "too many partitions".to_string())?;
     let topic =
         NewTopic::new(&cli.topic, partitions_i32, TopicReplication::Fixed(cli.replication_factor.unwrap_or(-1)));
@@ -282,13 +287,15 @@ async fn ensure_topic(cli: &Cli) -> Result<usize, String> {
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
+    let props = cli.kafka.merge_with_env(&ClientProperties::new()).map_err(|e| ErrorChain(&e).to_string())?;
+    tidemill_job_examples::cli::redact_output(props.redactor().map_err(|e| ErrorChain(&e).to_string())?);
     // Built here to report a bad configuration before touching Kafka; a live input
     // is built again once the topic is ready, so its event times start at the send.
     let mut input = input(cli, Utc::now())?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     // rdkafka clients are created inside a tokio runtime.
     let _entered = runtime.enter();
-    let partitions = runtime.block_on(ensure_topic(cli))?;
+    let partitions = runtime.block_on(ensure_topic(cli, &props))?;
 
     let mut config = ClientConfig::new();
     config
@@ -301,9 +308,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         // A delivery report per record costs more than producing it: only failures
         // are reported; after a successful flush, every other record was delivered.
         .set("delivery.report.only.error", "true");
-    for (key, value) in &cli.properties {
-        config.set(key, value);
-    }
+    props.apply_to(&mut config).map_err(|e| ErrorChain(&e).to_string())?;
     let producer: ThreadedProducer<Deliveries> =
         config.create_with_context(Deliveries::default()).map_err(|e| format!("cannot create the producer: {e}"))?;
     let tracing = ProducerTracing::start(cli.trace_sample)?;
@@ -407,7 +412,7 @@ mod tests {
             "linger.ms=20",
         ])
         .unwrap();
-        assert_eq!(cli.properties, vec![("linger.ms".to_string(), "20".to_string())]);
+        assert_eq!(cli.kafka.properties, vec!["linger.ms=20".to_string()]);
         assert!(Cli::try_parse_from(["order-producer", "--topic", "t"]).is_err(), "an input is required");
         assert!(Cli::try_parse_from(["order-producer", "--topic", "t", "--replay", "f", "--seed", "1"]).is_err());
         assert!(Cli::try_parse_from(["order-producer", "--topic", "t", "--generate", "1", "--replay", "f"]).is_err());

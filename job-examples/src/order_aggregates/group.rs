@@ -37,6 +37,8 @@ impl GroupOptions {
     pub fn group_config(&self, source: &KafkaSourceConfig) -> GroupConfig {
         let mut config = GroupConfig::new(&source.brokers, &source.topic, self.group_id());
         config.session_timeout = self.session_timeout;
+        // The member reaches the same (maybe secured) cluster as the sources.
+        config.properties = source.properties.clone();
         config
     }
 

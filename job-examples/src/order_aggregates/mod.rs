@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use crate::orders::{GeneratorError, GeneratorSource, OrderEvent};
 use tidemill_delta::{DeadLetterDeltaSink, DeltaAppendSink, DeltaDistinctSink, DeltaSinkConfig};
-use tidemill_kafka::{partition_count, KafkaRecord, KafkaSource, KafkaSourceConfig};
+use tidemill_kafka::{KafkaRecord, KafkaSource, KafkaSourceConfig};
 use tidemill_operators::decode::RawRecord;
 use tidemill_operators::dedup::Deduped;
 use tidemill_operators::ext::{BytesStreamExt, KeyedStreamExt};
@@ -51,17 +51,10 @@ pub enum OrderJobError {
     /// The Kafka source settings are invalid.
     #[error("kafka: invalid source settings")]
     KafkaConfig(#[source] tidemill_kafka::KafkaSourceConfigError),
-    /// The topic's partitions cannot be counted (missing topic, unreachable brokers).
-    #[error("kafka: topic {topic} at {brokers}")]
-    Topic {
-        /// The topic.
-        topic: String,
-        /// The brokers asked.
-        brokers: String,
-        /// What the client said (boxed: the other variants are small).
-        #[source]
-        source: Box<tidemill_kafka::rdkafka::error::KafkaError>,
-    },
+    /// The topic's partitions cannot be counted (missing topic, unreachable
+    /// brokers, a failed login); boxed: the other variants are small.
+    #[error("kafka")]
+    Topic(#[source] Box<tidemill_kafka::TopicMetadataError>),
     /// A file or generator source was asked for with a Kafka input.
     #[error("kafka: a Kafka input has no file or generator source")]
     NotAFileInput,
@@ -257,13 +250,7 @@ fn kafka_source(job: &JobBuilder, config: &KafkaSourceConfig) -> Result<Stream<K
     // anything starts.
     let partitions = match &config.partitions {
         Some(list) => list.len(),
-        None => partition_count(&config.brokers, &config.topic, config.metadata_timeout).map_err(|source| {
-            OrderJobError::Topic {
-                topic: config.topic.clone(),
-                brokers: config.brokers.clone(),
-                source: Box::new(source),
-            }
-        })?,
+        None => config.partition_count().map_err(|e| OrderJobError::Topic(Box::new(e)))?,
     };
     let config = config.clone();
     Ok(job.source("kafka", partitions, move |ctx: &NodeContext| KafkaSource::new(config.clone(), ctx)))

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::kafka_client::KafkaClientSettings;
 use crate::orders::{GeneratorConfig, GeneratorError};
 use serde::{Deserialize, Serialize};
 use tidemill_kafka::KafkaSourceConfig;
@@ -51,6 +52,9 @@ pub struct OrderJobSettings {
     /// (default 127.0.0.1:9464, localhost only; `off` for none), the progress line
     /// and the lag-growth detector. OTLP push follows `OTEL_EXPORTER_OTLP_*`.
     pub metrics: MetricsConfig,
+    /// Kafka clients (TOML `[kafka.properties]`): librdkafka properties for every
+    /// Kafka client of the job, e.g. TLS and SASL settings.
+    pub kafka: KafkaClientSettings,
 }
 
 impl Default for OrderJobSettings {
@@ -73,6 +77,7 @@ impl Default for OrderJobSettings {
                 fallback_to_free_port: true,
                 ..MetricsConfig::default()
             },
+            kafka: KafkaClientSettings::default(),
         }
     }
 }

@@ -1,11 +1,11 @@
 //! [`GroupConfig`]: how a process joins its job's consumer group.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
 
 use crate::config::{validate_topic, InvalidTopic};
+use crate::properties::{ClientProperties, PropertyError};
 
 /// How a process joins a job's consumer group (see [`PartitionTasks`](super::PartitionTasks)).
 #[derive(Clone, Debug, PartialEq)]
@@ -22,8 +22,9 @@ pub struct GroupConfig {
     pub session_timeout: Duration,
     /// How long a revocation waits for the revoked tasks' last checkpoint.
     pub revoke_timeout: Duration,
-    /// Extra librdkafka properties of the member (`security.protocol`, ...).
-    pub properties: BTreeMap<String, String>,
+    /// Extra librdkafka properties of the member (`security.protocol`, ...): the
+    /// same as the job's sources, so that it reaches a secured cluster too.
+    pub properties: ClientProperties,
 }
 
 /// Properties the member sets itself.
@@ -40,7 +41,7 @@ impl GroupConfig {
             group_id: group_id.into(),
             session_timeout: Duration::from_secs(45),
             revoke_timeout: Duration::from_secs(60),
-            properties: BTreeMap::new(),
+            properties: ClientProperties::new(),
         }
     }
 
@@ -56,26 +57,22 @@ impl GroupConfig {
         if self.session_timeout < Duration::from_secs(1) {
             return Err(GroupConfigError::SessionTimeout);
         }
-        if let Some(key) = self.properties.keys().find(|k| FIXED_PROPERTIES.contains(&k.as_str())) {
-            return Err(GroupConfigError::FixedProperty(key.clone()));
-        }
+        self.properties.check(&FIXED_PROPERTIES, "group member")?;
         Ok(())
     }
 
     /// The member's client configuration: cooperative-sticky assignment, manual
     /// commits, and almost no prefetch (it never reads records).
-    pub(crate) fn client_config(&self) -> ClientConfig {
+    pub(crate) fn client_config(&self) -> Result<ClientConfig, PropertyError> {
         let mut c = ClientConfig::new();
         c.set("client.id", format!("tidemill-{}-member", self.group_id)).set("queued.max.messages.kbytes", "64");
-        for (key, value) in &self.properties {
-            c.set(key, value);
-        }
+        self.properties.apply_to(&mut c)?;
         c.set("bootstrap.servers", &self.brokers)
             .set("group.id", &self.group_id)
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set("session.timeout.ms", self.session_timeout.as_millis().to_string())
             .set("enable.auto.commit", "false");
-        c
+        Ok(c)
     }
 }
 
@@ -94,9 +91,9 @@ pub enum GroupConfigError {
     /// The session timeout is shorter than a second.
     #[error("the session timeout must be at least 1 s")]
     SessionTimeout,
-    /// A property the member sets itself is overridden.
-    #[error("property {0:?} is set by the group member and cannot be overridden")]
-    FixedProperty(String),
+    /// A client property is one the member sets itself, or cannot be read.
+    #[error(transparent)]
+    Property(#[from] PropertyError),
 }
 
 #[cfg(test)]
@@ -107,14 +104,14 @@ mod tests {
     fn member_config_is_cooperative_and_validated() {
         let c = GroupConfig::new("b:1", "orders", "job");
         assert!(c.validate().is_ok());
-        let cc = c.client_config();
+        let cc = c.client_config().unwrap();
         assert_eq!(cc.get("partition.assignment.strategy"), Some("cooperative-sticky"));
         assert_eq!(cc.get("session.timeout.ms"), Some("45000"));
         assert_eq!(cc.get("enable.auto.commit"), Some("false"));
         assert!(GroupConfig::new("b:1", "orders", " ").validate().is_err());
         assert!(GroupConfig::new("b:1", "a b", "job").validate().is_err());
         let mut fixed = c.clone();
-        fixed.properties.insert("group.id".into(), "other".into());
+        fixed.properties.insert("group.id", "other");
         assert!(fixed.validate().unwrap_err().to_string().contains("group.id"));
         let short = GroupConfig { session_timeout: Duration::from_millis(10), ..c };
         assert!(short.validate().is_err());

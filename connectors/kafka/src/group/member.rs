@@ -75,8 +75,9 @@ impl GroupMember {
         config.validate()?;
         let (events, receiver) = mpsc::unbounded_channel();
         let context = GroupContext::new(config, events);
-        let consumer = BaseConsumer::from_config_and_context(&config.client_config(), context)
-            .map_err(MembershipError::CreateConsumer)?;
+        let consumer =
+            BaseConsumer::from_config_and_context(&config.client_config().map_err(GroupConfigError::from)?, context)
+                .map_err(MembershipError::CreateConsumer)?;
         consumer
             .subscribe(&[&config.topic])
             .map_err(|source| MembershipError::Subscribe { topic: config.topic.clone(), source })?;

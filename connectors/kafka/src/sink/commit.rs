@@ -35,7 +35,7 @@ impl<T: Send + 'static, E: RecordEncoder<T>> KafkaSink<T, E> {
         let marker = CommitMarker::new(&self.config, &self.ids, context.clone())?;
         check_topic(&self.config, &marker).await?;
         let producer = TxnProducer::new(
-            &self.config.producer_config(&self.ids),
+            &self.config.producer_config(&self.ids).map_err(|e| KafkaSinkError::Config(e.into()))?,
             context,
             &self.config.topic,
             self.config.request_timeout,

@@ -1,7 +1,6 @@
 //! [`KafkaSinkConfig`]: where a [`KafkaSink`](super::KafkaSink) writes and how, and
 //! the ids ([`KafkaSinkIds`]) that make its commits exactly-once.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -9,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tidemill_runtime::NodeContext;
 
 use crate::config::{validate_topic, InvalidTopic};
+use crate::properties::{ClientProperties, PropertyError};
 
 /// Configuration of a transactional Kafka sink.
 ///
@@ -53,12 +53,13 @@ pub struct KafkaSinkConfig {
     pub max_epoch_bytes: u64,
     /// Extra librdkafka properties for both clients of the sink (the producer and
     /// the consumer that reads the commit marker): security settings and the like.
+    /// Secrets are redacted when the config is printed or serialised.
     #[serde(default)]
-    pub properties: BTreeMap<String, String>,
+    pub properties: ClientProperties,
     /// Extra librdkafka properties for the producer only (`linger.ms`,
     /// `compression.type`, `message.max.bytes`, ...). They override `properties`.
     #[serde(default)]
-    pub producer_properties: BTreeMap<String, String>,
+    pub producer_properties: ClientProperties,
 }
 
 fn default_transaction_timeout() -> Duration {
@@ -92,20 +93,20 @@ impl KafkaSinkConfig {
             transaction_timeout: default_transaction_timeout(),
             request_timeout: default_request_timeout(),
             max_epoch_bytes: Self::DEFAULT_MAX_EPOCH_BYTES,
-            properties: BTreeMap::new(),
-            producer_properties: BTreeMap::new(),
+            properties: ClientProperties::new(),
+            producer_properties: ClientProperties::new(),
         }
     }
 
     /// The same configuration with a property for both clients.
     pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.properties.insert(key.into(), value.into());
+        self.properties.insert(key, value);
         self
     }
 
     /// The same configuration with a producer property.
     pub fn producer_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.producer_properties.insert(key.into(), value.into());
+        self.producer_properties.insert(key, value);
         self
     }
 
@@ -130,14 +131,9 @@ impl KafkaSinkConfig {
         if self.max_epoch_bytes == 0 {
             return Err(KafkaSinkConfigError::ZeroMaxEpochBytes);
         }
-        let fixed = |k: &String| PRODUCER_FIXED.contains(&k.as_str()) || MARKER_FIXED.contains(&k.as_str());
-        if let Some(key) = self.properties.keys().chain(self.producer_properties.keys()).find(|k| fixed(k)) {
-            return Err(KafkaSinkConfigError::FixedProperty(key.clone()));
-        }
-        let nul = |m: &BTreeMap<String, String>| m.iter().any(|(k, v)| k.contains('\0') || v.contains('\0'));
-        if nul(&self.properties) || nul(&self.producer_properties) {
-            return Err(KafkaSinkConfigError::NulInProperties);
-        }
+        let both: Vec<&str> = PRODUCER_FIXED.iter().chain(&MARKER_FIXED).copied().collect();
+        self.properties.check(&both, "Kafka sink")?;
+        self.producer_properties.check(&PRODUCER_FIXED, "Kafka sink")?;
         Ok(())
     }
 
@@ -157,28 +153,25 @@ impl KafkaSinkConfig {
     }
 
     /// The transactional producer's librdkafka configuration.
-    pub(crate) fn producer_config(&self, ids: &KafkaSinkIds) -> ClientConfig {
+    pub(crate) fn producer_config(&self, ids: &KafkaSinkIds) -> Result<ClientConfig, PropertyError> {
         let mut c = ClientConfig::new();
         c.set("client.id", &ids.client_id);
-        for (key, value) in self.properties.iter().chain(&self.producer_properties) {
-            c.set(key, value);
-        }
+        self.properties.apply_to(&mut c)?;
+        self.producer_properties.apply_to(&mut c)?;
         c.set("bootstrap.servers", &self.brokers)
             .set("transactional.id", &ids.transactional_id)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("transaction.timeout.ms", self.transaction_timeout.as_millis().to_string());
-        c
+        Ok(c)
     }
 
     /// The configuration of the consumer that reads and sends the commit marker. It
     /// never subscribes (no group membership): it only names the marker group.
-    pub(crate) fn marker_config(&self, ids: &KafkaSinkIds) -> ClientConfig {
+    pub(crate) fn marker_config(&self, ids: &KafkaSinkIds) -> Result<ClientConfig, PropertyError> {
         let mut c = ClientConfig::new();
         c.set("client.id", format!("{}-marker", ids.client_id));
-        for (key, value) in &self.properties {
-            c.set(key, value);
-        }
+        self.properties.apply_to(&mut c)?;
         c.set("bootstrap.servers", &self.brokers)
             .set("group.id", &ids.marker_group)
             .set("enable.auto.commit", "false")
@@ -186,7 +179,7 @@ impl KafkaSinkConfig {
             // stable offsets: a marker inside a transaction still open is waited for,
             // never reported as committed or as absent.
             .set("isolation.level", "read_committed");
-        c
+        Ok(c)
     }
 }
 
@@ -229,12 +222,10 @@ pub enum KafkaSinkConfigError {
     /// `max_epoch_bytes` is zero.
     #[error("max_epoch_bytes must be positive")]
     ZeroMaxEpochBytes,
-    /// A property the sink sets itself is overridden.
-    #[error("property {0:?} is set by the Kafka sink and cannot be overridden")]
-    FixedProperty(String),
-    /// A property holds a NUL byte (librdkafka would panic).
-    #[error("properties must not contain NUL bytes")]
-    NulInProperties,
+    /// A client property is one the sink sets itself, holds a NUL byte
+    /// (librdkafka would panic), or cannot be read.
+    #[error(transparent)]
+    Property(#[from] PropertyError),
 }
 
 #[cfg(test)]
@@ -288,12 +279,12 @@ mod tests {
         let c =
             KafkaSinkConfig::new("b:1", "t").property("security.protocol", "ssl").producer_property("linger.ms", "7");
         let ids = c.ids_for(&ctx(0, 1));
-        let p = c.producer_config(&ids);
+        let p = c.producer_config(&ids).unwrap();
         assert_eq!(p.get("transactional.id"), Some("tidemill-orders-out"));
         assert_eq!((p.get("acks"), p.get("enable.idempotence")), (Some("all"), Some("true")));
         assert_eq!(p.get("transaction.timeout.ms"), Some("60000"));
         assert_eq!((p.get("linger.ms"), p.get("security.protocol")), (Some("7"), Some("ssl")));
-        let m = c.marker_config(&ids);
+        let m = c.marker_config(&ids).unwrap();
         assert_eq!(m.get("group.id"), Some(ids.marker_group.as_str()));
         assert_eq!(m.get("isolation.level"), Some("read_committed"));
         assert_eq!((m.get("linger.ms"), m.get("security.protocol")), (None, Some("ssl")));

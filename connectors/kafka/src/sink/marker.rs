@@ -41,8 +41,11 @@ impl CommitMarker {
         ids: &KafkaSinkIds,
         context: SinkClientContext,
     ) -> Result<Self, KafkaSinkError> {
-        let consumer = BaseConsumer::from_config_and_context(&config.marker_config(ids), context)
-            .map_err(|source| KafkaSinkError::Client { what: "marker consumer", source })?;
+        let consumer = BaseConsumer::from_config_and_context(
+            &config.marker_config(ids).map_err(|e| KafkaSinkError::Config(e.into()))?,
+            context,
+        )
+        .map_err(|source| KafkaSinkError::Client { what: "marker consumer", source })?;
         Ok(CommitMarker {
             consumer: Arc::new(consumer),
             group: ids.marker_group.clone(),

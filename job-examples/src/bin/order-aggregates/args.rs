@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
 use tidemill_job_examples::cli::ExitError;
+use tidemill_job_examples::kafka_client::KafkaClientArgs;
 use tidemill_job_examples::order_aggregates::{OrderInput, OrderJobSettings};
 use tidemill_kafka::{KafkaSourceConfig, StartOffsets};
 use tidemill_runtime::checkpoint::FromCheckpoint;
-use tidemill_runtime::ExistingOutput;
+use tidemill_runtime::{ErrorChain, ExistingOutput};
 
 use crate::exit::invalid_setting;
 
@@ -61,12 +62,10 @@ pub(crate) struct Cli {
           value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) kafka_consumers: Option<u16>,
 
-    /// With --topic: an extra librdkafka consumer property (repeatable), e.g.
-    /// `--kafka-property queued.max.messages.kbytes=1024` for a smaller prefetch
-    /// per partition; the ones the source relies on (group.id, offsets) are refused.
-    #[arg(long = "kafka-property", value_name = "KEY=VALUE", requires = "topic",
-          value_parser = tidemill_job_examples::cli::parse_property)]
-    pub(crate) kafka_properties: Vec<(String, String)>,
+    /// With --topic: Kafka client properties (TLS, SASL, fetch sizes) for every
+    /// Kafka client of the job; see docs/kafka-security.md.
+    #[command(flatten)]
+    pub(crate) kafka: KafkaClientArgs,
 
     /// With --topic: scale out through the consumer group. Every process started
     /// with --group and the same group joins it and runs one task per partition it
@@ -90,7 +89,7 @@ pub(crate) struct Cli {
 
     /// TOML file with settings (keys as in OrderJobSettings: window_size,
     /// window_slide, watermark_delay, allowed_lateness, shards, [runtime], [generator],
-    /// [metrics]).
+    /// [metrics], [kafka.properties]).
     #[arg(long, value_name = "FILE", env = "TIDEMILL_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 
@@ -216,8 +215,14 @@ impl Cli {
     /// The settings from the config file, the environment and the command line,
     /// validated: an error here is a usage error (exit status 2).
     pub(crate) fn settings(&self) -> Result<OrderJobSettings, ExitError> {
-        let s = self.merged_settings().map_err(ExitError::Usage)?;
+        let mut s = self.merged_settings().map_err(ExitError::Usage)?;
         s.validate().map_err(|e| ExitError::Usage(invalid_setting(&e.setting(), &e.to_string())))?;
+        if self.kafka.is_given() && self.topic.is_none() {
+            return Err(ExitError::Usage("--kafka-config and --kafka-property need --topic".into()));
+        }
+        let usage = |e: &(dyn std::error::Error + 'static)| ExitError::Usage(format!("kafka: {}", ErrorChain(e)));
+        s.kafka.properties = self.kafka.merge_with_env(&s.kafka.properties).map_err(|e| usage(&e))?;
+        s.kafka.properties.check(&[], "job").map_err(|e| usage(&e))?;
         Ok(s)
     }
 
@@ -283,7 +288,7 @@ impl Cli {
             }
             config.group_id = self.group_id.clone();
             config.consumers = self.kafka_consumers.map(usize::from);
-            config.properties.extend(self.kafka_properties.iter().cloned());
+            config.properties = settings.kafka.properties.clone();
             return OrderInput::Kafka(config);
         }
         match &self.input {

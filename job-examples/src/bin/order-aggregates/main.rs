@@ -35,6 +35,8 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<(), ExitError> {
     let settings = cli.settings()?;
+    let secrets = settings.kafka.properties.redactor().map_err(|e| ExitError::Usage(ErrorChain(&e).to_string()))?;
+    tidemill_job_examples::cli::redact_output(secrets);
     let input = cli.input(&settings);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     if cli.group {
@@ -60,6 +62,13 @@ async fn run_group(
     settings: &OrderJobSettings,
 ) -> Result<JobSummary, ExitError> {
     let options = GroupOptions { group_id: cli.group_id.clone(), session_timeout: cli.session_timeout };
+    // The member would retry a cluster that refuses it (a wrong password, an
+    // unknown CA) forever: ask for the topic first, which says why it failed.
+    let probe = source.clone();
+    tokio::task::spawn_blocking(move || probe.partition_count())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| ExitError::Failed(format!("kafka: {}", ErrorChain(&e))))?;
     let build = |partition: i32, member: &GroupHandle| {
         order_aggregates::build_task(source, &options, partition, member, &cli.output, settings)
     };

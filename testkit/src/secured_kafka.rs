@@ -1,0 +1,75 @@
+//! The shared test broker's SASL_SSL listener (SCRAM-SHA-512, a self-signed CA),
+//! which `scripts/kafka start` opens beside the plain one.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::repo_root;
+
+/// How a client reaches the secured listener.
+#[derive(Clone, Debug)]
+pub struct SecuredListener {
+    /// `host:port` of the SASL_SSL listener.
+    pub bootstrap: String,
+    /// Its `client.properties` (protocol, mechanism, user, password, CA).
+    pub client_config: PathBuf,
+}
+
+impl SecuredListener {
+    /// `KAFKA_SECURE_BOOTSTRAP` and `KAFKA_SECURE_CLIENT_CONFIG`, or what
+    /// `scripts/kafka secure-env` prints for the local broker. Panics with the
+    /// script's message when there is none: a test of the secured listener must
+    /// not pass without one.
+    pub fn get() -> Self {
+        if let (Ok(bootstrap), Ok(config)) =
+            (std::env::var("KAFKA_SECURE_BOOTSTRAP"), std::env::var("KAFKA_SECURE_CLIENT_CONFIG"))
+        {
+            return SecuredListener { bootstrap, client_config: PathBuf::from(config) };
+        }
+        let out = Command::new(repo_root().join("scripts/kafka"))
+            .arg("secure-env")
+            .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+            .output()
+            .expect("run scripts/kafka secure-env");
+        assert!(
+            out.status.success(),
+            "no SASL_SSL listener: {} (set KAFKA_SECURE_BOOTSTRAP and KAFKA_SECURE_CLIENT_CONFIG for an external broker)",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+                .unwrap_or_else(|| panic!("scripts/kafka secure-env printed no {name}: {text}"))
+                .trim_matches(['\'', '"'])
+                .to_string()
+        };
+        SecuredListener {
+            bootstrap: value("KAFKA_SECURE_BOOTSTRAP"),
+            client_config: value("KAFKA_SECURE_CLIENT_CONFIG").into(),
+        }
+    }
+
+    /// A property of the client configuration (e.g. `sasl.password`).
+    pub fn property(&self, key: &str) -> String {
+        let text = std::fs::read_to_string(&self.client_config)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", self.client_config.display()));
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_else(|| panic!("{} has no {key}", self.client_config.display()))
+    }
+
+    /// The client configuration's properties other than `left_out`, as
+    /// `key=value` lines.
+    pub fn properties_without(&self, left_out: &[&str]) -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(&self.client_config).expect("read the client configuration");
+        text.lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .filter(|(k, _)| !left_out.contains(&k.as_str()))
+            .collect()
+    }
+}
