@@ -13,6 +13,27 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use tidemill_kafka::properties::{ClientProperties, PropertiesFileError};
 
+/// The brokers when neither `--brokers` nor a `bootstrap.servers` property names any.
+pub const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
+
+/// Takes `bootstrap.servers` out of `props` (the job sets that property from its
+/// brokers) and returns the brokers: `explicit` (`--brokers` or
+/// `KAFKA_BOOTSTRAP_SERVERS`) if given, else that property (a `client.properties`
+/// file usually has one), else [`DEFAULT_BROKERS`].
+///
+/// ```
+/// use tidemill_job_examples::kafka_client::brokers;
+/// use tidemill_kafka::ClientProperties;
+/// let mut props: ClientProperties = [("bootstrap.servers", "kafka-1:9094")].into_iter().collect();
+/// assert_eq!(brokers(None, &mut props.clone()), "kafka-1:9094");
+/// assert_eq!(brokers(Some("other:9092"), &mut props), "other:9092");
+/// assert!(props.is_empty());
+/// ```
+pub fn brokers(explicit: Option<&str>, props: &mut ClientProperties) -> String {
+    let from_properties = props.remove("bootstrap.servers");
+    explicit.map(str::to_string).or(from_properties).unwrap_or_else(|| DEFAULT_BROKERS.to_string())
+}
+
 /// The variables' prefix: `TIDEMILL_KAFKA_SASL_PASSWORD` is `sasl.password`.
 pub const ENV_PREFIX: &str = "TIDEMILL_KAFKA_";
 

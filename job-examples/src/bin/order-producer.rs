@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Parser};
-use tidemill_job_examples::kafka_client::KafkaClientArgs;
+use tidemill_job_examples::kafka_client::{self, KafkaClientArgs};
 use tidemill_job_examples::orders::{GeneratorConfig, OrderGenerator};
 use tidemill_job_examples::producer::{live_config, record_key, KeyField, Pacer, ProducerTracing};
 use tidemill_kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -42,9 +42,10 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 #[command(name = "order-producer", version)]
 #[command(group(ArgGroup::new("input").required(true).args(["generate", "replay", "duration"])))]
 struct Cli {
-    /// Kafka bootstrap servers.
-    #[arg(long, value_name = "HOST:PORT,...", env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
-    brokers: String,
+    /// Kafka bootstrap servers [default: bootstrap.servers of the Kafka client
+    /// properties, else 127.0.0.1:9092].
+    #[arg(long, value_name = "HOST:PORT,...", env = "KAFKA_BOOTSTRAP_SERVERS")]
+    brokers: Option<String>,
 
     /// The topic to write to.
     #[arg(long)]
@@ -251,8 +252,8 @@ fn input(cli: &Cli, live_start: DateTime<Utc>) -> Result<Input, String> {
 }
 
 /// Creates the topic if asked and missing; returns its partition count.
-async fn ensure_topic(cli: &Cli, props: &ClientProperties) -> Result<usize, String> {
-    let existing = topic_partition_count(&cli.brokers, &cli.topic, ADMIN_TIMEOUT, props);
+async fn ensure_topic(cli: &Cli, brokers: &str, props: &ClientProperties) -> Result<usize, String> {
+    let existing = topic_partition_count(brokers, &cli.topic, ADMIN_TIMEOUT, props);
     let missing = existing.as_ref().is_err_and(|e| e.is_missing_topic());
     let (Some(partitions), true) = (cli.create_partitions, missing) else {
         if let (Some(wanted), Ok(count)) = (cli.create_partitions, &existing) {
@@ -270,7 +271,7 @@ async fn ensure_topic(cli: &Cli, props: &ClientProperties) -> Result<usize, Stri
     let mut admin_config = ClientConfig::new();
     props.apply_to(&mut admin_config).map_err(|e| ErrorChain(&e).to_string())?;
     let admin: AdminClient<DefaultClientContext> =
-        admin_config.set("bootstrap.servers", &cli.brokers).create().map_err(|e| e.to_string())?;
+        admin_config.set("bootstrap.servers", brokers).create().map_err(|e| e.to_string())?;
     let partitions_i32 = i32::try_from(partitions).map_err(|_| "too many partitions".to_string())?;
     let topic =
         NewTopic::new(&cli.topic, partitions_i32, TopicReplication::Fixed(cli.replication_factor.unwrap_or(-1)));
@@ -287,7 +288,8 @@ async fn ensure_topic(cli: &Cli, props: &ClientProperties) -> Result<usize, Stri
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
-    let props = cli.kafka.merge_with_env(&ClientProperties::new()).map_err(|e| ErrorChain(&e).to_string())?;
+    let mut props = cli.kafka.merge_with_env(&ClientProperties::new()).map_err(|e| ErrorChain(&e).to_string())?;
+    let brokers = kafka_client::brokers(cli.brokers.as_deref(), &mut props);
     tidemill_job_examples::cli::redact_output(props.redactor().map_err(|e| ErrorChain(&e).to_string())?);
     // Built here to report a bad configuration before touching Kafka; a live input
     // is built again once the topic is ready, so its event times start at the send.
@@ -295,11 +297,11 @@ fn run(cli: &Cli) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     // rdkafka clients are created inside a tokio runtime.
     let _entered = runtime.enter();
-    let partitions = runtime.block_on(ensure_topic(cli, &props))?;
+    let partitions = runtime.block_on(ensure_topic(cli, &brokers, &props))?;
 
     let mut config = ClientConfig::new();
     config
-        .set("bootstrap.servers", &cli.brokers)
+        .set("bootstrap.servers", &brokers)
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("compression.type", "lz4")

@@ -76,6 +76,11 @@ impl ClientProperties {
         self.0.insert(key.into().trim().to_string(), value.into())
     }
 
+    /// Removes `key`; returns its value as given.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        self.0.remove(key)
+    }
+
     /// The value of `key` as given (a reference is not read).
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)

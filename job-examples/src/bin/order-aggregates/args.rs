@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
 use tidemill_job_examples::cli::ExitError;
-use tidemill_job_examples::kafka_client::KafkaClientArgs;
+use tidemill_job_examples::kafka_client::{self, KafkaClientArgs};
 use tidemill_job_examples::order_aggregates::{OrderInput, OrderJobSettings};
 use tidemill_kafka::{KafkaSourceConfig, StartOffsets};
 use tidemill_runtime::checkpoint::FromCheckpoint;
@@ -37,9 +37,10 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "NAME", env = "TIDEMILL_TOPIC")]
     pub(crate) topic: Option<String>,
 
-    /// Kafka bootstrap servers, for --topic.
-    #[arg(long, value_name = "HOST:PORT", env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
-    pub(crate) brokers: String,
+    /// Kafka bootstrap servers, for --topic [default: bootstrap.servers of the
+    /// Kafka client properties, else 127.0.0.1:9092].
+    #[arg(long, value_name = "HOST:PORT", env = "KAFKA_BOOTSTRAP_SERVERS")]
+    pub(crate) brokers: Option<String>,
 
     /// With --topic: read up to the end offsets found at the first start (kept in
     /// the checkpoint, so a restart has the same end), then finish and exit 0.
@@ -279,7 +280,9 @@ impl Cli {
 
     pub(crate) fn input(&self, settings: &OrderJobSettings) -> OrderInput {
         if let Some(topic) = &self.topic {
-            let mut config = KafkaSourceConfig::new(&self.brokers, topic);
+            let mut properties = settings.kafka.properties.clone();
+            let brokers = kafka_client::brokers(self.brokers.as_deref(), &mut properties);
+            let mut config = KafkaSourceConfig::new(brokers, topic);
             if self.bounded {
                 config = config.bounded();
             }
@@ -288,7 +291,7 @@ impl Cli {
             }
             config.group_id = self.group_id.clone();
             config.consumers = self.kafka_consumers.map(usize::from);
-            config.properties = settings.kafka.properties.clone();
+            config.properties = properties;
             return OrderInput::Kafka(config);
         }
         match &self.input {
