@@ -367,6 +367,21 @@ async fn a_missing_topic_or_partition_is_a_clear_error() {
     delete_topic(&topic).await;
 }
 
+/// Waits (up to [`TIMEOUT`]) until the group's committed offset for partition 0
+/// of `topic` is `expected`, and returns the last one read. The source's consumer
+/// is closed by its driver thread after the source is dropped, so the commit may
+/// land a moment after `drop` returns.
+fn committed_eventually(group: &str, topic: &str, expected: KafkaOffset) -> KafkaOffset {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let now = committed(group, topic);
+        if now == expected || std::time::Instant::now() >= deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The offset the group committed for partition 0 of `topic`, read by a fresh consumer.
 fn committed(group: &str, topic: &str) -> KafkaOffset {
     let consumer: BaseConsumer =
@@ -391,10 +406,12 @@ async fn checkpoint_complete_commits_the_snapshotted_offset_to_the_group() {
     read_n(&mut s, 7, 8).await;
     assert_eq!(s.position(), Some(15));
     s.checkpoint_complete(Epoch::new(1)).await.unwrap();
-    s.checkpoint_complete(Epoch::new(1)).await.unwrap(); // a repeat is harmless
-                                                         // Closing the consumer waits for outstanding commits.
+    // A repeat is harmless.
+    s.checkpoint_complete(Epoch::new(1)).await.unwrap();
+    // The consumer closes, finishing its commits, on its driver thread.
     drop(s);
-    assert_eq!(committed(&job, &topic), KafkaOffset::Offset(8), "the snapshot's offset, not the position");
+    let expected = KafkaOffset::Offset(8);
+    assert_eq!(committed_eventually(&job, &topic, expected), expected, "the snapshot's offset, not the position");
 
     let group = unique("group");
     let config = KafkaSourceConfig { group_id: Some(group.clone()), ..config };
@@ -404,7 +421,7 @@ async fn checkpoint_complete_commits_the_snapshotted_offset_to_the_group() {
     s.snapshot().unwrap();
     s.checkpoint_complete(Epoch::new(2)).await.unwrap();
     drop(s);
-    assert_eq!(committed(&group, &topic), KafkaOffset::Offset(20));
+    assert_eq!(committed_eventually(&group, &topic, KafkaOffset::Offset(20)), KafkaOffset::Offset(20));
     delete_topic(&topic).await;
 }
 
