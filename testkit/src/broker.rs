@@ -3,7 +3,8 @@
 //! other test running against it in parallel).
 //!
 //! It is `scripts/kafka` with its own ports and state folder (`KAFKA_PORT`,
-//! `KAFKA_CONTROLLER_PORT`, `KAFKA_STATE_DIR`); the jars are the shared cache's.
+//! `KAFKA_CONTROLLER_PORT`, `KAFKA_SECURE_PORT`, `KAFKA_STATE_DIR`); the jars
+//! are the shared cache's.
 //! Starting one takes 6 to 10 s. It is stopped and its folder deleted when the
 //! value is dropped (a test that panics included; only a test process killed
 //! with SIGKILL leaves the broker running: `KAFKA_STATE_DIR=... scripts/kafka stop`).
@@ -40,19 +41,23 @@ pub struct PrivateBroker {
     state: tempfile::TempDir,
     port: u16,
     controller_port: u16,
+    /// The SASL_SSL listener's port (the script opens one on every broker).
+    secure_port: u16,
 }
 
 impl PrivateBroker {
-    /// Starts a broker on two free ports and waits until it answers.
+    /// Starts a broker on three free ports and waits until it answers.
     pub fn start() -> Result<Self, BrokerError> {
         let state = tempfile::Builder::new().prefix("tidemill-kafka-").tempdir()?;
-        // Both held at once, so that they differ; released just before the
+        // All held at once, so that they differ; released just before the
         // broker binds them (another process could take one in between: rare,
         // and the start then fails saying so).
-        let (a, b) = (TcpListener::bind("127.0.0.1:0")?, TcpListener::bind("127.0.0.1:0")?);
-        let (port, controller_port) = (a.local_addr()?.port(), b.local_addr()?.port());
-        drop((a, b));
-        let mut broker = PrivateBroker { state, port, controller_port };
+        let held =
+            [TcpListener::bind("127.0.0.1:0")?, TcpListener::bind("127.0.0.1:0")?, TcpListener::bind("127.0.0.1:0")?];
+        let [port, controller_port, secure_port] =
+            [held[0].local_addr()?.port(), held[1].local_addr()?.port(), held[2].local_addr()?.port()];
+        drop(held);
+        let mut broker = PrivateBroker { state, port, controller_port, secure_port };
         broker.start_again()?;
         Ok(broker)
     }
@@ -84,6 +89,7 @@ impl PrivateBroker {
             .arg(command)
             .env("KAFKA_PORT", self.port.to_string())
             .env("KAFKA_CONTROLLER_PORT", self.controller_port.to_string())
+            .env("KAFKA_SECURE_PORT", self.secure_port.to_string())
             .env("KAFKA_STATE_DIR", self.state.path())
             // A small heap: it holds a few topics of one test.
             .env("KAFKA_HEAP_OPTS", "-Xms128m -Xmx512m")
