@@ -5,6 +5,7 @@
 //!
 //! - [`kafka`]: the shared test broker's address, unique names, topics;
 //! - [`secured_kafka`]: that broker's SASL_SSL listener;
+//! - [`s3`]: the S3-compatible object store `scripts/s3` runs;
 //! - [`broker`]: a private broker for faults that must not touch the shared one;
 //! - [`delta_reader`], [`delta_log`]: Delta tables read back by independent readers;
 //! - [`metrics`]: Prometheus scrapes of a job's `/metrics`, HTTP probes;
@@ -17,6 +18,7 @@ pub mod delta_reader;
 pub mod kafka;
 pub mod metrics;
 pub mod process;
+pub mod s3;
 pub mod secured_kafka;
 pub mod tmpfs;
 

@@ -1,7 +1,8 @@
 //! The order job as a process, killed again and again: with SIGKILL at random
 //! moments, and at injected failure points between a checkpoint's manifest and
-//! its commits. Each time it is started again with the same checkpoint folder; in
-//! the end the Delta tables equal the batch oracle exactly.
+//! its commits. Each time it is started again with the same checkpoint folder (or
+//! the same `s3://` location on the S3 server `scripts/s3` runs); in the end the
+//! Delta tables equal the batch oracle exactly.
 
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
@@ -9,6 +10,8 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use tidemill_job_examples::orders::{write_jsonl, GeneratorConfig, OrderGenerator};
+use tidemill_runtime::checkpoint::{CheckpointStore, ObjectCheckpointStore};
+use tidemill_testkit::s3::S3Store;
 use tidemill_tests::binary::order_aggregates;
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_rows};
@@ -16,7 +19,10 @@ use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, de
 struct Run<'a> {
     input: &'a Path,
     output: &'a Path,
-    checkpoints: &'a Path,
+    /// A folder or an `s3://` URL.
+    checkpoints: String,
+    /// Variables of the job process (the S3 server's `AWS_*`).
+    env: Vec<(String, String)>,
 }
 
 impl Run<'_> {
@@ -27,8 +33,9 @@ impl Run<'_> {
             .arg("--output")
             .arg(self.output)
             .arg("--checkpoint-dir")
-            .arg(self.checkpoints)
+            .arg(&self.checkpoints)
             .args(["--checkpoint-interval", "100ms", "--batch-size", "256", "--log", "error"])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("TIDEMILL_FAILPOINT")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -85,8 +92,9 @@ fn input(dir: &Path, count: u64) -> (std::path::PathBuf, OrderOracle) {
 fn sigkill_at_random_moments_then_restart_gives_the_oracle_tables() {
     let dir = tempfile::tempdir().unwrap();
     let (input, oracle) = input(dir.path(), 300_000);
-    let (output, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
-    let run = Run { input: &input, output: &output, checkpoints: &checkpoints };
+    let output = dir.path().join("out");
+    let checkpoints = dir.path().join("checkpoints").display().to_string();
+    let run = Run { input: &input, output: &output, checkpoints, env: Vec::new() };
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut kills = 0;
     for _ in 0..10 {
@@ -104,8 +112,9 @@ fn sigkill_at_random_moments_then_restart_gives_the_oracle_tables() {
 fn a_crash_between_manifest_and_commit_and_after_commit_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (input, oracle) = input(dir.path(), 120_000);
-    let (output, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
-    let run = Run { input: &input, output: &output, checkpoints: &checkpoints };
+    let output = dir.path().join("out");
+    let checkpoints = dir.path().join("checkpoints").display().to_string();
+    let run = Run { input: &input, output: &output, checkpoints, env: Vec::new() };
     // Epoch numbers continue across runs from the restored checkpoint, so each
     // failpoint epoch below is reached in its run.
     let crashed = run.to_the_end(Some("after_manifest:2"));
@@ -116,4 +125,35 @@ fn a_crash_between_manifest_and_commit_and_after_commit_loses_and_duplicates_not
     assert!(!crashed.success(), "the failpoint aborted the process");
     assert!(run.to_the_end(None).success());
     check_tables(&output, &oracle);
+}
+
+#[test]
+fn checkpoints_on_s3_survive_sigkills_and_failure_points() {
+    let s3 = S3Store::get();
+    let dir = tempfile::tempdir().unwrap();
+    let (input, oracle) = input(dir.path(), 150_000);
+    let output = dir.path().join("out");
+    let url = s3.url(&format!("{}/checkpoints", tidemill_testkit::kafka::unique("crash-recovery")));
+    let run = Run { input: &input, output: &output, checkpoints: url.clone(), env: s3.env.clone() };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut kills = 0;
+    for _ in 0..5 {
+        if run.killed_after(Duration::from_millis(rng.random_range(300..1200))) {
+            kills += 1;
+        }
+    }
+    assert!(kills >= 3, "most runs were killed mid-way ({kills} of 5)");
+    // Epochs continue from the restored checkpoint: far enough ahead to be reached.
+    let store = ObjectCheckpointStore::from_url_with(&url, s3.options()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let epochs = || runtime.block_on(store.epochs()).expect("list the checkpoints on S3");
+    let newest = epochs().last().map_or(0, |e| e.get());
+    let crashed = run.to_the_end(Some(&format!("after_manifest:{}", newest + 2)));
+    assert!(!crashed.success(), "the failpoint aborted the process");
+    let crashed = run.to_the_end(Some(&format!("after_sink_commit:{}", newest + 4)));
+    assert!(!crashed.success(), "the failpoint aborted the process");
+    assert!(run.to_the_end(None).success());
+    check_tables(&output, &oracle);
+    assert!(!epochs().is_empty(), "the checkpoints are on S3");
+    assert!(!dir.path().join("checkpoints").exists() && !Path::new("s3:").exists(), "and nowhere local");
 }

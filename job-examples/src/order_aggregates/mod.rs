@@ -29,7 +29,7 @@ use tidemill_operators::dedup::Deduped;
 use tidemill_operators::ext::{BytesStreamExt, KeyedStreamExt};
 use tidemill_operators::source::JsonLinesFileSource;
 use tidemill_operators::window::{Count, SlidingWindow, WindowError, WindowResult};
-use tidemill_runtime::checkpoint::{FromCheckpoint, LocalCheckpointStore};
+use tidemill_runtime::checkpoint::{store_for, CheckpointError, FromCheckpoint};
 use tidemill_runtime::{DeadLetter, Job, JobBuilder, NodeContext, SourceError, Stream};
 
 pub use copartition::KeyedByUser;
@@ -59,7 +59,7 @@ pub enum OrderJobError {
     #[error("kafka: a Kafka input has no file or generator source")]
     NotAFileInput,
     /// Group mode keeps each task's checkpoints where every process can reach them.
-    #[error("kafka: group mode needs --checkpoint-dir, a folder every process of the job can reach")]
+    #[error("kafka: group mode needs --checkpoint-dir, a folder or s3:// location every process of the job can reach")]
     GroupNeedsCheckpointDir,
     /// The generator settings are invalid.
     #[error("invalid generator settings")]
@@ -73,6 +73,9 @@ pub enum OrderJobError {
         #[source]
         source: std::io::Error,
     },
+    /// The checkpoint location cannot be used (an unknown scheme, bad S3 settings).
+    #[error("checkpoints")]
+    Checkpoints(#[source] CheckpointError),
     /// The graph or the runtime settings are invalid.
     #[error(transparent)]
     Build(#[from] tidemill_runtime::BuildError),
@@ -175,7 +178,9 @@ pub(crate) fn build_named(
     if let Some(dir) = &settings.checkpoint_dir {
         // The reference job's Spark trigger: a micro-batch (here: a checkpoint) every 30 s.
         runtime.checkpoint_interval.get_or_insert(std::time::Duration::from_secs(30));
-        job = job.checkpoint_store(LocalCheckpointStore::new(dir)).restore_from(from);
+        // A folder, `file://...` or `s3://bucket/prefix` (credentials from AWS_*).
+        let store = store_for(&dir.to_string_lossy()).map_err(OrderJobError::Checkpoints)?;
+        job = job.checkpoint_store(store).restore_from(from);
     }
     let job = job.config(runtime).metrics(settings.metrics.clone());
     let sinks = DeltaOrderSinks::new(output, settings.target_file_rows).with_orders_shards(settings.shards);

@@ -41,7 +41,10 @@ pub struct OrderJobSettings {
     /// Runtime settings: batch size, edge capacity, restart policy, checkpoint
     /// interval.
     pub runtime: JobConfig,
-    /// Where checkpoints are kept. With a folder, the job checkpoints every
+    /// Where checkpoints are kept: a folder, `file:///path` or
+    /// `s3://bucket/prefix` (endpoint and credentials from `AWS_ENDPOINT_URL`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `AWS_ALLOW_HTTP`). With one, the job checkpoints every
     /// `runtime.checkpoint_interval` (default 30 s) and, started again with the same
     /// folder, resumes from its newest checkpoint; without one, the job commits its
     /// tables once, at the end of its input.

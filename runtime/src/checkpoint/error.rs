@@ -67,6 +67,24 @@ pub enum CheckpointError {
         #[source]
         reason: ManifestMismatch,
     },
+    /// An object store request failed (the server does not answer, refuses the
+    /// credentials, ...).
+    #[error("checkpoint store {location}: {action}")]
+    Object {
+        /// The store's URL.
+        location: String,
+        /// What was being done.
+        action: String,
+        /// The object store's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// A checkpoint location with a scheme no store handles.
+    #[error("checkpoint location {url}: unsupported scheme (use s3://bucket/prefix, file:///path or a path)")]
+    UnsupportedUrl {
+        /// The location.
+        url: String,
+    },
     /// A store implementation failed in a way none of the above describes.
     #[error("checkpoint store {location}: {reason}")]
     Store {
@@ -81,7 +99,7 @@ impl CheckpointError {
     /// Whether waiting and trying again may help (storage I/O), as opposed to a
     /// state in which going on would be wrong.
     pub fn is_transient(&self) -> bool {
-        matches!(self, CheckpointError::Io { .. } | CheckpointError::Store { .. })
+        matches!(self, CheckpointError::Io { .. } | CheckpointError::Object { .. } | CheckpointError::Store { .. })
     }
 }
 

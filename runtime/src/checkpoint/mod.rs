@@ -16,12 +16,16 @@ mod error;
 mod file_format;
 mod lineage;
 mod local;
+mod object;
 mod select;
+#[cfg(test)]
+mod test_manifests;
 
 pub(crate) use coordinator::{Completed, Coordinator, ShardAck};
 pub use error::{CheckpointError, FormatError, ManifestMismatch};
 pub use lineage::{BadLineageId, LineageId};
 pub use local::LocalCheckpointStore;
+pub use object::{store_for, ObjectCheckpointStore};
 pub(crate) use select::select;
 pub use select::FromCheckpoint;
 
@@ -103,8 +107,8 @@ impl Manifest {
 /// A boxed future, so that stores can be used as trait objects.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, CheckpointError>> + Send + 'a>>;
 
-/// Where manifests are kept: a local folder ([`LocalCheckpointStore`]); object
-/// storage implements the same calls.
+/// Where manifests are kept: a local folder ([`LocalCheckpointStore`]) or object
+/// storage ([`ObjectCheckpointStore`]); [`store_for`] picks one for a location.
 ///
 /// Contract, which the runtime's exactly-once guarantee rests on:
 /// - `save` writes a manifest atomically (after a crash either all of it or none of
@@ -137,5 +141,32 @@ pub trait CheckpointStore: Send + Sync + 'static {
                 None => Ok(None),
             }
         })
+    }
+}
+
+/// A shared store is a store ([`store_for`] returns one).
+impl<S: CheckpointStore + ?Sized> CheckpointStore for std::sync::Arc<S> {
+    fn location(&self) -> String {
+        (**self).location()
+    }
+
+    fn epochs(&self) -> StoreFuture<'_, Vec<Epoch>> {
+        (**self).epochs()
+    }
+
+    fn load(&self, epoch: Epoch) -> StoreFuture<'_, Manifest> {
+        (**self).load(epoch)
+    }
+
+    fn save<'a>(&'a self, manifest: &'a Manifest) -> StoreFuture<'a, ()> {
+        (**self).save(manifest)
+    }
+
+    fn prune(&self, keep: usize) -> StoreFuture<'_, ()> {
+        (**self).prune(keep)
+    }
+
+    fn latest(&self) -> StoreFuture<'_, Option<Manifest>> {
+        (**self).latest()
     }
 }

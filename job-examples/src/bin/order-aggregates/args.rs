@@ -147,9 +147,11 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "N", env = "TIDEMILL_RATE")]
     pub(crate) rate: Option<u64>,
 
-    /// Keep checkpoints in this folder; started again with the same folder the job
-    /// resumes from its newest checkpoint (exactly once into the tables).
-    #[arg(long, value_name = "DIR", env = "TIDEMILL_CHECKPOINT_DIR")]
+    /// Keep checkpoints in this folder, or in object storage (`s3://bucket/prefix`,
+    /// configured by AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION); started again with the same location the job resumes from its
+    /// newest checkpoint (exactly once into the tables).
+    #[arg(long, value_name = "DIR|URL", env = "TIDEMILL_CHECKPOINT_DIR")]
     pub(crate) checkpoint_dir: Option<PathBuf>,
 
     /// Which checkpoint of --checkpoint-dir to resume: `latest`, `previous` (when
