@@ -1,5 +1,5 @@
 use super::*;
-use crate::checkpoint::test_manifests::{manifest, manifest_with};
+use crate::checkpoint::test_manifests::{self, manifest, manifest_with};
 
 fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -13,14 +13,7 @@ fn leftovers(dir: &Path) -> Vec<String> {
 async fn saves_reads_the_newest_and_prunes() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalCheckpointStore::new(dir.path().join("chk"));
-    assert_eq!(store.latest().await.unwrap(), None);
-    for e in [1, 2, 10] {
-        store.save(&manifest(e)).await.unwrap();
-    }
-    assert_eq!(store.latest().await.unwrap(), Some(manifest(10)));
-    assert_eq!(store.load(Epoch::new(2)).await.unwrap(), manifest(2));
-    store.prune(2).await.unwrap();
-    assert_eq!(store.epochs_blocking().unwrap(), vec![2, 10]);
+    test_manifests::saves_reads_the_newest_and_prunes(&store).await;
     assert!(leftovers(store.dir()).is_empty(), "no temporary files left");
 }
 

@@ -20,14 +20,7 @@ fn other_handle(url: &str) -> ObjectCheckpointStore {
 #[tokio::test]
 async fn saves_reads_the_newest_and_prunes_on_s3() {
     let (store, url) = fresh_store();
-    assert_eq!(store.latest().await.unwrap(), None);
-    for e in [1, 2, 10] {
-        store.save(&manifest(e)).await.unwrap();
-    }
-    assert_eq!(store.latest().await.unwrap(), Some(manifest(10)));
-    assert_eq!(store.load(Epoch::new(2)).await.unwrap(), manifest(2));
-    store.prune(2).await.unwrap();
-    assert_eq!(store.epochs().await.unwrap(), vec![Epoch::new(2), Epoch::new(10)]);
+    crate::checkpoint::test_manifests::saves_reads_the_newest_and_prunes(&store).await;
     // A nested prefix's manifests are not this store's.
     other_handle(&format!("{url}/p1")).save(&manifest(99)).await.unwrap();
     assert_eq!(store.epochs().await.unwrap(), vec![Epoch::new(2), Epoch::new(10)]);

@@ -51,6 +51,17 @@ impl Redactor {
         Redactor { secrets }
     }
 
+    /// This redactor with more secret values (the same rules as [`new`](Self::new)).
+    ///
+    /// ```
+    /// use tidemill_kafka::properties::Redactor;
+    /// let r = Redactor::new(["hunter2"]).and(["s3-secret-key"]);
+    /// assert_eq!(r.redact("hunter2 s3-secret-key"), "*** ***");
+    /// ```
+    pub fn and<S: Into<String>>(self, more: impl IntoIterator<Item = S>) -> Self {
+        Redactor::new(self.secrets.into_iter().chain(more.into_iter().map(Into::into)))
+    }
+
     /// Whether there is nothing to redact.
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()

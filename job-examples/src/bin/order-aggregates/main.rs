@@ -36,7 +36,9 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<(), ExitError> {
     let settings = cli.settings()?;
     let secrets = settings.kafka.properties.redactor().map_err(|e| ExitError::Usage(ErrorChain(&e).to_string()))?;
-    tidemill_job_examples::cli::redact_output(secrets);
+    // The object store's credentials (checkpoints on S3) are secrets too.
+    let aws = ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"].into_iter().filter_map(|v| std::env::var(v).ok());
+    tidemill_job_examples::cli::redact_output(secrets.and(aws));
     let input = cli.input(&settings);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     if cli.group {
