@@ -109,6 +109,10 @@ fn consumer(isolation: &str) -> BaseConsumer {
         .set("group.id", unique("reader"))
         .set("isolation.level", isolation)
         .set("enable.partition.eof", "true")
+        // Should a fetch ever be answered "offset out of range", start over rather
+        // than jump to the end (librdkafka's default), which would skip records
+        // silently; `read_all` counts each offset once.
+        .set("auto.offset.reset", "earliest")
         .create()
         .expect("consumer")
 }
@@ -144,10 +148,12 @@ async fn read_all(topic: &str, isolation: &'static str) -> Vec<Seen> {
         };
         let deadline = Instant::now() + TIMEOUT;
         let mut seen = Vec::new();
+        let mut offsets = std::collections::HashSet::new();
         while !done(&c) {
             assert!(Instant::now() < deadline, "{isolation} read did not reach offsets {targets:?}");
             match c.poll(Duration::from_millis(100)) {
-                Some(Ok(m)) => seen.push(seen_of(&m)),
+                Some(Ok(m)) if offsets.insert((m.partition(), m.offset())) => seen.push(seen_of(&m)),
+                Some(Ok(m)) => eprintln!("read_all: offset {} of partition {} read again", m.offset(), m.partition()),
                 Some(Err(KafkaError::PartitionEOF(_))) | None => {}
                 Some(Err(e)) => panic!("consumer error {e}"),
             }
