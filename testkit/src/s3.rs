@@ -1,10 +1,6 @@
 //! The tests' S3-compatible object store: the SeaweedFS server `scripts/s3 start`
 //! runs (or the one `TIDEMILL_S3_ENDPOINT` names), with its credentials.
 
-use std::process::Command;
-
-use crate::repo_root;
-
 /// The variables clients of the store read (the AWS SDKs' and `object_store`'s).
 const VARIABLES: [&str; 5] =
     ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ALLOW_HTTP"];
@@ -29,24 +25,11 @@ impl S3Store {
             let bucket = std::env::var("TIDEMILL_S3_BUCKET").unwrap_or_else(|_| "tidemill".into());
             return S3Store { env, bucket };
         }
-        let out = Command::new(repo_root().join("scripts/s3")).arg("env").output().expect("run scripts/s3 env");
-        assert!(
-            out.status.success(),
-            "no S3 server: {} (start one with scripts/s3 start)",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let mut env = Vec::new();
-        let mut bucket = "tidemill".to_string();
-        for line in text.lines() {
-            let Some((name, value)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) else { continue };
-            let value = value.trim_matches(['\'', '"']).to_string();
-            if name == "TIDEMILL_S3_BUCKET" {
-                bucket = value;
-            } else {
-                env.push((name.to_string(), value));
-            }
-        }
+        let mut env = crate::script_exports("s3", "env", "start one with scripts/s3 start");
+        let bucket = match env.iter().position(|(name, _)| name == "TIDEMILL_S3_BUCKET") {
+            Some(i) => env.remove(i).1,
+            None => "tidemill".to_string(),
+        };
         S3Store { env, bucket }
     }
 

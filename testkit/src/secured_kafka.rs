@@ -2,9 +2,6 @@
 //! which `scripts/kafka start` opens beside the plain one.
 
 use std::path::PathBuf;
-use std::process::Command;
-
-use crate::repo_root;
 
 /// How a client reaches the secured listener.
 #[derive(Clone, Debug)]
@@ -26,23 +23,17 @@ impl SecuredListener {
         {
             return SecuredListener { bootstrap, client_config: PathBuf::from(config) };
         }
-        let out = Command::new(repo_root().join("scripts/kafka"))
-            .arg("secure-env")
-            .env_remove("KAFKA_BOOTSTRAP_SERVERS")
-            .output()
-            .expect("run scripts/kafka secure-env");
-        assert!(
-            out.status.success(),
-            "no SASL_SSL listener: {} (set KAFKA_SECURE_BOOTSTRAP and KAFKA_SECURE_CLIENT_CONFIG for an external broker)",
-            String::from_utf8_lossy(&out.stderr).trim()
+        let exports = crate::script_exports(
+            "kafka",
+            "secure-env",
+            "set KAFKA_SECURE_BOOTSTRAP and KAFKA_SECURE_CLIENT_CONFIG for an external broker",
         );
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let value = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
-                .unwrap_or_else(|| panic!("scripts/kafka secure-env printed no {name}: {text}"))
-                .trim_matches(['\'', '"'])
-                .to_string()
+            exports
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("scripts/kafka secure-env printed no {name}: {exports:?}"))
         };
         SecuredListener {
             bootstrap: value("KAFKA_SECURE_BOOTSTRAP"),
@@ -52,24 +43,21 @@ impl SecuredListener {
 
     /// A property of the client configuration (e.g. `sasl.password`).
     pub fn property(&self, key: &str) -> String {
-        let text = std::fs::read_to_string(&self.client_config)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", self.client_config.display()));
-        text.lines()
-            .filter_map(|l| l.split_once('='))
-            .find(|(k, _)| k.trim() == key)
-            .map(|(_, v)| v.trim().to_string())
+        self.properties()
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
             .unwrap_or_else(|| panic!("{} has no {key}", self.client_config.display()))
     }
 
-    /// The client configuration's properties other than `left_out`, as
-    /// `key=value` lines.
-    pub fn properties_without(&self, left_out: &[&str]) -> Vec<(String, String)> {
-        let text = std::fs::read_to_string(&self.client_config).expect("read the client configuration");
+    /// The client configuration's `key=value` lines, comments left out.
+    pub fn properties(&self) -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(&self.client_config)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", self.client_config.display()));
         text.lines()
             .filter(|l| !l.trim_start().starts_with('#'))
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .filter(|(k, _)| !left_out.contains(&k.as_str()))
             .collect()
     }
 }

@@ -63,22 +63,16 @@ async fn a_store_whose_anchor_vanished_refuses_to_write_on() {
 
 #[tokio::test]
 async fn an_unreachable_store_is_a_transient_error_naming_the_url() {
-    let s3 = S3Store::get();
-    let mut options = s3.options();
-    options.retain(|(k, _)| k != "aws_endpoint_url");
+    let url = S3Store::get().url("checkpoint-tests/unreachable");
     // A port nothing listens on; no retries, so the test is quick.
-    options.push(("aws_endpoint_url".into(), "http://127.0.0.1:9".into()));
-    let url = s3.url("checkpoint-tests/unreachable");
-    let mut store = ObjectCheckpointStore::from_url_with(&url, options).unwrap();
-    store.store = Arc::new(
-        object_store::aws::AmazonS3Builder::from_env()
-            .with_url(&url)
-            .with_endpoint("http://127.0.0.1:9")
-            .with_allow_http(true)
-            .with_retry(object_store::RetryConfig { max_retries: 0, ..Default::default() })
-            .build()
-            .unwrap(),
-    );
+    let unreachable = object_store::aws::AmazonS3Builder::from_env()
+        .with_url(&url)
+        .with_endpoint("http://127.0.0.1:9")
+        .with_allow_http(true)
+        .with_retry(object_store::RetryConfig { max_retries: 0, ..Default::default() })
+        .build()
+        .unwrap();
+    let store = ObjectCheckpointStore::new(Arc::new(unreachable), "checkpoint-tests/unreachable", url.clone());
     let err = store.epochs().await.unwrap_err();
     assert!(err.is_transient(), "{err}");
     assert!(err.to_string().contains(&url), "{err}");
