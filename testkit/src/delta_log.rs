@@ -1,12 +1,13 @@
 //! The transaction versions of a Delta table, read straight from its log (the
 //! JSON commits), for tests that wait until an epoch is committed.
 
+use std::ffi::OsStr;
 use std::path::Path;
 
 /// The highest version any transaction id containing `@` (a sink's id in a
-/// lineage) recorded in the table's JSON commits; `None` before any.
-pub fn lineage_txn_version(table: &Path) -> Option<i64> {
-    let entries = std::fs::read_dir(table.join("_delta_log")).ok()?;
+/// lineage) recorded in the JSON commits of the local table `table`; `None` before any.
+pub fn lineage_txn_version(table: &(impl AsRef<OsStr> + ?Sized)) -> Option<i64> {
+    let entries = std::fs::read_dir(Path::new(table).join("_delta_log")).ok()?;
     let mut highest = None;
     for entry in entries.flatten() {
         let path = entry.path();

@@ -42,4 +42,48 @@ impl S3Store {
     pub fn options(&self) -> Vec<(String, String)> {
         self.env.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect()
     }
+
+    /// Whether the store is the server `scripts/s3` runs here (not one named by
+    /// `TIDEMILL_S3_ENDPOINT`), which a test may stop and start.
+    pub fn is_local() -> bool {
+        std::env::var_os("TIDEMILL_S3_ENDPOINT").is_none()
+    }
+
+    /// Stops the local server (`scripts/s3 stop`); it keeps its data. The returned
+    /// guard starts it again when dropped, also when the test panics, so that the
+    /// tests after it find a store.
+    pub fn stop_local() -> Outage {
+        run_script("stop");
+        Outage { started: false }
+    }
+}
+
+/// The local S3 server stopped by [`S3Store::stop_local`].
+#[derive(Debug)]
+pub struct Outage {
+    started: bool,
+}
+
+impl Outage {
+    /// Starts the server again (`scripts/s3 start`, which returns once it answers).
+    pub fn end(mut self) {
+        run_script("start");
+        self.started = true;
+    }
+}
+
+impl Drop for Outage {
+    fn drop(&mut self) {
+        if !self.started {
+            run_script("start");
+        }
+    }
+}
+
+fn run_script(command: &str) {
+    let out = std::process::Command::new(crate::repo_root().join("scripts/s3"))
+        .arg(command)
+        .output()
+        .unwrap_or_else(|e| panic!("run scripts/s3 {command}: {e}"));
+    assert!(out.status.success(), "scripts/s3 {command} failed: {}", String::from_utf8_lossy(&out.stderr));
 }

@@ -7,6 +7,11 @@
     read_delta.py TABLE --engine log         read without delta-rs (see below)
     read_delta.py TABLE --as-of-version 3    the table as of version 3
 
+TABLE is a folder or an s3://bucket/prefix URL; an S3 table is read through the
+store named by the standard AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY and AWS_REGION variables (pyarrow's S3 filesystem for the
+log engine, deltalake's own client for the other).
+
 Two engines read the table:
 
   deltalake  (default) the `deltalake` Python package (delta-rs' Python binding,
@@ -41,6 +46,7 @@ import sys
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 COMMIT_RE = re.compile(r"^(\d{20})\.json$")
@@ -50,6 +56,54 @@ SUPPORTED_READER_FEATURES = {"timestampNtz"}
 
 class NotATable(Exception):
     """TABLE has no Delta log."""
+
+
+# ---------------------------------------------------------------- storage
+
+
+def _is_s3(table: str) -> bool:
+    return table.startswith(("s3://", "s3a://"))
+
+
+def _s3_settings() -> dict[str, str]:
+    names = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ALLOW_HTTP")
+    return {name: os.environ[name] for name in names if name in os.environ}
+
+
+class Storage:
+    """The files of one table, on the local disk or an S3-compatible store."""
+
+    def __init__(self, table: str) -> None:
+        if _is_s3(table):
+            settings = _s3_settings()
+            endpoint = urlparse(settings.get("AWS_ENDPOINT_URL", ""))
+            self.fs = pafs.S3FileSystem(
+                access_key=settings.get("AWS_ACCESS_KEY_ID"),
+                secret_key=settings.get("AWS_SECRET_ACCESS_KEY"),
+                region=settings.get("AWS_REGION", "us-east-1"),
+                endpoint_override=endpoint.netloc or None,
+                scheme=endpoint.scheme or "https",
+            )
+            self.root = table.split("://", 1)[1].rstrip("/")
+        else:
+            self.fs = pafs.LocalFileSystem()
+            self.root = os.path.abspath(table)
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root.rstrip("/"), *parts])
+
+    def is_dir(self, path: str) -> bool:
+        return self.fs.get_file_info(path).type == pafs.FileType.Directory
+
+    def names(self, path: str) -> list[str]:
+        return [info.base_name for info in self.fs.get_file_info(pafs.FileSelector(path))]
+
+    def lines(self, path: str) -> list[str]:
+        with self.fs.open_input_stream(path) as f:
+            return f.read().decode("utf-8").splitlines()
+
+    def parquet(self, path: str) -> pa.Table:
+        return pq.read_table(path, filesystem=self.fs)
 
 
 # ---------------------------------------------------------------- log replay
@@ -89,9 +143,9 @@ def _map_to_dict(value):
     return {k: v for k, v in value}
 
 
-def _checkpoint_actions(log_dir: str, files: list[str]):
+def _checkpoint_actions(storage: Storage, files: list[str]):
     for name in sorted(files):
-        table = pq.read_table(os.path.join(log_dir, name))
+        table = storage.parquet(storage.path("_delta_log", name))
         for row in table.to_pylist():
             action = {k: v for k, v in row.items() if v is not None}
             for kind in ("add", "remove"):
@@ -111,10 +165,11 @@ def _checkpoint_complete(files: list[str]) -> bool:
 
 
 def replay_log(table: str, as_of: int | None = None) -> LogState:
-    log_dir = os.path.join(table, "_delta_log")
-    if not os.path.isdir(log_dir):
+    storage = Storage(table)
+    log_dir = storage.path("_delta_log")
+    if not storage.is_dir(log_dir):
         raise NotATable(f"{table}: no _delta_log folder")
-    names = os.listdir(log_dir)
+    names = storage.names(log_dir)
     commits = sorted(int(m.group(1)) for m in map(COMMIT_RE.match, names) if m)
     checkpoints: dict[int, list[str]] = {}
     for name in names:
@@ -127,7 +182,7 @@ def replay_log(table: str, as_of: int | None = None) -> LogState:
     start = 0
     if usable:
         version = max(usable)
-        for action in _checkpoint_actions(log_dir, complete[version]):
+        for action in _checkpoint_actions(storage, complete[version]):
             state.apply(action)
         state.version = version
         start = version + 1
@@ -137,10 +192,9 @@ def replay_log(table: str, as_of: int | None = None) -> LogState:
     for expected, version in enumerate(wanted, start=start):
         if version != expected:
             raise RuntimeError(f"{table}: _delta_log is missing commit {expected}")
-        with open(os.path.join(log_dir, f"{version:020d}.json"), encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    state.apply(json.loads(line))
+        for line in storage.lines(storage.path("_delta_log", f"{version:020d}.json")):
+            if line.strip():
+                state.apply(json.loads(line))
         state.version = version
     if as_of is not None and state.version != as_of:
         raise RuntimeError(f"{table}: version {as_of} does not exist (latest {state.version})")
@@ -187,13 +241,13 @@ def _delta_type_name(t) -> str:
     return t if isinstance(t, str) else t["type"]
 
 
-def _file_location(table: str, path: str) -> str:
+def _file_location(storage: Storage, path: str) -> str:
     parsed = urlparse(path)
-    if parsed.scheme == "file":
+    if parsed.scheme == "file" and isinstance(storage.fs, pafs.LocalFileSystem):
         return unquote(parsed.path)
     if parsed.scheme:
-        raise RuntimeError(f"cannot read data file {path}: only local tables are supported")
-    return os.path.join(table, unquote(path))
+        raise RuntimeError(f"cannot read data file {path}: absolute file URIs are not supported")
+    return storage.path(unquote(path))
 
 
 def _check_readable(state: LogState) -> None:
@@ -218,9 +272,10 @@ def log_table(table: str, as_of: int | None) -> tuple[pa.Table, LogState, list]:
     schema = pa.schema([_delta_field_to_arrow(f) for f in delta_fields])
     partition_columns = set(state.metadata.get("partitionColumns") or [])
     pieces = []
+    storage = Storage(table)
     for path in sorted(state.adds):
         add = state.adds[path]
-        data = pq.read_table(_file_location(table, path))
+        data = storage.parquet(_file_location(storage, path))
         columns = []
         for field in schema:
             if field.name in data.column_names:
@@ -244,7 +299,8 @@ def deltalake_table(table: str, as_of: int | None):
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        dtable = DeltaTable(table, version=as_of)
+        options = _s3_settings() if _is_s3(table) else None
+        dtable = DeltaTable(table, version=as_of, storage_options=options)
     except TableNotFoundError as e:
         raise NotATable(f"{table}: {e}") from e
     columns = []
@@ -310,13 +366,13 @@ def print_rows(table: pa.Table, order_by: list[str]) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("table", help="path of the Delta table folder")
+    parser.add_argument("table", help="path of the Delta table folder, or its s3:// URL")
     parser.add_argument("--summary", action="store_true", help="print version, row count, files, txn versions, columns")
     parser.add_argument("--engine", choices=["deltalake", "log"], default="deltalake")
     parser.add_argument("--order-by", default="", help="comma-separated columns to sort rows by")
     parser.add_argument("--as-of-version", type=int, default=None, help="read this table version")
     args = parser.parse_args(argv)
-    table_path = os.path.abspath(args.table)
+    table_path = args.table if _is_s3(args.table) else os.path.abspath(args.table)
     try:
         if args.engine == "log":
             data, state, columns = log_table(table_path, args.as_of_version)

@@ -1,6 +1,7 @@
 //! Assertions that compare the order job's Delta tables with an [`OrderOracle`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -19,7 +20,7 @@ pub type WindowKey = (String, String, String);
 
 /// The `order_aggregates` table as window -> order count; fails if a window is
 /// written twice.
-pub fn window_counts(table: &Path) -> BTreeMap<WindowKey, i64> {
+pub fn window_counts(table: &(impl AsRef<OsStr> + ?Sized)) -> BTreeMap<WindowKey, i64> {
     window_counts_of(&read_rows(table, Engine::DeltaRs))
 }
 
@@ -39,7 +40,7 @@ pub fn window_counts_of(rows: &[Value]) -> BTreeMap<WindowKey, i64> {
 }
 
 /// Every window in `table` equals the oracle's, and none is written twice.
-pub fn assert_windows_equal(table: &Path, oracle: &OrderOracle) {
+pub fn assert_windows_equal(table: &(impl AsRef<OsStr> + ?Sized), oracle: &OrderOracle) {
     let got = window_counts(table);
     assert_eq!(got.len(), oracle.windows.len(), "number of windows");
     assert_eq!(got, oracle.windows, "every window equal to the oracle");
@@ -60,7 +61,7 @@ pub fn order_row(row: &Value) -> OrderRow {
 }
 
 /// The `orders` table holds exactly the oracle's distinct orders.
-pub fn assert_orders_equal(table: &Path, oracle: &OrderOracle) {
+pub fn assert_orders_equal(table: &(impl AsRef<OsStr> + ?Sized), oracle: &OrderOracle) {
     let rows = crate::table_rows::order_rows(table);
     let got: BTreeSet<OrderRow> = rows.iter().cloned().collect();
     assert_eq!(rows.len(), got.len(), "orders are distinct");
@@ -68,7 +69,7 @@ pub fn assert_orders_equal(table: &Path, oracle: &OrderOracle) {
 }
 
 /// DLQ rows keyed by (source, line): reason code and raw payload; each only once.
-pub fn dead_letter_rows(table: &Path) -> BTreeMap<(String, i64), (String, Vec<u8>)> {
+pub fn dead_letter_rows(table: &(impl AsRef<OsStr> + ?Sized)) -> BTreeMap<(String, i64), (String, Vec<u8>)> {
     let mut out = BTreeMap::new();
     for row in read_rows(table, Engine::DeltaRs) {
         assert_eq!(str_field(&row, "source_kind"), "file");
@@ -84,7 +85,7 @@ pub fn dead_letter_rows(table: &Path) -> BTreeMap<(String, i64), (String, Vec<u8
 
 /// DLQ rows as `(reason code, raw payload) -> how many`, for Kafka input (where
 /// rows are identified by partition and offset, not by line).
-pub fn dead_letter_payloads(table: &Path) -> BTreeMap<(String, Vec<u8>), usize> {
+pub fn dead_letter_payloads(table: &(impl AsRef<OsStr> + ?Sized)) -> BTreeMap<(String, Vec<u8>), usize> {
     let mut out = BTreeMap::new();
     for row in read_rows(table, Engine::DeltaRs) {
         assert_eq!(str_field(&row, "source_kind"), "kafka");
@@ -97,7 +98,7 @@ pub fn dead_letter_payloads(table: &Path) -> BTreeMap<(String, Vec<u8>), usize> 
 
 /// DLQ rows of a job on the order generator, keyed by sequence number: reason
 /// code and raw payload; each only once.
-pub fn generated_dead_letters(table: &Path) -> BTreeMap<i64, (String, Vec<u8>)> {
+pub fn generated_dead_letters(table: &(impl AsRef<OsStr> + ?Sized)) -> BTreeMap<i64, (String, Vec<u8>)> {
     generated_dead_letters_of(&read_rows(table, Engine::DeltaRs))
 }
 

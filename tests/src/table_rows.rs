@@ -1,14 +1,14 @@
 //! Tables read back as sorted lists of rows, for comparisons where a row may
 //! legitimately appear more than once (two runs appended to one table).
 
-use std::path::Path;
+use std::ffi::OsStr;
 
 use crate::order_oracle::OrderOracle;
 use crate::order_tables::{order_row, str_field, OrderRow};
 use tidemill_testkit::delta_reader::{read_rows, Engine};
 
 /// `(window_start, window_end, user_id, order_count)` of every row, sorted.
-pub fn window_rows(table: &Path) -> Vec<(String, String, String, i64)> {
+pub fn window_rows(table: &(impl AsRef<OsStr> + ?Sized)) -> Vec<(String, String, String, i64)> {
     let mut rows: Vec<_> = read_rows(table, Engine::DeltaRs)
         .iter()
         .map(|r| {
@@ -25,7 +25,7 @@ pub fn window_rows(table: &Path) -> Vec<(String, String, String, i64)> {
 }
 
 /// `(order_id, user_id, amount, event_time)` of every row, sorted.
-pub fn order_rows(table: &Path) -> Vec<OrderRow> {
+pub fn order_rows(table: &(impl AsRef<OsStr> + ?Sized)) -> Vec<OrderRow> {
     let mut rows: Vec<_> = read_rows(table, Engine::DeltaRs).iter().map(order_row).collect();
     rows.sort();
     rows

@@ -112,7 +112,7 @@ fn a_damaged_newest_checkpoint_is_refused_and_the_one_before_resumes_exactly_onc
 }
 
 /// The number of DLQ rows, each generator offset at most once.
-fn dead_letter_count(table: &Path) -> usize {
+fn dead_letter_count(table: &tidemill_delta::TableLocation) -> usize {
     let rows = tidemill_testkit::delta_reader::read_rows(table, tidemill_testkit::delta_reader::Engine::DeltaRs);
     let mut offsets: Vec<i64> = rows.iter().map(|r| r["offset"].as_i64().unwrap()).collect();
     offsets.sort_unstable();

@@ -1,14 +1,15 @@
 //! The order job as a process, killed again and again: with SIGKILL at random
 //! moments, and at injected failure points between a checkpoint's manifest and
-//! its commits. Each time it is started again with the same checkpoint folder (or
-//! the same `s3://` location on the S3 server `scripts/s3` runs); in the end the
-//! Delta tables equal the batch oracle exactly.
+//! its commits. Each time it is started again with the same checkpoint folder and
+//! tables (or the same `s3://` locations on the S3 server `scripts/s3` runs); in
+//! the end the Delta tables equal the batch oracle exactly.
 
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
+use tidemill_delta::TableLocation;
 use tidemill_job_examples::orders::{write_jsonl, GeneratorConfig, OrderGenerator};
 use tidemill_runtime::checkpoint::{CheckpointStore, ObjectCheckpointStore};
 use tidemill_testkit::s3::S3Store;
@@ -18,7 +19,8 @@ use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, de
 
 struct Run<'a> {
     input: &'a Path,
-    output: &'a Path,
+    /// A folder or an `s3://` URL.
+    output: TableLocation,
     /// A folder or an `s3://` URL.
     checkpoints: String,
     /// Variables of the job process (the S3 server's `AWS_*`).
@@ -31,7 +33,7 @@ impl Run<'_> {
         c.arg("--input")
             .arg(self.input)
             .arg("--output")
-            .arg(self.output)
+            .arg(&self.output)
             .arg("--checkpoint-dir")
             .arg(&self.checkpoints)
             .args(["--checkpoint-interval", "100ms", "--batch-size", "256", "--log", "error"])
@@ -64,7 +66,7 @@ impl Run<'_> {
     }
 }
 
-fn check_tables(output: &Path, oracle: &OrderOracle) {
+fn check_tables(output: &TableLocation, oracle: &OrderOracle) {
     assert_windows_equal(&output.join("order_aggregates"), oracle);
     assert_orders_equal(&output.join("orders"), oracle);
     let lines: std::collections::BTreeMap<i64, String> =
@@ -92,9 +94,9 @@ fn input(dir: &Path, count: u64) -> (std::path::PathBuf, OrderOracle) {
 fn sigkill_at_random_moments_then_restart_gives_the_oracle_tables() {
     let dir = tempfile::tempdir().unwrap();
     let (input, oracle) = input(dir.path(), 300_000);
-    let output = dir.path().join("out");
+    let output = TableLocation::from(dir.path().join("out"));
     let checkpoints = dir.path().join("checkpoints").display().to_string();
-    let run = Run { input: &input, output: &output, checkpoints, env: Vec::new() };
+    let run = Run { input: &input, output: output.clone(), checkpoints, env: Vec::new() };
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut kills = 0;
     for _ in 0..10 {
@@ -112,9 +114,9 @@ fn sigkill_at_random_moments_then_restart_gives_the_oracle_tables() {
 fn a_crash_between_manifest_and_commit_and_after_commit_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (input, oracle) = input(dir.path(), 120_000);
-    let output = dir.path().join("out");
+    let output = TableLocation::from(dir.path().join("out"));
     let checkpoints = dir.path().join("checkpoints").display().to_string();
-    let run = Run { input: &input, output: &output, checkpoints, env: Vec::new() };
+    let run = Run { input: &input, output: output.clone(), checkpoints, env: Vec::new() };
     // Epoch numbers continue across runs from the restored checkpoint, so each
     // failpoint epoch below is reached in its run.
     let crashed = run.to_the_end(Some("after_manifest:2"));
@@ -128,13 +130,14 @@ fn a_crash_between_manifest_and_commit_and_after_commit_loses_and_duplicates_not
 }
 
 #[test]
-fn checkpoints_on_s3_survive_sigkills_and_failure_points() {
+fn checkpoints_and_tables_on_s3_survive_sigkills_and_failure_points() {
     let s3 = S3Store::get();
     let dir = tempfile::tempdir().unwrap();
     let (input, oracle) = input(dir.path(), 150_000);
-    let output = dir.path().join("out");
-    let url = s3.url(&format!("{}/checkpoints", tidemill_testkit::kafka::unique("crash-recovery")));
-    let run = Run { input: &input, output: &output, checkpoints: url.clone(), env: s3.env.clone() };
+    let prefix = tidemill_testkit::kafka::unique("crash-recovery");
+    let output = TableLocation::parse(&s3.url(&format!("{prefix}/out"))).unwrap();
+    let url = s3.url(&format!("{prefix}/checkpoints"));
+    let run = Run { input: &input, output: output.clone(), checkpoints: url.clone(), env: s3.env.clone() };
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let mut kills = 0;
     for _ in 0..5 {
@@ -153,7 +156,10 @@ fn checkpoints_on_s3_survive_sigkills_and_failure_points() {
     let crashed = run.to_the_end(Some(&format!("after_sink_commit:{}", newest + 4)));
     assert!(!crashed.success(), "the failpoint aborted the process");
     assert!(run.to_the_end(None).success());
+    // Read back from S3 by both independent readers (see read_delta.py).
     check_tables(&output, &oracle);
     assert!(!epochs().is_empty(), "the checkpoints are on S3");
-    assert!(!dir.path().join("checkpoints").exists() && !Path::new("s3:").exists(), "and nowhere local");
+    let local: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(local, ["orders.jsonl"], "and nothing but the input is local");
+    assert!(!Path::new("s3:").exists(), "not even under a folder named like the URL");
 }

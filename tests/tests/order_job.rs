@@ -71,12 +71,12 @@ async fn order_job_on_a_generated_file_equals_the_batch_oracle() {
         let key = |v: &Value| v.to_string();
         a.sort_by_key(key);
         b.sort_by_key(key);
-        assert_eq!(a, b, "readers disagree on {}", table.display());
+        assert_eq!(a, b, "readers disagree on {}", table);
         assert_eq!(
             summary_of(table, Engine::DeltaRs)["txn"].as_object().map(|t| t.len()),
             Some(app_ids),
             "txn app ids of {}",
-            table.display()
+            table
         );
     }
 }

@@ -71,7 +71,7 @@ async fn the_order_job_resumes_after_a_crash_and_writes_every_row_once() {
     for (table, app_ids) in [(&tables.order_aggregates, 2), (&tables.orders, 4), (&tables.dlq, 2)] {
         let s = summary_of(table, Engine::DeltaRs);
         let txn = s["txn"].as_object().unwrap();
-        assert_eq!(txn.len(), app_ids, "{}", table.display());
+        assert_eq!(txn.len(), app_ids, "{}", table);
         assert!(txn.values().all(|v| v.as_i64().unwrap() > 3));
     }
 

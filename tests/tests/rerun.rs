@@ -79,6 +79,6 @@ fn a_second_run_into_the_same_tables_is_refused_or_appends_both_runs_rows() {
     assert!(report.contains(&line), "the report states what was committed ({line}):\n{report}");
 }
 
-fn summary_rows(table: &Path) -> u64 {
+fn summary_rows(table: &tidemill_delta::TableLocation) -> u64 {
     summary_of(table, Engine::DeltaRs)["rows"].as_u64().unwrap()
 }

@@ -1,9 +1,9 @@
 //! Configuration of a Delta sink, and the application id its commits carry.
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 use tidemill_runtime::NodeContext;
+
+use super::location::TableLocation;
 
 /// Where and how a [`DeltaAppendSink`](super::DeltaAppendSink) writes.
 ///
@@ -11,13 +11,15 @@ use tidemill_runtime::NodeContext;
 ///
 /// ```toml
 /// [sinks.revenue]
-/// path = "/data/revenue"
+/// location = "s3://tidemill/revenue"   # or a local path; `path` is an alias
 /// target_file_rows = 100000
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeltaSinkConfig {
-    /// The table folder on the local filesystem; created with the table if absent.
-    pub path: PathBuf,
+    /// Where the table lives: a local folder (created with the table if absent)
+    /// or an `s3://bucket/prefix` URL.
+    #[serde(alias = "path")]
+    pub location: TableLocation,
     /// Rows buffered in memory before they are written out as one Parquet file
     /// (uncommitted until the checkpoint completes). At a barrier whatever is
     /// buffered is written too, so a file may hold fewer rows.
@@ -52,10 +54,10 @@ impl DeltaSinkConfig {
     /// Default for [`DeltaSinkConfig::target_file_bytes`]: 64 MiB.
     pub const DEFAULT_TARGET_FILE_BYTES: usize = 64 << 20;
 
-    /// A config for the table at `path` with default settings.
-    pub fn new(path: impl Into<PathBuf>) -> Self {
+    /// A config for the table at `location` with default settings.
+    pub fn new(location: impl Into<TableLocation>) -> Self {
         DeltaSinkConfig {
-            path: path.into(),
+            location: location.into(),
             target_file_rows: Self::DEFAULT_TARGET_FILE_ROWS,
             target_file_bytes: Self::DEFAULT_TARGET_FILE_BYTES,
             app_id: None,
@@ -89,12 +91,14 @@ impl DeltaSinkConfig {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
     fn app_id_defaults_to_job_and_node_and_adds_shard_when_sharded() {
         let mut ctx = NodeContext::for_tests("revenue");
-        let config = DeltaSinkConfig::new("/t");
+        let config = DeltaSinkConfig::new(Path::new("/t"));
         assert_eq!(config.app_id_for(&ctx), "tidemill-test-revenue");
         ctx.shards = 4;
         ctx.shard = 2;
@@ -105,8 +109,11 @@ mod tests {
     #[test]
     fn config_deserialises_with_defaults_and_clamps_rows() {
         let config: DeltaSinkConfig = serde_json::from_str(r#"{"path":"/data/t"}"#).unwrap();
-        assert_eq!(config, DeltaSinkConfig::new("/data/t"));
+        assert_eq!(config, DeltaSinkConfig::new(Path::new("/data/t")));
         assert_eq!(config.target_file_rows, 65_536);
-        assert_eq!(DeltaSinkConfig::new("/t").with_target_file_rows(0).target_file_rows, 1);
+        assert_eq!(DeltaSinkConfig::new(Path::new("/t")).with_target_file_rows(0).target_file_rows, 1);
+        let remote: DeltaSinkConfig = serde_json::from_str(r#"{"location":"s3://b/t"}"#).unwrap();
+        assert_eq!(remote.location, TableLocation::parse("s3://b/t").unwrap());
+        assert!(serde_json::from_str::<DeltaSinkConfig>(r#"{"location":"gs://b/t"}"#).is_err());
     }
 }

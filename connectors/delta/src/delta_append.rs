@@ -1,6 +1,5 @@
 //! The exactly-once append sink into a Delta table.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use deltalake::arrow::array::RecordBatch;
@@ -13,6 +12,7 @@ use tidemill_runtime::{Batch, DeadLetter, Epoch, ExistingOutput, NodeContext, Or
 use super::config::DeltaSinkConfig;
 use super::error::{destination, DeltaSinkError, StagedMismatch};
 use super::identity::{self, SinkIdentity};
+use super::location::TableLocation;
 use super::record::DeltaRecord;
 use super::rollback::roll_back_after;
 use super::rows::{refused_letter, RowBuffer, RowRefused};
@@ -86,7 +86,7 @@ pub struct DeltaAppendSink<R> {
 struct Opened {
     table: DeltaTable,
     writer: RecordBatchWriter,
-    /// The table folder, canonical, as recorded in staged output.
+    /// The table's location ([`TableLocation::shown`]), as recorded in staged output.
     shown: String,
 }
 
@@ -102,9 +102,10 @@ impl<R> std::fmt::Debug for DeltaAppendSink<R> {
 }
 
 impl<R: DeltaRecord + Serialize + Send + Sync + 'static> DeltaAppendSink<R> {
-    /// A sink for the table at `table_path` with default settings.
-    pub fn new(table_path: impl Into<PathBuf>, ctx: &NodeContext) -> Self {
-        Self::with_config(DeltaSinkConfig::new(table_path), ctx)
+    /// A sink for the table at `location` (a local folder or an `s3://` URL)
+    /// with default settings.
+    pub fn new(location: impl Into<TableLocation>, ctx: &NodeContext) -> Self {
+        Self::with_config(DeltaSinkConfig::new(location), ctx)
     }
 
     /// A sink with explicit settings.
@@ -211,7 +212,7 @@ impl<R: DeltaRecord + Serialize + Send + Sync + 'static> DeltaAppendSink<R> {
     pub(super) fn destination(&self) -> String {
         match &self.opened {
             Some(opened) => destination(&opened.shown),
-            None => destination(&self.config.path.display().to_string()),
+            None => destination(&self.config.location.to_string()),
         }
     }
 
@@ -231,7 +232,7 @@ impl<R: DeltaRecord + Serialize + Send + Sync + 'static> DeltaAppendSink<R> {
         self.note_refused(converted.refused)?;
         let Some(batch) = converted.batch else { return Ok(()) };
         let adds = self.write_batch(batch).await?;
-        tracing::debug!(table = %self.config.path.display(), rows, files = adds.len(), "wrote uncommitted Parquet file");
+        tracing::debug!(table = %self.config.location, rows, files = adds.len(), "wrote uncommitted Parquet file");
         self.written.extend(adds);
         Ok(())
     }
@@ -310,7 +311,7 @@ impl<R: DeltaRecord + Serialize + Send + Sync + 'static> DeltaAppendSink<R> {
     }
 
     fn note_refused(&mut self, refused: Vec<(Vec<u8>, RowRefused, Origin)>) -> Result<(), SinkError> {
-        let shown = self.config.path.display().to_string();
+        let shown = self.config.location.to_string();
         if self.refuse_is_error {
             let Some((_, reason, origin)) = refused.into_iter().next() else { return Ok(()) };
             return Err(SinkError::write(destination(&shown), DeltaSinkError::RowRefused { origin, reason }));
@@ -353,8 +354,8 @@ impl<R: DeltaRecord + Serialize + Send + Sync + 'static> Sink for DeltaAppendSin
 
     async fn open(&mut self) -> Result<(), SinkError> {
         let type_name = std::any::type_name::<R>();
-        let table = table::open_or_create(&self.config.path, &R::arrow_schema(), type_name).await?;
-        let shown = table::shown_path(&self.config.path);
+        let table = table::open_or_create(&self.config.location, &R::arrow_schema(), type_name).await?;
+        let shown = self.config.location.shown();
         let writer = RecordBatchWriter::for_table(&table)
             .map_err(|e| SinkError::unavailable(destination(&shown), DeltaSinkError::WriteFiles(e)))?;
         tracing::info!(table = %shown, app_id = %self.identity.app_id, version = ?table.version(), "Delta sink opened");

@@ -1,7 +1,5 @@
 //! The dead-letter queue as a Delta table: one [`DlqRow`] per rejected record.
 
-use std::path::PathBuf;
-
 use chrono::{DateTime, Utc};
 use tidemill_runtime::{
     Batch, DeadLetter, Epoch, NodeContext, Sink, SinkError, SourceCatalog, SourceKind, StagedOutput,
@@ -9,6 +7,7 @@ use tidemill_runtime::{
 
 use super::config::DeltaSinkConfig;
 use super::delta_append::DeltaAppendSink;
+use super::location::TableLocation;
 
 crate::delta_record! {
     /// One row of the dead-letter table.
@@ -103,9 +102,9 @@ impl std::fmt::Debug for DeadLetterDeltaSink {
 }
 
 impl DeadLetterDeltaSink {
-    /// A DLQ sink for the table at `table_path` with default settings.
-    pub fn new(table_path: impl Into<PathBuf>, ctx: &NodeContext) -> Self {
-        Self::with_config(DeltaSinkConfig::new(table_path), ctx)
+    /// A DLQ sink for the table at `location` with default settings.
+    pub fn new(location: impl Into<TableLocation>, ctx: &NodeContext) -> Self {
+        Self::with_config(DeltaSinkConfig::new(location), ctx)
     }
 
     /// A DLQ sink with explicit settings.

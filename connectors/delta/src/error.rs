@@ -29,6 +29,9 @@ pub enum DeltaSinkError {
     /// The folder cannot be listed.
     #[error("cannot list the folder")]
     ListFolder(#[source] std::io::Error),
+    /// The object store refused or failed a request (a probe write, a listing).
+    #[error("the object store failed")]
+    Store(#[source] object_store::Error),
     /// The folder holds other files and no Delta log: it is not a table, and
     /// making it one would mix the sink's files with someone else's.
     #[error(

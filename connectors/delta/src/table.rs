@@ -1,11 +1,13 @@
-//! The Delta table behind a Delta sink: open-or-create with a schema check, the
+//! The Delta table behind a Delta sink, local or on S3: open-or-create with a schema check, the
 //! committed `txn` version of an application id, and the idempotent append commit.
 //!
 //! deltalake (without its `datafusion` feature) is used only through `create`,
 //! [`RecordBatchWriter`](deltalake::writer::RecordBatchWriter) and
 //! [`CommitBuilder`]; scans are left to the independent reader.
 
-use std::path::{Path, PathBuf};
+use std::borrow::Cow;
+use std::ffi::OsString;
+use std::path::Path;
 
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
@@ -18,6 +20,7 @@ use tidemill_runtime::{BoxError, SinkError};
 
 use super::error::{destination, DeltaSinkError, SchemaDifference};
 use super::identity::SinkIdentity;
+use super::location::TableLocation;
 
 /// Name of the probe file written (and removed) at open to prove the folder is writable.
 const WRITE_PROBE: &str = ".tidemill-write-probe";
@@ -29,56 +32,45 @@ const WRITE_PROBE: &str = ".tidemill-write-probe";
 /// of the new log entries.
 const COMMIT_ATTEMPTS: usize = 500;
 
-/// Opens the Delta table at `path`, creating the folder and the table (with the
-/// schema `expected`) when there is none. An existing table must have the same
-/// columns in the same order with the same types; a nullable table column accepts a
-/// non-nullable record field, not the other way round.
+/// Opens the Delta table at `location`, creating the table (with the schema
+/// `expected`) when there is none, and the folder too when it is local. An
+/// existing table must have the same columns in the same order with the same
+/// types; a nullable table column accepts a non-nullable record field, not the
+/// other way round.
 ///
-/// Errors are [`SinkError::Unavailable`] naming the path: an unwritable or non-UTF-8
-/// path, a non-empty folder that is not a Delta table, or a schema mismatch; a
-/// folder that cannot be written because the disk or quota is full is a
-/// (transient) [`SinkError::Write`].
+/// Errors are [`SinkError::Unavailable`] naming the location: an unwritable or
+/// non-UTF-8 path, refused credentials, a non-empty folder or prefix that is not a
+/// Delta table, or a schema mismatch; storage that is full or cannot be reached
+/// is a (transient) [`SinkError::Write`].
 pub async fn open_or_create(
-    path: &Path,
+    location: &TableLocation,
     expected: &SchemaRef,
     type_name: &'static str,
 ) -> Result<DeltaTable, SinkError> {
-    let shown = path.display().to_string();
+    let shown = location.to_string();
     let unavailable = |cause: DeltaSinkError| SinkError::unavailable(destination(&shown), cause);
 
-    std::fs::create_dir_all(path).map_err(|e| unavailable(DeltaSinkError::CreateFolder(e)))?;
-    let probe = path.join(WRITE_PROBE);
-    std::fs::write(&probe, b"tidemill").map_err(|e| match e.kind() {
-        // A full disk or quota is storage trouble, not a wrong destination: a
-        // transient error, so that a pipeline restarted while the disk is full
-        // waits for space instead of counting it against the restart policy.
-        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
-            SinkError::write(destination(&shown), DeltaSinkError::WriteFolder(e))
-        }
-        _ => unavailable(DeltaSinkError::WriteFolder(e)),
-    })?;
-    let _ = std::fs::remove_file(&probe);
-    let has_log = path.join("_delta_log").is_dir();
-    if !has_log {
-        let mut entries = std::fs::read_dir(path).map_err(|e| unavailable(DeltaSinkError::ListFolder(e)))?;
-        // Tables are opened concurrently (sink shards, partition tasks of other
-        // processes): their write probe or a log being created are not "foreign".
-        let foreign = |e: &std::fs::DirEntry| e.file_name() != WRITE_PROBE && e.file_name() != "_delta_log";
-        if let Some(entry) = entries.by_ref().flatten().find(foreign) {
-            return Err(unavailable(DeltaSinkError::NotATable { entry: entry.file_name() }));
-        }
+    if let Some(path) = location.local_path() {
+        prepare_folder(path, &shown)?;
+        path.to_str().ok_or_else(|| unavailable(DeltaSinkError::PathNotUtf8))?;
     }
-
-    let uri = path.to_str().ok_or_else(|| unavailable(DeltaSinkError::PathNotUtf8))?;
-    let url = deltalake::ensure_table_uri(uri).map_err(|e| unavailable(DeltaSinkError::Location(e)))?;
-    // Loading a folder without a log makes delta-kernel log an ERROR ("No files in
-    // log segment") on every first start; a new table needs no load.
-    let table = if path.join("_delta_log").exists() {
+    let url = location.url().map_err(|e| unavailable(DeltaSinkError::Location(e)))?;
+    let table = deltalake::DeltaTableBuilder::from_url(url.clone())
+        .and_then(|b| b.build())
+        .map_err(|e| unavailable(DeltaSinkError::Open(e)))?;
+    let has_log = table.log_store().is_delta_table_location().await.map_err(|e| match e {
+        DeltaTableError::ObjectStore { source } => store_error(&shown, source),
+        e => unavailable(DeltaSinkError::Load(e)),
+    })?;
+    if !has_log && location.local_path().is_none() {
+        prepare_prefix(&table, &shown).await?;
+    }
+    // Loading a location without a log makes delta-kernel log an ERROR ("No files
+    // in log segment") on every first start; a new table needs no load.
+    let table = if has_log {
         DeltaTable::try_from_url(url.clone()).await.map_err(|e| unavailable(DeltaSinkError::Load(e)))?
     } else {
-        deltalake::DeltaTableBuilder::from_url(url.clone())
-            .and_then(|b| b.build())
-            .map_err(|e| unavailable(DeltaSinkError::Open(e)))?
+        table
     };
     let table = if table.version().is_some() {
         table
@@ -92,6 +84,10 @@ pub async fn open_or_create(
             .with_columns(columns.fields().cloned())
             .with_comment(format!("created by Tidemill for rows of type {type_name}"))
             .with_save_mode(SaveMode::ErrorIfExists)
+            // Only version 0 creates the table. A creator that loses the race for
+            // it must not retry at version 1: that would commit a second CREATE
+            // (a new table id and metadata) over the winner's table.
+            .with_commit_properties(CommitProperties::default().with_max_retries(0))
             .await;
         match created {
             Ok(t) => t,
@@ -107,6 +103,75 @@ pub async fn open_or_create(
     };
     check_schema(&table, expected, type_name).map_err(unavailable)?;
     Ok(table)
+}
+
+/// Creates a local table folder and proves it writable and free of foreign files.
+fn prepare_folder(path: &Path, shown: &str) -> Result<(), SinkError> {
+    let unavailable = |cause: DeltaSinkError| SinkError::unavailable(destination(shown), cause);
+    std::fs::create_dir_all(path).map_err(|e| unavailable(DeltaSinkError::CreateFolder(e)))?;
+    let probe = path.join(WRITE_PROBE);
+    std::fs::write(&probe, b"tidemill").map_err(|e| match e.kind() {
+        // A full disk or quota is storage trouble, not a wrong destination: a
+        // transient error, so that a pipeline restarted while the disk is full
+        // waits for space instead of counting it against the restart policy.
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            SinkError::write(destination(shown), DeltaSinkError::WriteFolder(e))
+        }
+        _ => unavailable(DeltaSinkError::WriteFolder(e)),
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    let entries = std::fs::read_dir(path).map_err(|e| unavailable(DeltaSinkError::ListFolder(e)))?;
+    let names: Vec<OsString> = entries.flatten().map(|e| e.file_name()).collect();
+    match foreign_entry(names.iter().map(|n| n.to_string_lossy())) {
+        Some(entry) => Err(unavailable(DeltaSinkError::NotATable { entry: entry.into() })),
+        None => Ok(()),
+    }
+}
+
+/// Proves an object-store prefix without a table writable (credentials that may
+/// only read fail here, at open, not at the first commit) and free of foreign objects.
+async fn prepare_prefix(table: &DeltaTable, shown: &str) -> Result<(), SinkError> {
+    let store = table.object_store();
+    let probe = deltalake::Path::from(WRITE_PROBE);
+    store.put(&probe, "tidemill".into()).await.map_err(|e| store_error(shown, e))?;
+    let _ = store.delete(&probe).await;
+    let listing = store.list_with_delimiter(None).await.map_err(|e| store_error(shown, e))?;
+    let names = listing.common_prefixes.iter().chain(listing.objects.iter().map(|o| &o.location));
+    match foreign_entry(names.filter_map(|p| p.filename()).map(Cow::Borrowed)) {
+        Some(entry) => {
+            Err(SinkError::unavailable(destination(shown), DeltaSinkError::NotATable { entry: entry.into() }))
+        }
+        None => Ok(()),
+    }
+}
+
+/// An entry of a location without a table that shows it holds someone else's
+/// files. Writers of the same table open it concurrently (sink shards, partition
+/// tasks, other processes): their write probes are not foreign, and once a
+/// `_delta_log` is listed the table exists (it is created before any data file is
+/// written), whatever else the listing shows.
+fn foreign_entry<'a>(names: impl Iterator<Item = Cow<'a, str>>) -> Option<String> {
+    let mut foreign = None;
+    for name in names {
+        match name.as_ref() {
+            "_delta_log" => return None,
+            WRITE_PROBE => {}
+            _ => foreign = foreign.or(Some(name.into_owned())),
+        }
+    }
+    foreign
+}
+
+/// An object-store failure at open: refused credentials or a missing bucket make
+/// the location unusable as configured; anything else (a store that is down or
+/// slow) is transient.
+fn store_error(shown: &str, e: object_store::Error) -> SinkError {
+    match e {
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. }
+        | object_store::Error::NotFound { .. } => SinkError::unavailable(destination(shown), DeltaSinkError::Store(e)),
+        e => SinkError::write(destination(shown), DeltaSinkError::Store(e)),
+    }
 }
 
 /// Compares the table's schema with the record type's; `Err` lists every difference.
@@ -208,9 +273,4 @@ pub async fn commit_append(
     let version = finalized.version();
     table.update_state().await.map_err(DeltaSinkError::ReadLog)?;
     Ok(CommitOutcome::Committed { version })
-}
-
-/// The path a sink was configured with, canonical when it exists.
-pub fn shown_path(path: &Path) -> String {
-    std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path)).display().to_string()
 }

@@ -14,9 +14,9 @@
 //! partition (`order-producer --key user-id`): windows count per `user_id`
 //! inside one task.
 
-use std::path::Path;
 use std::time::Duration;
 
+use tidemill_delta::TableLocation;
 use tidemill_kafka::{GroupConfig, GroupHandle, KafkaSourceConfig};
 use tidemill_runtime::metrics::MetricsAddr;
 use tidemill_runtime::Job;
@@ -57,7 +57,7 @@ pub fn build_task(
     group: &GroupOptions,
     partition: i32,
     member: &GroupHandle,
-    output: &Path,
+    output: &TableLocation,
     settings: &OrderJobSettings,
 ) -> Result<Job, OrderJobError> {
     let Some(dir) = &settings.checkpoint_dir else {

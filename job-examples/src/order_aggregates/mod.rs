@@ -19,10 +19,10 @@ mod report;
 mod rows;
 mod settings;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::orders::{GeneratorError, GeneratorSource, OrderEvent};
-use tidemill_delta::{DeadLetterDeltaSink, DeltaAppendSink, DeltaDistinctSink, DeltaSinkConfig};
+use tidemill_delta::{DeadLetterDeltaSink, DeltaAppendSink, DeltaDistinctSink, DeltaSinkConfig, TableLocation};
 use tidemill_kafka::{KafkaRecord, KafkaSource, KafkaSourceConfig};
 use tidemill_operators::decode::RawRecord;
 use tidemill_operators::dedup::Deduped;
@@ -108,7 +108,7 @@ pub struct DeltaOrderSinks {
 
 impl DeltaOrderSinks {
     /// Tables under `output`, with Parquet files of about `target_file_rows` rows.
-    pub fn new(output: &Path, target_file_rows: usize) -> Self {
+    pub fn new(output: impl Into<TableLocation>, target_file_rows: usize) -> Self {
         DeltaOrderSinks { tables: OrderTables::under(output), target_file_rows, orders_shards: 1 }
     }
 
@@ -119,8 +119,8 @@ impl DeltaOrderSinks {
         self
     }
 
-    fn config(&self, path: &Path) -> DeltaSinkConfig {
-        DeltaSinkConfig::new(path).with_target_file_rows(self.target_file_rows)
+    fn config(&self, location: &TableLocation) -> DeltaSinkConfig {
+        DeltaSinkConfig::new(location).with_target_file_rows(self.target_file_rows)
     }
 }
 
@@ -143,24 +143,29 @@ impl OrderSinks for DeltaOrderSinks {
     }
 }
 
-/// Builds the order job reading `input` and writing the three tables under `output`.
+/// Builds the order job reading `input` and writing the three tables under `output`
+/// (a local folder, or a [`TableLocation`] such as `s3://bucket/prefix`).
 ///
 /// Checks up front what can be checked (the input path exists and is readable, the
 /// output folder can be created, the window settings are valid), so that a bad
 /// command line fails fast with a clear error. The output folder is touched last: a
 /// bad input or bad settings leave it as it was.
-pub fn build(input: &OrderInput, output: &Path, settings: &OrderJobSettings) -> Result<Job, OrderJobError> {
+pub fn build(
+    input: &OrderInput,
+    output: impl Into<TableLocation>,
+    settings: &OrderJobSettings,
+) -> Result<Job, OrderJobError> {
     build_from(input, output, settings, FromCheckpoint::Latest)
 }
 
 /// [`build`], resuming the checkpoint `from` names (with a checkpoint folder).
 pub fn build_from(
     input: &OrderInput,
-    output: &Path,
+    output: impl Into<TableLocation>,
     settings: &OrderJobSettings,
     from: FromCheckpoint,
 ) -> Result<Job, OrderJobError> {
-    build_named(JOB_NAME, input, output, settings, false, from)
+    build_named(JOB_NAME, input, &output.into(), settings, false, from)
 }
 
 /// [`build`] under another job name (the name prefixes Delta transaction ids);
@@ -168,7 +173,7 @@ pub fn build_from(
 pub(crate) fn build_named(
     name: &str,
     input: &OrderInput,
-    output: &Path,
+    output: &TableLocation,
     settings: &OrderJobSettings,
     keyed_by_user: bool,
     from: FromCheckpoint,
@@ -261,7 +266,10 @@ fn kafka_source(job: &JobBuilder, config: &KafkaSourceConfig) -> Result<Stream<K
     Ok(job.source("kafka", partitions, move |ctx: &NodeContext| KafkaSource::new(config.clone(), ctx)))
 }
 
-fn prepare_output(output: &Path) -> Result<(), OrderJobError> {
+/// Creates a local output folder and proves it writable. An object-store prefix
+/// needs no folder; each table's sink proves it writable when it opens.
+fn prepare_output(output: &TableLocation) -> Result<(), OrderJobError> {
+    let Some(output) = output.local_path() else { return Ok(()) };
     let fail = |source: std::io::Error| OrderJobError::Output { path: output.to_path_buf(), source };
     std::fs::create_dir_all(output).map_err(fail)?;
     // create_dir_all succeeds on an existing read-only folder; probe writability.

@@ -1,17 +1,18 @@
-//! A quick look into a Delta table: its version, its file count and its first rows,
-//! read straight from the committed Parquet files (deltalake without `datafusion`
+//! A quick look into a Delta table (local or on S3): its version, its file count and
+//! its first rows, read straight from the committed Parquet files (deltalake without `datafusion`
 //! has no scan), formatted as text.
 
 use std::fmt;
-use std::fs::File;
-use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use deltalake::arrow::array::{Array, AsArray};
 use deltalake::arrow::datatypes::DataType;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use deltalake::{DeltaTable, DeltaTableError};
+use deltalake::{DeltaTableBuilder, DeltaTableError};
+use object_store::ObjectStoreExt as _;
+use tidemill_delta::TableLocation;
 
 /// Bytes of a binary cell shown before the ellipsis.
 const BINARY_PREFIX: usize = 60;
@@ -25,33 +26,29 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A table could not be previewed.
 #[derive(Debug, thiserror::Error)]
 pub enum PreviewError {
-    /// The folder has no `_delta_log`.
-    #[error("{} is not a Delta table (no _delta_log folder)", path.display())]
+    /// The location holds no `_delta_log`.
+    #[error("{table} is not a Delta table (no _delta_log folder)")]
     NotATable {
-        /// The folder.
-        path: PathBuf,
-    },
-    /// deltalake takes table locations as UTF-8 strings.
-    #[error("{}: the path is not valid UTF-8", path.display())]
-    NonUtf8Path {
-        /// The folder.
-        path: PathBuf,
+        /// The table's location.
+        table: TableLocation,
     },
     /// The Delta log cannot be loaded.
-    #[error("cannot open Delta table {}: {source}", path.display())]
+    #[error("cannot open Delta table {table}: {source}")]
     Open {
-        /// The folder.
-        path: PathBuf,
+        /// The table's location.
+        table: TableLocation,
         /// What deltalake said.
         #[source]
         source: DeltaTableError,
     },
     /// A data file listed by the log cannot be read.
-    #[error("cannot read data file {}: {source}", file.display())]
+    #[error("cannot read data file {file} of {table}: {source}")]
     Read {
-        /// The Parquet file (or the table folder, for an add path that is not a file).
-        file: PathBuf,
-        /// The I/O, Parquet or Arrow error.
+        /// The table's location.
+        table: TableLocation,
+        /// The Parquet file's path in the table.
+        file: String,
+        /// The object-store, Parquet or Arrow error.
         #[source]
         source: BoxError,
     },
@@ -72,60 +69,59 @@ pub struct TablePreview {
     pub rows: Vec<Vec<String>>,
 }
 
-/// Opens the Delta table in the folder `path` and reads its first `rows` rows (in the
-/// order of the log's file list), reading no more Parquet than needed for them.
+/// Opens the Delta table at `table` (a local folder or an object-store URL) and
+/// reads its first `rows` rows (in the order of the log's file list), reading no
+/// more Parquet files than needed for them.
 ///
-/// Never creates anything: a missing folder or one without `_delta_log` is
+/// Never creates anything: a location without `_delta_log` is
 /// [`PreviewError::NotATable`].
-pub async fn preview_table(path: &Path, rows: usize) -> Result<TablePreview, PreviewError> {
-    if !path.join("_delta_log").is_dir() {
-        return Err(PreviewError::NotATable { path: path.to_path_buf() });
+pub async fn preview_table(table: impl Into<TableLocation>, rows: usize) -> Result<TablePreview, PreviewError> {
+    let table = &table.into();
+    // Checked before making a URL, which creates a missing local folder.
+    if table.local_path().is_some_and(|path| !path.join("_delta_log").is_dir()) {
+        return Err(PreviewError::NotATable { table: table.clone() });
     }
-    let open = |source| PreviewError::Open { path: path.to_path_buf(), source };
-    let uri = path.to_str().ok_or_else(|| PreviewError::NonUtf8Path { path: path.to_path_buf() })?;
-    let url = deltalake::ensure_table_uri(uri).map_err(open)?;
-    let table = DeltaTable::try_from_url(url).await.map_err(open)?;
-    let snapshot = table.snapshot().map_err(open)?;
+    let open = |source| PreviewError::Open { table: table.clone(), source };
+    let url = table.url().map_err(open)?;
+    let builder = DeltaTableBuilder::from_url(url).and_then(|b| b.build()).map_err(open)?;
+    if !builder.log_store().is_delta_table_location().await.map_err(open)? {
+        return Err(PreviewError::NotATable { table: table.clone() });
+    }
+    let delta = table.open().await.map_err(open)?;
+    let snapshot = delta.snapshot().map_err(open)?;
     let columns: Vec<String> = snapshot.schema().fields().map(|f| f.name().clone()).collect();
+    let store = delta.object_store();
+    let mut preview = Vec::new();
     // `path()` is the log's relative add path, percent-decoded (unlike `get_file_uris`).
-    let mut files = Vec::new();
-    for file in snapshot.log_data().iter() {
-        let relative = file.path();
-        if relative.contains("://") {
-            let reason = format!("absolute data file URIs are not supported: {relative}");
-            return Err(PreviewError::Read { file: path.to_path_buf(), source: reason.into() });
-        }
-        files.push(path.join(relative.as_ref()));
-    }
-    let preview_columns = columns.clone();
-    let file_list = files.clone();
-    let read = tokio::task::spawn_blocking(move || read_rows(&file_list, &preview_columns, rows));
-    let rows = read.await.map_err(|e| PreviewError::Read { file: path.to_path_buf(), source: e.into() })??;
-    Ok(TablePreview { version: snapshot.version(), files: files.len(), columns, rows })
-}
-
-/// Reads up to `limit` rows of `columns` from `files`, in order.
-fn read_rows(files: &[PathBuf], columns: &[String], limit: usize) -> Result<Vec<Vec<String>>, PreviewError> {
-    let mut rows = Vec::new();
-    for file in files {
-        let remaining = limit - rows.len();
-        if remaining == 0 {
+    let files: Vec<String> = snapshot.log_data().iter().map(|f| f.path().into_owned()).collect();
+    for file in &files {
+        if preview.len() >= rows {
             break;
         }
-        let fail = |source: BoxError| PreviewError::Read { file: file.clone(), source };
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(file).map_err(|e| fail(e.into()))?)
-            .map_err(|e| fail(e.into()))?
-            .with_batch_size(remaining.min(MAX_BATCH_ROWS))
-            .with_limit(remaining)
-            .build()
-            .map_err(|e| fail(e.into()))?;
-        for batch in reader {
-            let batch = batch.map_err(|e| fail(e.into()))?;
-            format_batch(&batch, columns, &mut rows).map_err(fail)?;
+        let fail = |source: BoxError| PreviewError::Read { table: table.clone(), file: file.clone(), source };
+        if file.contains("://") {
+            return Err(fail(format!("absolute data file URIs are not supported: {file}").into()));
         }
+        let location = deltalake::Path::parse(file).map_err(|e| fail(e.into()))?;
+        let bytes =
+            store.get(&location).await.map_err(|e| fail(e.into()))?.bytes().await.map_err(|e| fail(e.into()))?;
+        read_rows(bytes, &columns, rows - preview.len(), &mut preview).map_err(fail)?;
     }
-    rows.truncate(limit);
-    Ok(rows)
+    Ok(TablePreview { version: snapshot.version(), files: files.len(), columns, rows: preview })
+}
+
+/// Appends up to `limit` rows of `columns` from one Parquet file's bytes.
+fn read_rows(file: Bytes, columns: &[String], limit: usize, out: &mut Vec<Vec<String>>) -> Result<(), BoxError> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_batch_size(limit.min(MAX_BATCH_ROWS))
+        .with_limit(limit)
+        .build()?;
+    let before = out.len();
+    for batch in reader {
+        format_batch(&batch?, columns, out)?;
+    }
+    out.truncate(before + limit);
+    Ok(())
 }
 
 /// Appends `batch`'s rows as strings, in the order of `columns`; a column the file

@@ -2,8 +2,7 @@
 //! records were rejected, and the version and first rows of each table.
 
 use std::fmt::Write as _;
-use std::path::Path;
-
+use tidemill_delta::TableLocation;
 use tidemill_runtime::JobSummary;
 
 use super::preview::preview_table;
@@ -27,7 +26,7 @@ pub async fn render_report(
 }
 
 /// The tables with their sink names, in report order.
-fn named(tables: &OrderTables) -> [(&'static str, &Path); 3] {
+fn named(tables: &OrderTables) -> [(&'static str, &TableLocation); 3] {
     [("order_aggregates", &tables.order_aggregates), ("orders", &tables.orders), ("dlq", &tables.dlq)]
 }
 
@@ -47,7 +46,7 @@ fn counts(input: &OrderInput, tables: &OrderTables, s: &JobSummary) -> String {
     let _ = writeln!(out, "order-aggregates finished in {:.2?}", s.elapsed);
     let _ = writeln!(out, "  read             {} records from {from}", s.records_in);
     for (name, path) in named(tables) {
-        let _ = writeln!(out, "  {name:<16} {:>10} rows committed -> {}", committed(name), path.display());
+        let _ = writeln!(out, "  {name:<16} {:>10} rows committed -> {path}", committed(name));
         if committed(name) != written(name) {
             let _ = writeln!(
                 out,
@@ -72,7 +71,7 @@ fn counts(input: &OrderInput, tables: &OrderTables, s: &JobSummary) -> String {
 }
 
 /// One table's heading and preview (indented), or why there is none.
-async fn table_section(name: &str, path: &Path, rows: usize) -> String {
+async fn table_section(name: &str, path: &TableLocation, rows: usize) -> String {
     match preview_table(path, rows).await {
         Ok(preview) => {
             let files = if preview.files == 1 { "file" } else { "files" };

@@ -1,11 +1,12 @@
 //! Settings of the order job: window, watermark, sharding, runtime.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::kafka_client::KafkaClientSettings;
 use crate::orders::{GeneratorConfig, GeneratorError};
 use serde::{Deserialize, Serialize};
+use tidemill_delta::TableLocation;
 use tidemill_kafka::KafkaSourceConfig;
 use tidemill_operators::window::{SlidingWindow, WindowError};
 use tidemill_runtime::config::{at_least, positive};
@@ -153,20 +154,29 @@ pub enum OrderInput {
     Kafka(KafkaSourceConfig),
 }
 
-/// The three tables under the output folder.
+/// The three tables under the output folder or prefix.
+///
+/// ```
+/// use tidemill_delta::TableLocation;
+/// use tidemill_job_examples::order_aggregates::OrderTables;
+///
+/// let tables = OrderTables::under(&TableLocation::parse("s3://tidemill/out").unwrap());
+/// assert_eq!(tables.dlq.to_string(), "s3://tidemill/out/dlq");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderTables {
     /// `<dir>/order_aggregates`.
-    pub order_aggregates: PathBuf,
+    pub order_aggregates: TableLocation,
     /// `<dir>/orders`.
-    pub orders: PathBuf,
+    pub orders: TableLocation,
     /// `<dir>/dlq`.
-    pub dlq: PathBuf,
+    pub dlq: TableLocation,
 }
 
 impl OrderTables {
-    /// The tables under `dir`.
-    pub fn under(dir: &Path) -> Self {
+    /// The tables under `dir` (a local folder, or a [`TableLocation`]).
+    pub fn under(dir: impl Into<TableLocation>) -> Self {
+        let dir = dir.into();
         OrderTables { order_aggregates: dir.join("order_aggregates"), orders: dir.join("orders"), dlq: dir.join("dlq") }
     }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser};
+use tidemill_delta::TableLocation;
 use tidemill_job_examples::cli::ExitError;
 use tidemill_job_examples::kafka_client::{self, KafkaClientArgs};
 use tidemill_job_examples::order_aggregates::{OrderInput, OrderJobSettings};
@@ -84,9 +85,10 @@ pub(crate) struct Cli {
           env = "TIDEMILL_SESSION_TIMEOUT", value_parser = humantime::parse_duration)]
     pub(crate) session_timeout: Duration,
 
-    /// Folder for the tables: <DIR>/order_aggregates, <DIR>/orders, <DIR>/dlq.
+    /// Where the tables go: <DIR>/order_aggregates, <DIR>/orders, <DIR>/dlq. A
+    /// folder, a file:// URL or s3://bucket/prefix (credentials from AWS_*).
     #[arg(long, value_name = "DIR", env = "TIDEMILL_OUTPUT")]
-    pub(crate) output: PathBuf,
+    pub(crate) output: TableLocation,
 
     /// TOML file with settings (keys as in OrderJobSettings: window_size,
     /// window_slide, watermark_delay, allowed_lateness, shards, [runtime], [generator],
