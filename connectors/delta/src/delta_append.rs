@@ -9,6 +9,7 @@ use deltalake::DeltaTable;
 use serde::Serialize;
 use tidemill_runtime::{Batch, DeadLetter, Epoch, ExistingOutput, NodeContext, Origin, Sink, SinkError, StagedOutput};
 
+use super::committer;
 use super::config::DeltaSinkConfig;
 use super::error::{destination, DeltaSinkError, StagedMismatch};
 use super::identity::{self, SinkIdentity};
@@ -47,7 +48,7 @@ use super::table::{self, CommitOutcome};
 /// Factories build it with [`DeltaAppendSink::new`] or [`DeltaAppendSink::factory`]:
 ///
 /// ```
-/// # use tidemill_delta::{delta_record, DeltaAppendSink, DeltaSinkConfig};
+/// # use tidemill_delta::{delta_record, DeltaAppendSink, DeltaSinkConfig, TableLocation};
 /// # use tidemill_runtime::NodeContext;
 /// delta_record! {
 ///     /// A count per key.
@@ -59,7 +60,8 @@ use super::table::{self, CommitOutcome};
 ///         pub count: i64,
 ///     }
 /// }
-/// let factory = DeltaAppendSink::<KeyCount>::factory(DeltaSinkConfig::new("/data/counts"));
+/// let location = TableLocation::parse("/data/counts").unwrap(); // or s3://bucket/counts
+/// let factory = DeltaAppendSink::<KeyCount>::factory(DeltaSinkConfig::new(location));
 /// let ctx = NodeContext::for_tests("counts");
 /// let sink = factory(&ctx);
 /// assert_eq!(sink.identity().base, "tidemill-test-counts");
@@ -85,6 +87,8 @@ pub struct DeltaAppendSink<R> {
 
 struct Opened {
     table: DeltaTable,
+    /// This sink's place among the writers of the table in this process.
+    _committer: committer::Registration,
     writer: RecordBatchWriter,
     /// The table's location ([`TableLocation::shown`]), as recorded in staged output.
     shown: String,
@@ -277,10 +281,14 @@ impl<R: DeltaRecord + Serialize + Send + Sync + 'static> DeltaAppendSink<R> {
         let fail = |e| SinkError::commit(destination(&shown), DeltaSinkError::Commit { epoch, source: Box::new(e) });
         let txn_version = i64::try_from(epoch.get()).map_err(|_| fail(DeltaSinkError::EpochTooLarge(epoch)))?;
         let files = adds.len();
-        let outcome = table::commit_append(&mut opened.table, adds, &identity, txn_version).await.map_err(fail)?;
+        let append = committer::Append { adds, identity: identity.clone(), txn_version };
+        let outcome = committer::commit(&shown, &opened.table, append)
+            .await
+            .map_err(|e| fail(DeltaSinkError::SharedCommit(e)))?;
         match outcome {
-            CommitOutcome::Committed { version } => {
-                tracing::info!(table = %shown, app_id = %identity.app_id, %epoch, version, files, rows, "Delta commit");
+            CommitOutcome::Committed { version, retries, appends } => {
+                tracing::info!(table = %shown, app_id = %identity.app_id, %epoch, version, files, rows, retries,
+                    appends, "Delta commit");
             }
             CommitOutcome::AlreadyCommitted { txn_version } => {
                 tracing::info!(table = %shown, app_id = %identity.app_id, %epoch, txn_version, "Delta epoch already committed; skipped");
@@ -359,7 +367,8 @@ impl<R: DeltaRecord + Serialize + Send + Sync + 'static> Sink for DeltaAppendSin
         let writer = RecordBatchWriter::for_table(&table)
             .map_err(|e| SinkError::unavailable(destination(&shown), DeltaSinkError::WriteFiles(e)))?;
         tracing::info!(table = %shown, app_id = %self.identity.app_id, version = ?table.version(), "Delta sink opened");
-        self.opened = Some(Opened { table, writer, shown });
+        let _committer = committer::register(&shown, &table);
+        self.opened = Some(Opened { table, _committer, writer, shown });
         self.reconcile().await
     }
 

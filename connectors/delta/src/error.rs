@@ -141,6 +141,14 @@ pub enum DeltaSinkError {
     /// Committing to the table's log failed.
     #[error("cannot commit")]
     CommitLog(#[source] DeltaTableError),
+    /// The version this process's committer of the table was writing, which held
+    /// this epoch with others, failed (see `committer.rs`).
+    #[error("the table's shared commit failed")]
+    SharedCommit(#[source] std::sync::Arc<DeltaSinkError>),
+    /// The process's committer of the table stopped before answering (its
+    /// runtime shut down).
+    #[error("the table's committer stopped before the commit finished")]
+    CommitterStopped,
     /// Commits after the resumed checkpoint cannot be undone.
     #[error("cannot undo the commits after the resumed checkpoint")]
     Rollback(#[source] RollbackError),

@@ -13,6 +13,7 @@
 //! [`delta_record!`] macro. Tables written here are read back in
 //! tests by an independent reader, `tests/python/read_delta.py`.
 
+mod committer;
 mod config;
 mod delta_append;
 mod distinct;

@@ -123,7 +123,11 @@ impl TableLocation {
     /// # });
     /// ```
     pub async fn open(&self) -> Result<DeltaTable, DeltaTableError> {
-        DeltaTable::try_from_url(self.url()?).await
+        let table = DeltaTable::try_from_url(self.url()?).await?;
+        if table.version().is_none() {
+            return Err(DeltaTableError::NotATable(format!("{self} holds no Delta log")));
+        }
+        Ok(table)
     }
 
     /// The local folder, when the table is on the local filesystem.

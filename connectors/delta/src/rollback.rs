@@ -6,7 +6,8 @@
 //! finds epochs E+1.. already committed, and will now replay their input. Left
 //! alone they would count twice; skipped as "already committed" they would lose
 //! whatever the replay cuts into epochs differently. So the sink removes them
-//! first: the files every commit of this lineage with a version above E added are
+//! first: the files every commit of this lineage with a version above E added
+//! (its own files, when the version holds other sinks' epochs too) are
 //! removed in one commit, which also sets the lineage's transaction version back
 //! to E. Readers see the table as it was at E, then the replay's output.
 
@@ -18,6 +19,7 @@ use deltalake::protocol::DeltaOperation;
 use deltalake::{DeltaTable, DeltaTableError};
 use tidemill_runtime::Epoch;
 
+use super::committer::APP_ID_TAG;
 use super::identity::SinkIdentity;
 use super::table::committed_txn_version;
 
@@ -108,6 +110,17 @@ pub async fn roll_back_after(
     Ok(Some(RolledBack { epochs, files: adds.len() }))
 }
 
+/// The files of a version that `app_id` wrote. A version may hold the epochs of
+/// several sinks of one process (see committer.rs), whose files carry their
+/// writer's app id as a tag; versions written before the tag held one sink's.
+fn own_files(added: Vec<Add>, app_id: &str) -> Vec<Add> {
+    let tag = |a: &Add| a.tags.as_ref().and_then(|t| t.get(APP_ID_TAG).cloned().flatten());
+    if added.iter().all(|a| tag(a).is_none()) {
+        return added;
+    }
+    added.into_iter().filter(|a| tag(a).as_deref() == Some(app_id)).collect()
+}
+
 /// The epochs above `after` committed under `app_id`, and the files they added,
 /// read from the log newest first until the commit of an epoch `<= after`.
 async fn commits_after(
@@ -142,7 +155,7 @@ async fn commits_after(
             Some(epoch) => {
                 let epoch = u64::try_from(epoch).unwrap_or_default();
                 epochs.push(epoch);
-                adds.extend(added.into_iter().map(|a| (epoch, a)));
+                adds.extend(own_files(added, app_id).into_iter().map(|a| (epoch, a)));
             }
             None => {}
         }

@@ -25,11 +25,11 @@ use super::location::TableLocation;
 /// Name of the probe file written (and removed) at open to prove the folder is writable.
 const WRITE_PROBE: &str = ".tidemill-write-probe";
 /// How often a commit may lose the race for the next table version. Appends with
-/// different transaction ids never conflict, so losing is only contention: every
-/// sink shard, and every partition task of every process, commits at the same
-/// checkpoint. delta-rs' default (15) failed the final commit of 24 concurrent
-/// `orders` writers (12 tasks x 2 shards) now and then; each retry costs one read
-/// of the new log entries.
+/// different transaction ids never conflict, so losing is only contention: the
+/// committers of other processes commit at the same checkpoint ticks (one per
+/// table per process, see `committer.rs`). delta-rs' default (15) failed the final
+/// commit of 24 concurrent `orders` writers now and then when every task
+/// committed on its own; each retry costs one read of the new log entries.
 const COMMIT_ATTEMPTS: usize = 500;
 
 /// Opens the Delta table at `location`, creating the table (with the schema
@@ -218,13 +218,18 @@ pub async fn committed_txn_version(table: &mut DeltaTable, app_id: &str) -> Resu
     table.snapshot()?.transaction_version(table.log_store().as_ref(), app_id).await
 }
 
-/// What [`commit_append`] did.
+/// What committing one sink's epoch did.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum CommitOutcome {
-    /// A new table version holding the files and the `txn` action.
+    /// A new table version holding the files and the `txn` actions.
     Committed {
         /// The new table version.
         version: u64,
+        /// How often the commit lost the race for a version and tried the next.
+        retries: u64,
+        /// Sink epochs the version holds (this one and others of the process
+        /// committed with it, see [`TableCommitter`](super::committer)).
+        appends: usize,
     },
     /// The table already has a `txn` version `>=` the epoch for this app id.
     AlreadyCommitted {
@@ -233,36 +238,34 @@ pub enum CommitOutcome {
     },
 }
 
-/// Commits `adds` as one blind append carrying `txn(identity.app_id, txn_version)`
-/// and the identity's marker `txn(identity.base, txn_version)` (see
-/// [`SinkIdentity`]), unless the table already records a version `>= txn_version`
-/// for the app id (delta-rs does not reject a repeated app id/version by itself).
-/// Every file must exist: committing an add whose file is gone would corrupt the
-/// table.
-pub async fn commit_append(
-    table: &mut DeltaTable,
-    adds: Vec<Add>,
-    identity: &SinkIdentity,
-    txn_version: i64,
-) -> Result<CommitOutcome, DeltaSinkError> {
-    let app_id = identity.app_id.as_str();
-    if let Some(done) = committed_txn_version(table, app_id).await.map_err(DeltaSinkError::ReadLog)? {
-        if done >= txn_version {
-            return Ok(CommitOutcome::AlreadyCommitted { txn_version: done });
-        }
-    }
+/// Checks that every staged file of `adds` exists: committing an add whose file
+/// is gone would corrupt the table.
+pub async fn check_staged_files(table: &DeltaTable, adds: &[Add]) -> Result<(), DeltaSinkError> {
     let store = table.object_store();
-    for add in &adds {
+    for add in adds {
         let missing = |e: BoxError| DeltaSinkError::StagedFileMissing { path: add.path.clone(), source: e };
         let location = deltalake::Path::parse(&add.path).map_err(|e| missing(e.into()))?;
         store.head(&location).await.map_err(|e| missing(e.into()))?;
     }
-    let properties = CommitProperties::default()
-        .with_application_transactions(vec![
-            Transaction::new(app_id, txn_version),
-            Transaction::new(&identity.base, txn_version),
-        ])
-        .with_max_retries(COMMIT_ATTEMPTS);
+    Ok(())
+}
+
+/// The two `txn` actions of one sink epoch: `txn(identity.app_id, version)` and
+/// the identity's marker `txn(identity.base, version)` (see [`SinkIdentity`]).
+pub fn epoch_transactions(identity: &SinkIdentity, txn_version: i64) -> [Transaction; 2] {
+    [Transaction::new(&identity.app_id, txn_version), Transaction::new(&identity.base, txn_version)]
+}
+
+/// Commits `adds` as one blind append carrying `txns`, and returns the new
+/// version and how often the commit lost the race for a version. The caller has
+/// checked that no `txn` is committed already (delta-rs does not reject a
+/// repeated app id/version by itself) and that the files exist.
+pub async fn commit_blind_append(
+    table: &mut DeltaTable,
+    adds: Vec<Add>,
+    txns: Vec<Transaction>,
+) -> Result<(u64, u64), DeltaSinkError> {
+    let properties = CommitProperties::default().with_application_transactions(txns).with_max_retries(COMMIT_ATTEMPTS);
     let operation = DeltaOperation::Write { mode: SaveMode::Append, partition_by: None, predicate: None };
     let actions = adds.into_iter().map(Action::Add).collect();
     let finalized = CommitBuilder::from(properties)
@@ -270,7 +273,7 @@ pub async fn commit_append(
         .build(Some(table.snapshot().map_err(DeltaSinkError::ReadLog)?), table.log_store(), operation)
         .await
         .map_err(DeltaSinkError::CommitLog)?;
-    let version = finalized.version();
+    let (version, retries) = (finalized.version(), finalized.metrics.num_retries);
     table.update_state().await.map_err(DeltaSinkError::ReadLog)?;
-    Ok(CommitOutcome::Committed { version })
+    Ok((version, retries))
 }

@@ -60,6 +60,16 @@ pub fn parquet_files(table: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Stages `epoch` in both sinks, then commits both at once: the process's
+/// committer of the table puts both into one version.
+pub async fn commit_together(a: &mut DeltaAppendSink<Sample>, b: &mut DeltaAppendSink<Sample>, epoch: u64) {
+    let epoch = Epoch::new(epoch);
+    let (staged_a, staged_b) = (a.stage(epoch).await.expect("stage"), b.stage(epoch).await.expect("stage"));
+    let (done_a, done_b) = tokio::join!(a.commit(epoch, staged_a), b.commit(epoch, staged_b));
+    done_a.expect("commit");
+    done_b.expect("commit");
+}
+
 pub async fn stage_and_commit(sink: &mut DeltaAppendSink<Sample>, epoch: u64) -> StagedOutput {
     let staged = sink.stage(Epoch::new(epoch)).await.expect("stage");
     sink.commit(Epoch::new(epoch), staged.clone()).await.expect("commit");

@@ -15,6 +15,7 @@
 
 mod checkpoints;
 mod failures;
+mod ticks;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -169,7 +170,7 @@ impl Actor for JobSupervisor {
 
     async fn post_start(&self, myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
         if let Some(every) = state.config.checkpoint_interval {
-            myself.send_interval(every, || SupervisorMsg::TriggerCheckpoint);
+            ticks::start(myself.clone(), every);
         }
         Ok(())
     }
