@@ -45,8 +45,13 @@ pub fn generator(seed: u64, count: u64) -> GeneratorConfig {
 /// Creates `topic` with [`PARTITIONS`] partitions and produces `config`'s events
 /// (made by [`generator`]) keyed by `user_id`.
 pub fn produce(topic: &str, config: &GeneratorConfig) {
+    produce_into(topic, PARTITIONS, config);
+}
+
+/// [`produce`] into a topic of `partitions` partitions.
+pub fn produce_into(topic: &str, partitions: u32, config: &GeneratorConfig) {
     let status = Command::new(order_producer())
-        .args(["--brokers", &brokers(), "--topic", topic, "--create-partitions", &PARTITIONS.to_string()])
+        .args(["--brokers", &brokers(), "--topic", topic, "--create-partitions", &partitions.to_string()])
         .args(["--key", "user-id", "--generate", &config.count.to_string(), "--seed", &config.seed.to_string()])
         .args(["--users", &config.users.to_string(), "--jitter", "120s"])
         .args(["--duplicate-share", "0.02", "--malformed-share", "0.02"])

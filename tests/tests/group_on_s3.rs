@@ -1,0 +1,109 @@
+//! The order job across processes that share no disk: each member of the
+//! consumer group runs in its own empty working folder, with the Kafka broker and
+//! the S3 server as the only shared parts (checkpoints and tables on S3). Members
+//! are killed with SIGKILL at random moments and started again, one more member
+//! joins mid-run and one leaves with SIGTERM; at the end the tables on S3, read
+//! back by both independent readers, equal the batch oracle, and no working
+//! folder holds a file.
+//!
+//! Needs the broker (`scripts/kafka start`) and the S3 server (`scripts/s3 start`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use tidemill_delta::TableLocation;
+use tidemill_job_examples::orders::OrderGenerator;
+use tidemill_testkit::kafka::{brokers, TopicGuard};
+use tidemill_testkit::process::LoggedChild;
+use tidemill_testkit::s3::S3Store;
+use tidemill_tests::binary::order_aggregates;
+use tidemill_tests::group::{generator, produce_into, Group, WAIT};
+use tidemill_tests::order_oracle::OrderOracle;
+use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_payloads};
+
+const PARTITIONS: u32 = 12;
+const EVENTS: u64 = 200_000;
+const KILLS: usize = 12;
+
+struct Cluster {
+    topic: String,
+    output: TableLocation,
+    checkpoints: String,
+    s3: S3Store,
+}
+
+impl Cluster {
+    /// Starts a member in `folder` (its working directory, holding nothing shared).
+    fn member(&self, name: &str, folder: &Path) -> LoggedChild {
+        let mut c = Command::new(order_aggregates());
+        c.current_dir(folder)
+            .args(["--brokers", &brokers(), "--topic", &self.topic, "--group", "--group-id", &self.topic, "--bounded"])
+            .args(["--session-timeout", "6s", "--checkpoint-interval", "300ms", "--max-records-per-checkpoint", "500"])
+            .args(["--shards", "1", "--kafka-consumers", "1", "--metrics-addr", "off", "--log", Group::GROUP_LOG])
+            .arg("--output")
+            .arg(&self.output)
+            .args(["--checkpoint-dir", &self.checkpoints])
+            .envs(self.s3.env.iter().map(|(k, v)| (k, v)))
+            .env_remove("TIDEMILL_FAILPOINT");
+        LoggedChild::spawn(name, c)
+    }
+}
+
+#[test]
+fn members_without_shared_disk_survive_sigkills_joins_and_leaves_with_exact_tables_on_s3() {
+    let s3 = S3Store::get();
+    let guard = TopicGuard::unique("orders-group-s3");
+    let config = generator(57, EVENTS);
+    produce_into(&guard.name, PARTITIONS, &config);
+    let prefix = tidemill_testkit::kafka::unique("group-on-s3");
+    let cluster = Cluster {
+        topic: guard.name.clone(),
+        output: TableLocation::parse(&s3.url(&format!("{prefix}/out"))).unwrap(),
+        checkpoints: s3.url(&format!("{prefix}/chk")),
+        s3,
+    };
+    let root = tempfile::tempdir().unwrap();
+    let folder = |i: usize| -> PathBuf {
+        let path = root.path().join(format!("node-{i}"));
+        std::fs::create_dir_all(&path).unwrap();
+        path
+    };
+    let mut members: Vec<LoggedChild> = (0..3).map(|i| cluster.member(&format!("m{i}"), &folder(i))).collect();
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let mut killed_running = 0;
+    for kill in 0..KILLS {
+        // The kill moment is this test's random variable, not a synchronisation.
+        std::thread::sleep(Duration::from_millis(rng.random_range(800..2500)));
+        let victim = kill % 3;
+        if members[victim].exited().is_none() {
+            killed_running += 1;
+        }
+        members[victim].kill();
+        members[victim] = cluster.member(&format!("m{victim}-{kill}"), &folder(victim));
+        if kill == KILLS / 3 {
+            members.push(cluster.member("joiner", &folder(3)));
+        }
+        if kill == 2 * KILLS / 3 {
+            let leaver = members.pop().expect("the joiner");
+            leaver.signal("TERM");
+            let mut leaver = leaver;
+            assert!(leaver.wait_timeout(WAIT).success(), "a member stopped with SIGTERM exits 0:\n{}", leaver.tail(20));
+        }
+    }
+    assert!(killed_running >= KILLS / 2, "most kills hit a running member ({killed_running} of {KILLS})");
+    for member in &mut members {
+        member.wait_success(3 * WAIT);
+    }
+
+    let oracle = OrderOracle::compute(OrderGenerator::events(&config), 300_000, 60_000);
+    assert_windows_equal(&cluster.output.join("order_aggregates"), &oracle);
+    assert_orders_equal(&cluster.output.join("orders"), &oracle);
+    assert_eq!(dead_letter_payloads(&cluster.output.join("dlq")), oracle.malformed, "every malformed record once");
+    for i in 0..4 {
+        let left: Vec<_> = std::fs::read_dir(folder(i)).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "node-{i} wrote nothing locally: {left:?}");
+    }
+}
