@@ -223,3 +223,45 @@ impl std::str::FromStr for TableLocation {
         TableLocation::parse(location)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_paths_and_file_urls_are_local_folders() {
+        assert_eq!(TableLocation::parse("out/t").unwrap(), TableLocation::Local(PathBuf::from("out/t")));
+        assert_eq!(TableLocation::parse("file:///data/t").unwrap(), TableLocation::Local(PathBuf::from("/data/t")));
+        assert_eq!(TableLocation::parse("/data/t").unwrap().local_path(), Some(Path::new("/data/t")));
+    }
+
+    #[test]
+    fn s3_urls_keep_bucket_and_prefix_without_a_trailing_slash() {
+        for given in ["s3://bucket/a/b", "s3://bucket/a/b/", "s3a://bucket/a/b"] {
+            let location = TableLocation::parse(given).unwrap();
+            assert_eq!(location.local_path(), None);
+            assert!(location.to_string().ends_with("://bucket/a/b"), "{given} -> {location}");
+            assert!(location.join("dlq").to_string().ends_with("://bucket/a/b/dlq"));
+        }
+        assert_eq!(TableLocation::parse("s3://bucket").unwrap().join("t").to_string(), "s3://bucket/t");
+    }
+
+    #[test]
+    fn other_schemes_and_urls_without_a_bucket_are_refused_with_the_location() {
+        let gs = TableLocation::parse("gs://b/t").unwrap_err();
+        assert!(matches!(&gs, TableLocationError::UnsupportedScheme { scheme, .. } if scheme == "gs"), "{gs}");
+        assert!(gs.to_string().contains("gs://b/t"));
+        let bucketless = TableLocation::parse("s3:///t").unwrap_err();
+        assert!(matches!(bucketless, TableLocationError::NoBucket { .. }), "{bucketless}");
+    }
+
+    #[test]
+    fn a_location_round_trips_through_serde_as_its_text() {
+        for given in ["/data/t", "s3://bucket/t"] {
+            let location = TableLocation::parse(given).unwrap();
+            let json = serde_json::to_string(&location).unwrap();
+            assert_eq!(json, format!("\"{given}\""));
+            assert_eq!(serde_json::from_str::<TableLocation>(&json).unwrap(), location);
+        }
+    }
+}

@@ -150,3 +150,22 @@ async fn shards_of_one_sink_keep_separate_txn_sequences() {
 fn chain(err: &SinkError) -> String {
     ErrorChain(err).to_string()
 }
+
+/// The committer waits for every registered sink of the table, but a sink with
+/// nothing to commit in an epoch hands nothing in: the other's commit goes ahead
+/// on its own once the gather limit passes.
+#[tokio::test]
+async fn a_registered_sink_with_nothing_to_commit_does_not_hold_back_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("t");
+    let shard = |shard| NodeContext { shard, shards: 2, ..super::delta_append::ctx() };
+    let mut busy = DeltaAppendSink::<Sample>::new(&table, &shard(0));
+    let mut idle = DeltaAppendSink::<Sample>::new(&table, &shard(1));
+    busy.open().await.unwrap();
+    idle.open().await.unwrap();
+    busy.write(batch(1..=3)).await.unwrap();
+    stage_and_commit(&mut busy, 1).await;
+    stage_and_commit(&mut idle, 1).await;
+    assert_eq!(reader::rows(&table, "id"), expected(1..=3));
+    assert_eq!(busy.table_version().await.unwrap(), Some(1), "one version: the idle shard committed nothing");
+}
