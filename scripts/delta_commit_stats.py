@@ -16,35 +16,21 @@ from __future__ import annotations
 import json
 import os
 import sys
-from urllib.parse import urlparse
 
-import pyarrow.fs as pafs
-
-
-def filesystem(table: str) -> tuple[pafs.FileSystem, str]:
-    if table.startswith(("s3://", "s3a://")):
-        endpoint = urlparse(os.environ.get("AWS_ENDPOINT_URL", ""))
-        fs = pafs.S3FileSystem(
-            access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
-            secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
-            region=os.environ.get("AWS_REGION", "us-east-1"),
-            endpoint_override=endpoint.netloc or None,
-            scheme=endpoint.scheme or "https",
-        )
-        return fs, table.split("://", 1)[1].rstrip("/")
-    return pafs.LocalFileSystem(), os.path.abspath(table)
+# The tests' independent reader knows how to reach a table's files, locally or on S3.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
+from read_delta import COMMIT_RE, Storage  # noqa: E402
 
 
 def stats(table: str) -> dict:
-    fs, root = filesystem(table)
-    log = f"{root}/_delta_log"
+    storage = Storage(table)
+    log = storage.path("_delta_log")
     commits = retries = epochs = 0
     sinks = set()
-    for info in fs.get_file_info(pafs.FileSelector(log)):
-        if not info.base_name.endswith(".json"):
+    for name in storage.names(log):
+        if not COMMIT_RE.match(name):
             continue
-        with fs.open_input_stream(info.path) as f:
-            actions = [json.loads(line) for line in f.read().decode().splitlines() if line.strip()]
+        actions = [json.loads(line) for line in storage.lines(storage.path("_delta_log", name)) if line.strip()]
         commit_info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
         if commit_info.get("operation") != "WRITE":
             continue

@@ -4,7 +4,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use deltalake::{DeltaTable, DeltaTableError};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -113,7 +113,8 @@ impl TableLocation {
         }
     }
 
-    /// Loads the existing table here (reading only; nothing is created).
+    /// Loads the existing table here (reading only; nothing is created). A
+    /// location without a Delta log is [`DeltaTableError::NotATable`].
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -123,10 +124,18 @@ impl TableLocation {
     /// # });
     /// ```
     pub async fn open(&self) -> Result<DeltaTable, DeltaTableError> {
-        let table = DeltaTable::try_from_url(self.url()?).await?;
-        if table.version().is_none() {
-            return Err(DeltaTableError::NotATable(format!("{self} holds no Delta log")));
+        let not_a_table = || DeltaTableError::NotATable(format!("{self} holds no Delta log"));
+        // Checked before making the URL, which creates a missing local folder.
+        if self.local_path().is_some_and(|path| !path.join("_delta_log").is_dir()) {
+            return Err(not_a_table());
         }
+        let mut table = DeltaTableBuilder::from_url(self.url()?)?.build()?;
+        // Loading a location without a log makes delta-kernel log an ERROR ("No
+        // files in log segment"): look first.
+        if !table.log_store().is_delta_table_location().await? {
+            return Err(not_a_table());
+        }
+        table.load().await?;
         Ok(table)
     }
 

@@ -55,7 +55,7 @@ pub async fn open_or_create(
         path.to_str().ok_or_else(|| unavailable(DeltaSinkError::PathNotUtf8))?;
     }
     let url = location.url().map_err(|e| unavailable(DeltaSinkError::Location(e)))?;
-    let table = deltalake::DeltaTableBuilder::from_url(url.clone())
+    let mut table = deltalake::DeltaTableBuilder::from_url(url.clone())
         .and_then(|b| b.build())
         .map_err(|e| unavailable(DeltaSinkError::Open(e)))?;
     let has_log = table.log_store().is_delta_table_location().await.map_err(|e| match e {
@@ -67,11 +67,9 @@ pub async fn open_or_create(
     }
     // Loading a location without a log makes delta-kernel log an ERROR ("No files
     // in log segment") on every first start; a new table needs no load.
-    let table = if has_log {
-        DeltaTable::try_from_url(url.clone()).await.map_err(|e| unavailable(DeltaSinkError::Load(e)))?
-    } else {
-        table
-    };
+    if has_log {
+        table.load().await.map_err(|e| unavailable(DeltaSinkError::Load(e)))?;
+    }
     let table = if table.version().is_some() {
         table
     } else {
@@ -228,7 +226,7 @@ pub enum CommitOutcome {
         /// How often the commit lost the race for a version and tried the next.
         retries: u64,
         /// Sink epochs the version holds (this one and others of the process
-        /// committed with it, see [`TableCommitter`](super::committer)).
+        /// committed with it by the table's committer, see `committer.rs`).
         appends: usize,
     },
     /// The table already has a `txn` version `>=` the epoch for this app id.

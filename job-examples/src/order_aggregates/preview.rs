@@ -10,7 +10,7 @@ use deltalake::arrow::datatypes::DataType;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use deltalake::{DeltaTableBuilder, DeltaTableError};
+use deltalake::DeltaTableError;
 use object_store::ObjectStoreExt as _;
 use tidemill_delta::TableLocation;
 
@@ -77,17 +77,11 @@ pub struct TablePreview {
 /// [`PreviewError::NotATable`].
 pub async fn preview_table(table: impl Into<TableLocation>, rows: usize) -> Result<TablePreview, PreviewError> {
     let table = &table.into();
-    // Checked before making a URL, which creates a missing local folder.
-    if table.local_path().is_some_and(|path| !path.join("_delta_log").is_dir()) {
-        return Err(PreviewError::NotATable { table: table.clone() });
-    }
     let open = |source| PreviewError::Open { table: table.clone(), source };
-    let url = table.url().map_err(open)?;
-    let builder = DeltaTableBuilder::from_url(url).and_then(|b| b.build()).map_err(open)?;
-    if !builder.log_store().is_delta_table_location().await.map_err(open)? {
-        return Err(PreviewError::NotATable { table: table.clone() });
-    }
-    let delta = table.open().await.map_err(open)?;
+    let delta = table.open().await.map_err(|e| match e {
+        DeltaTableError::NotATable(_) => PreviewError::NotATable { table: table.clone() },
+        e => open(e),
+    })?;
     let snapshot = delta.snapshot().map_err(open)?;
     let columns: Vec<String> = snapshot.schema().fields().map(|f| f.name().clone()).collect();
     let store = delta.object_store();
