@@ -90,6 +90,10 @@ impl<O: Operator> OperatorHarness<O> {
     pub fn push_watermark_on(&mut self, input: usize, watermark: Watermark) -> Result<(), OperatorError> {
         if let Some(t) = self.watermarks.update(input, watermark) {
             self.advance(t)?;
+        } else if watermark == Watermark::Idle && self.watermarks.all_idle() && !self.operator.generates_watermarks() {
+            let mut out = Output::new(self.stage.clone());
+            self.operator.on_idle(&mut out)?;
+            self.collect(out);
         }
         Ok(())
     }

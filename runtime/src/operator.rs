@@ -193,6 +193,17 @@ pub trait Operator: Send + 'static {
         Ok(())
     }
 
+    /// Every input of the operator went idle (no records for the source's idle
+    /// timeout): its watermark holds still, and downstream leaves this input out
+    /// of its minimum until a watermark comes again. Operators that carry event
+    /// time further themselves (a repartition writer telling the next stage
+    /// through Kafka) say so here; most do nothing. Not called for operators that
+    /// generate watermarks.
+    fn on_idle(&mut self, out: &mut Output<Self::Out>) -> Result<(), OperatorError> {
+        let _ = out;
+        Ok(())
+    }
+
     /// Whether this operator makes its own watermarks (a timestamp assigner) instead
     /// of forwarding the minimum of its inputs'.
     fn generates_watermarks(&self) -> bool {

@@ -39,6 +39,16 @@ pub fn partitions_of(topic: &str) -> Option<usize> {
     (topic.error().is_none() && !topic.partitions().is_empty()).then(|| topic.partitions().len())
 }
 
+/// The low watermark (the oldest offset still held) of every partition of
+/// `topic`, in partition order: above 0 where records were deleted.
+pub fn low_watermarks(topic: &str) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("consumer");
+    let partitions = partitions_of(topic).unwrap_or(0);
+    (0..partitions as i32)
+        .map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks").0)
+        .collect()
+}
+
 /// Creates `topic` in the shared broker and waits until its metadata shows all
 /// partitions.
 pub async fn create_topic(topic: &str, partitions: i32) {

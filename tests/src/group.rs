@@ -50,9 +50,19 @@ pub fn produce(topic: &str, config: &GeneratorConfig) {
 
 /// [`produce`] into a topic of `partitions` partitions.
 pub fn produce_into(topic: &str, partitions: u32, config: &GeneratorConfig) {
+    produce_keyed(topic, partitions, config, "user-id");
+}
+
+/// [`produce_into`], keyed by `order_id` as the reference job's producer keys:
+/// one user's orders are spread over every partition.
+pub fn produce_by_order_id(topic: &str, partitions: u32, config: &GeneratorConfig) {
+    produce_keyed(topic, partitions, config, "order-id");
+}
+
+fn produce_keyed(topic: &str, partitions: u32, config: &GeneratorConfig, key: &str) {
     let status = Command::new(order_producer())
         .args(["--brokers", &brokers(), "--topic", topic, "--create-partitions", &partitions.to_string()])
-        .args(["--key", "user-id", "--generate", &config.count.to_string(), "--seed", &config.seed.to_string()])
+        .args(["--key", key, "--generate", &config.count.to_string(), "--seed", &config.seed.to_string()])
         .args(["--users", &config.users.to_string(), "--jitter", "120s"])
         .args(["--duplicate-share", "0.02", "--malformed-share", "0.02"])
         .stdout(Stdio::null())

@@ -42,6 +42,7 @@ mod position;
 pub mod properties;
 mod reach;
 mod record;
+pub mod repartition;
 mod sink;
 mod source;
 

@@ -19,7 +19,8 @@ use crate::producer::{record_key, KeyField};
 #[error(
     "the topic is not keyed by user_id (partition {partition}, offset {offset}: key {key:?}, user_id {user:?}); \
      --group runs one task per partition and needs one user's orders in one partition: \
-     produce with `order-producer --key user-id`, or run without --group"
+     produce with `order-producer --key user-id`, add --repartition (a repartition topic re-keys by user_id), \
+     or run without --group"
 )]
 pub struct NotKeyedByUser {
     /// The record's partition.

@@ -60,12 +60,7 @@ pub fn build_task(
     output: &TableLocation,
     settings: &OrderJobSettings,
 ) -> Result<Job, OrderJobError> {
-    let Some(dir) = &settings.checkpoint_dir else {
-        return Err(OrderJobError::GroupNeedsCheckpointDir);
-    };
-    let mut task = settings.clone();
-    task.checkpoint_dir = Some(dir.join(format!("p{partition}")));
-    task.metrics.addr = MetricsAddr::OFF;
+    let task = task_settings(settings, &format!("p{partition}"))?;
     debug_assert_eq!(member.group_id(), group.group_id());
     let mut source = source.clone().in_group(member.clone());
     source.partitions = Some(vec![partition]);
@@ -77,4 +72,17 @@ pub fn build_task(
         true,
         Default::default(),
     )
+}
+
+/// The settings of one task: checkpoints in the folder `folder` under the job's
+/// checkpoint location, no metrics endpoint of its own (the tasks of a process
+/// would compete for its address; the process serves theirs).
+pub(crate) fn task_settings(settings: &OrderJobSettings, folder: &str) -> Result<OrderJobSettings, OrderJobError> {
+    let Some(dir) = &settings.checkpoint_dir else {
+        return Err(OrderJobError::GroupNeedsCheckpointDir);
+    };
+    let mut task = settings.clone();
+    task.checkpoint_dir = Some(dir.join(folder));
+    task.metrics.addr = MetricsAddr::OFF;
+    Ok(task)
 }

@@ -15,6 +15,7 @@
 mod copartition;
 mod group;
 mod preview;
+pub mod repartitioned;
 mod report;
 mod rows;
 mod settings;
@@ -178,16 +179,7 @@ pub(crate) fn build_named(
     keyed_by_user: bool,
     from: FromCheckpoint,
 ) -> Result<Job, OrderJobError> {
-    let mut runtime = settings.runtime.clone();
-    let mut job = Job::builder(name);
-    if let Some(dir) = &settings.checkpoint_dir {
-        // The reference job's Spark trigger: a micro-batch (here: a checkpoint) every 30 s.
-        runtime.checkpoint_interval.get_or_insert(std::time::Duration::from_secs(30));
-        // A folder, `file://...` or `s3://bucket/prefix` (credentials from AWS_*).
-        let store = store_for(&dir.to_string_lossy()).map_err(OrderJobError::Checkpoints)?;
-        job = job.checkpoint_store(store).restore_from(from);
-    }
-    let job = job.config(runtime).metrics(settings.metrics.clone());
+    let job = job_builder(name, settings, from)?;
     let sinks = DeltaOrderSinks::new(output, settings.target_file_rows).with_orders_shards(settings.shards);
     match input {
         OrderInput::Kafka(config) if keyed_by_user => {
@@ -201,26 +193,53 @@ pub(crate) fn build_named(
     Ok(job.build()?)
 }
 
+/// The builder of a job named `name` with `settings`' runtime, metrics and
+/// checkpoint store (resuming the checkpoint `from` names).
+fn job_builder(name: &str, settings: &OrderJobSettings, from: FromCheckpoint) -> Result<JobBuilder, OrderJobError> {
+    let mut runtime = settings.runtime.clone();
+    let mut job = Job::builder(name);
+    if let Some(dir) = &settings.checkpoint_dir {
+        // The reference job's Spark trigger: a micro-batch (here: a checkpoint) every 30 s.
+        runtime.checkpoint_interval.get_or_insert(std::time::Duration::from_secs(30));
+        // A folder, `file://...` or `s3://bucket/prefix` (credentials from AWS_*).
+        let store = store_for(&dir.to_string_lossy()).map_err(OrderJobError::Checkpoints)?;
+        job = job.checkpoint_store(store).restore_from(from);
+    }
+    Ok(job.config(runtime).metrics(settings.metrics.clone()))
+}
+
 /// Adds the order job's operators to `job`, reading raw JSON records from `raw`
 /// and writing to `sinks`. [`build`] uses it with a file or generator source and
 /// Delta sinks; benchmarks use it with in-memory sources and discarding sinks.
+///
+/// The job is written once, as two stages joined by the exchange by `user_id`:
+/// [`decode_stage`] then [`window_stage`]. Here the exchange is the in-process
+/// `key_by` inside [`window_stage`]; scaled out over a topic keyed otherwise, the
+/// same two functions run as the two stages of [`repartitioned`], with the
+/// exchange going through Kafka.
 pub fn assemble<R: RawRecord + Clone + serde::Serialize>(
     job: &JobBuilder,
     raw: &Stream<R>,
     settings: &OrderJobSettings,
     sinks: &dyn OrderSinks,
 ) -> Result<(), OrderJobError> {
+    let orders = decode_stage(raw, settings, sinks);
+    window_stage(&orders, settings, sinks)?;
+    sinks.dead_letters(job.dead_letters());
+    Ok(())
+}
+
+/// The first stage: decode and validate, take event time (the watermark), and
+/// write every distinct order to `orders`. Returns the timed orders.
+pub fn decode_stage<R: RawRecord + Clone + serde::Serialize>(
+    raw: &Stream<R>,
+    settings: &OrderJobSettings,
+    sinks: &dyn OrderSinks,
+) -> Stream<OrderEvent> {
     let orders = raw.decode_json::<OrderEvent>("decode").assign_timestamps(
         "event_time",
         OrderEvent::time,
         settings.watermark_delay,
-    );
-    let windows = SlidingWindow::of_size(settings.window_size).every(settings.window_slide)?;
-    sinks.order_aggregates(
-        orders
-            .key_by(|o: &OrderEvent| o.user_id.clone(), settings.shards)
-            .window("windows", windows.with_allowed_lateness(settings.allowed_lateness), Count)?
-            .map("aggregate_rows", |r: &WindowResult<String, u64>| OrderAggregateRow::from_result(r)),
     );
     // Like the reference job's MERGE, `orders` holds every distinct valid order however
     // late: orders older than the dedup horizon are checked against the table.
@@ -230,7 +249,23 @@ pub fn assemble<R: RawRecord + Clone + serde::Serialize>(
             .dedup_through_table("dedup", settings.effective_dedup_retention())
             .map("order_rows", |o: &Deduped<OrderEvent>| o.clone().map(|o| OrderRow::from(&o))),
     );
-    sinks.dead_letters(job.dead_letters());
+    orders
+}
+
+/// The second stage: orders by `user_id` into sliding event-time windows,
+/// counted into `order_aggregates`.
+pub fn window_stage(
+    orders: &Stream<OrderEvent>,
+    settings: &OrderJobSettings,
+    sinks: &dyn OrderSinks,
+) -> Result<(), OrderJobError> {
+    let windows = SlidingWindow::of_size(settings.window_size).every(settings.window_slide)?;
+    sinks.order_aggregates(
+        orders
+            .key_by(|o: &OrderEvent| o.user_id.clone(), settings.shards)
+            .window("windows", windows.with_allowed_lateness(settings.allowed_lateness), Count)?
+            .map("aggregate_rows", |r: &WindowResult<String, u64>| OrderAggregateRow::from_result(r)),
+    );
     Ok(())
 }
 

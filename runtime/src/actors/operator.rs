@@ -196,6 +196,9 @@ where
             Some(t) => self.advance(t).await?,
             None if self.watermarks.all_idle() && !self.idle_forwarded => {
                 self.idle_forwarded = true;
+                let mut out = Output::new(self.args.name.clone());
+                self.args.operator.on_idle(&mut out)?;
+                self.flush(out).await?;
                 self.args.out.broadcast(Control::Watermark(Watermark::Idle)).await?;
             }
             None => {}

@@ -210,6 +210,17 @@ impl KafkaSource {
         })
     }
 
+    /// The offset saved by the newest snapshot (the next one to read after a
+    /// restore from it); `None` before the first snapshot with a position.
+    pub fn checkpointed_offset(&self) -> Option<u64> {
+        Some(self.snapshotted.load(Ordering::Relaxed)).filter(|o| *o != NO_OFFSET)
+    }
+
+    /// The settings the source was built with.
+    pub fn config(&self) -> &KafkaSourceConfig {
+        &self.config
+    }
+
     /// The Kafka partition this source reads.
     pub fn partition(&self) -> i32 {
         self.partition

@@ -74,9 +74,25 @@ pub(crate) struct Cli {
     /// is assigned; partitions move between processes as they come and go
     /// (cooperative rebalancing), each task's state with them. Needs a
     /// --checkpoint-dir every process can reach, and a topic keyed by user_id
-    /// (order-producer --key user-id). See docs/scale-out.md.
+    /// (order-producer --key user-id) or --repartition. See docs/scale-out.md.
     #[arg(long, requires_all = ["topic", "checkpoint_dir"], env = "TIDEMILL_GROUP")]
     pub(crate) group: bool,
+
+    /// With --group: run the job as two stages joined by the repartition topic
+    /// <GROUP>-repartition, for a topic not keyed by user_id (the reference
+    /// producer keys by order_id): stage 1 decodes, deduplicates and writes
+    /// `orders` per input partition, and writes the orders by user_id to the
+    /// repartition topic (exactly once, with watermarks); stage 2 windows each
+    /// repartition partition. Both are tasks of every process. See docs/scale-out.md.
+    #[arg(long, requires = "group", env = "TIDEMILL_REPARTITION")]
+    pub(crate) repartition: bool,
+
+    /// With --repartition: partitions of the repartition topic when it is created
+    /// (the stage-2 tasks) [default: as many as the input topic]. An existing
+    /// topic must have this many.
+    #[arg(long, value_name = "N", requires = "repartition", env = "TIDEMILL_REPARTITION_PARTITIONS",
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) repartition_partitions: Option<u32>,
 
     /// With --group: how long the group waits for a process that stopped answering
     /// (killed) before its partitions go to the others (Kafka's session.timeout.ms;

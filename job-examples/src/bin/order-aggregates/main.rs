@@ -2,7 +2,8 @@
 //! of them, generated orders or a Kafka topic, writing three Delta tables.
 //!
 //! `args.rs` holds the command line and the settings it makes, `exit.rs` how a
-//! failure becomes a message and an exit status; this file runs the job.
+//! failure becomes a message and an exit status, `group.rs` group mode; this
+//! file runs the job.
 
 // mimalloc: the pipeline allocates and frees small strings on several threads at
 // once, where glibc malloc's arenas and consolidation cost a large share of CPU.
@@ -11,15 +12,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod args;
 mod exit;
+mod group;
 
 use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
 use tidemill_job_examples::cli::ExitError;
-use tidemill_job_examples::order_aggregates::{self, GroupOptions, OrderInput, OrderJobSettings, OrderTables};
-use tidemill_kafka::{GroupHandle, KafkaSourceConfig, PartitionTasks};
-use tidemill_runtime::metrics::MetricsHub;
+use tidemill_job_examples::order_aggregates::{self, OrderInput, OrderTables};
 use tidemill_runtime::{ErrorChain, JobSummary};
 
 use args::Cli;
@@ -43,7 +43,7 @@ fn run(cli: &Cli) -> Result<(), ExitError> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     if cli.group {
         let OrderInput::Kafka(source) = &input else { return Err(ExitError::Usage("--group needs --topic".into())) };
-        let summary = runtime.block_on(run_group(cli, source, &settings))?;
+        let summary = runtime.block_on(group::run(cli, source, &settings))?;
         return finish(cli, &runtime, &input, &summary);
     }
     let summary = runtime.block_on(async {
@@ -53,55 +53,6 @@ fn run(cli: &Cli) -> Result<(), ExitError> {
         handle.wait_or_stop_on_signal().await.map_err(job_error)
     })?;
     finish(cli, &runtime, &input, &summary)
-}
-
-/// Group mode: join the consumer group and run a task per assigned partition
-/// until every owned task finished (--bounded) or SIGTERM/SIGINT (tasks are
-/// suspended: checkpointed and committed, windows kept open for the next owner).
-async fn run_group(
-    cli: &Cli,
-    source: &KafkaSourceConfig,
-    settings: &OrderJobSettings,
-) -> Result<JobSummary, ExitError> {
-    let options = GroupOptions { group_id: cli.group_id.clone(), session_timeout: cli.session_timeout };
-    // The member would retry a cluster that refuses it (a wrong password, an
-    // unknown CA) forever: ask for the topic first, which says why it failed.
-    let probe = source.clone();
-    tokio::task::spawn_blocking(move || probe.partition_count())
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| ExitError::Failed(format!("kafka: {}", ErrorChain(&e))))?;
-    let build = |partition: i32, member: &GroupHandle| {
-        order_aggregates::build_task(source, &options, partition, member, &cli.output, settings)
-    };
-    let hub = MetricsHub::new();
-    // One endpoint for every task of this process (the tasks themselves have none).
-    let _endpoint =
-        hub.serve(&settings.metrics, &options.group_id()).await.map_err(|e| format!("metrics endpoint: {e}"))?;
-    let tasks = PartitionTasks::new(options.group_config(source), build).bounded(cli.bounded).metrics_hub(hub);
-    let outcome = tasks.run(shutdown_signal()).await.map_err(|e| ExitError::Failed(ErrorChain(&e).to_string()))?;
-    eprintln!(
-        "group {}: ran partitions {:?}, finished {:?}, handed over {}, lost {}",
-        options.group_id(),
-        outcome.owned,
-        outcome.finished,
-        outcome.handed_over,
-        outcome.lost
-    );
-    Ok(outcome.summary.unwrap_or_default())
-}
-
-/// Completes on the first SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut terminate), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
-    }
 }
 
 fn finish(

@@ -1,0 +1,131 @@
+//! The order job scaled out over a topic that is **not** keyed by `user_id` (the
+//! reference producer keys by `order_id`): two stages, each a set of consumer-group
+//! tasks, joined by the repartition topic `<group>-repartition`.
+//!
+//! ```text
+//! stage 1, task p<i> (input partition i):
+//!   kafka[i] -> decode -> event_time -+-> dedup -> orders
+//!                                     +-> repartition_writer -> KafkaSink(<group>-repartition, by user_id)
+//!              dead letters --------------------------------------------------> dlq
+//! stage 2, task r<j> (repartition partition j):
+//!   repartition[j] -> repartition_reader (watermark = min over stage-1 tasks) -> windows -> order_aggregates
+//!              dead letters (late orders) ------------------------------------> dlq
+//! ```
+//!
+//! Both stages are built from the same two functions as the single-process job
+//! ([`decode_stage`](super::decode_stage), [`window_stage`](super::window_stage)):
+//! the job is written once, and only the exchange by `user_id` differs (in
+//! memory, or through Kafka). Dedup stays in stage 1: duplicates of an order
+//! share the producer's key, hence an input partition.
+//!
+//! Task names (checkpoint folders, Delta and Kafka transaction ids):
+//! `order-aggregates.p<i>` under `<checkpoint dir>/p<i>`, and
+//! `order-aggregates.r<j>` under `<checkpoint dir>/r<j>`.
+
+use tidemill_delta::TableLocation;
+use tidemill_kafka::repartition::{
+    RepartitionReader, RepartitionSource, RepartitionTopic, RepartitionWriter, UpstreamTask,
+};
+use tidemill_kafka::{GroupConfig, GroupHandle, KafkaSink, KafkaSinkConfig, KafkaSourceConfig, OutgoingRecord};
+use tidemill_runtime::{Job, NodeContext};
+
+use super::group::{task_settings, GroupOptions};
+use super::{decode_stage, job_builder, kafka_source, prepare_output, window_stage, DeltaOrderSinks, OrderJobError};
+use super::{OrderEvent, OrderJobSettings, OrderSinks, JOB_NAME};
+
+/// The exchange between the two stages: the repartition topic, and how many
+/// stage-1 tasks write it (the input topic's partitions).
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    /// The repartition topic.
+    pub topic: RepartitionTopic,
+    /// The stage-1 tasks, one per input partition.
+    pub upstreams: u32,
+    /// The consumer group of the job's processes.
+    pub group_id: String,
+}
+
+impl Exchange {
+    /// The exchange of the job reading `source` (of `input_partitions`
+    /// partitions) in `group`: topic `<group>-repartition` with `partitions`
+    /// partitions (default: as many as the input).
+    pub fn of(
+        source: &KafkaSourceConfig,
+        group: &GroupOptions,
+        input_partitions: u32,
+        partitions: Option<u32>,
+    ) -> Self {
+        let name = format!("{}-repartition", group.group_id());
+        let partitions = partitions.unwrap_or(input_partitions);
+        let topic = RepartitionTopic::new(&source.brokers, name, partitions, source.properties.clone());
+        Exchange { topic, upstreams: input_partitions, group_id: group.group_id() }
+    }
+
+    /// The consumer group of the stage-2 tasks: `<group>-repartition`, over the
+    /// repartition topic.
+    pub fn group_config(&self, source: &KafkaSourceConfig, group: &GroupOptions) -> GroupConfig {
+        let mut config = group.group_config(source);
+        config.topic = self.topic.name.clone();
+        config.group_id = format!("{}-repartition", group.group_id());
+        config
+    }
+}
+
+/// Builds stage-1 task `p<partition>`: the input partition decoded, timed and
+/// deduplicated into `orders`, and written by `user_id` to the repartition topic.
+pub fn build_first_stage(
+    source: &KafkaSourceConfig,
+    exchange: &Exchange,
+    partition: i32,
+    member: &GroupHandle,
+    output: &TableLocation,
+    settings: &OrderJobSettings,
+) -> Result<Job, OrderJobError> {
+    let task = task_settings(settings, &format!("p{partition}"))?;
+    let mut source = source.clone().in_group(member.clone());
+    source.partitions = Some(vec![partition]);
+    let job = job_builder(&format!("{JOB_NAME}.p{partition}"), &task, Default::default())?;
+    let sinks = DeltaOrderSinks::new(output, task.target_file_rows).with_orders_shards(task.shards);
+    let orders = decode_stage(&kafka_source(&job, &source)?, &task, &sinks);
+    let (upstream, partitions) = (UpstreamTask(partition as u32), exchange.topic.partitions);
+    let mut sink = KafkaSinkConfig::new(&exchange.topic.brokers, &exchange.topic.name);
+    sink.properties = exchange.topic.properties.clone();
+    // One transactional producer per stage-1 task of this group: named after the
+    // group, not the job, or two jobs' tasks p<i> would fence each other.
+    sink.transactional_id = Some(format!("tidemill-{}.p{partition}-repartition", exchange.group_id));
+    orders
+        .operator("repartition_writer", move |_: &NodeContext| {
+            RepartitionWriter::new(upstream, partitions, |o: &OrderEvent| o.user_id.clone())
+        })
+        .sink("repartition", KafkaSink::factory(sink, |record: OutgoingRecord| record));
+    sinks.dead_letters(job.dead_letters());
+    prepare_output(output)?;
+    Ok(job.build()?)
+}
+
+/// Builds stage-2 task `r<partition>`: that repartition partition's orders, with
+/// the watermark of all stage-1 tasks, windowed into `order_aggregates`.
+pub fn build_second_stage(
+    source: &KafkaSourceConfig,
+    exchange: &Exchange,
+    partition: i32,
+    member: &GroupHandle,
+    output: &TableLocation,
+    settings: &OrderJobSettings,
+) -> Result<Job, OrderJobError> {
+    let task = task_settings(settings, &format!("r{partition}"))?;
+    let mut config = KafkaSourceConfig::new(&exchange.topic.brokers, &exchange.topic.name).in_group(member.clone());
+    config.properties = exchange.topic.properties.clone();
+    config.consumers = source.consumers;
+    config.partitions = Some(vec![partition]);
+    let job = job_builder(&format!("{JOB_NAME}.r{partition}"), &task, Default::default())?;
+    let sinks = DeltaOrderSinks::new(output, task.target_file_rows);
+    let upstreams = exchange.upstreams;
+    let orders = job
+        .source("repartition", 1, move |ctx: &NodeContext| RepartitionSource::new(config.clone(), upstreams, ctx))
+        .operator("repartition_reader", move |_: &NodeContext| RepartitionReader::<OrderEvent>::new(upstreams));
+    window_stage(&orders, &task, &sinks)?;
+    sinks.dead_letters(job.dead_letters());
+    prepare_output(output)?;
+    Ok(job.build()?)
+}

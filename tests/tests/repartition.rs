@@ -1,0 +1,168 @@
+//! The reference job's own deployment: a topic keyed by `order_id` (one user's
+//! orders in every partition), scaled out over processes that share no disk,
+//! through the repartition topic (`order-aggregates --group --repartition`).
+//! Kafka and the S3 server are the only shared parts.
+//!
+//! Needs the broker (`scripts/kafka start`) and the S3 server (`scripts/s3 start`).
+//! `TIDEMILL_REPARTITION_EVENTS` and `TIDEMILL_REPARTITION_KILLS` make the first
+//! test bigger (docs/scale-out.md quotes a run with 1,000,000 and 30).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use tidemill_delta::TableLocation;
+use tidemill_job_examples::orders::OrderGenerator;
+use tidemill_testkit::kafka::{brokers, TopicGuard};
+use tidemill_testkit::process::LoggedChild;
+use tidemill_testkit::s3::S3Store;
+use tidemill_tests::binary::order_aggregates;
+use tidemill_tests::group::{generator, produce_by_order_id, Group, WAIT};
+use tidemill_tests::order_oracle::OrderOracle;
+use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_payloads};
+use tidemill_tests::table_rows::{order_rows, window_rows};
+
+const PARTITIONS: u32 = 12;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// One job: the input topic, where its tables and checkpoints go, and the group.
+struct Cluster {
+    topic: String,
+    group: String,
+    output: TableLocation,
+    checkpoints: String,
+    s3: S3Store,
+}
+
+impl Cluster {
+    fn new(topic: &str, name: &str) -> Self {
+        let s3 = S3Store::get();
+        let prefix = tidemill_testkit::kafka::unique(name);
+        Cluster {
+            topic: topic.to_string(),
+            group: prefix.clone(),
+            output: TableLocation::parse(&s3.url(&format!("{prefix}/out"))).unwrap(),
+            checkpoints: s3.url(&format!("{prefix}/chk")),
+            s3,
+        }
+    }
+
+    /// Starts a member in `folder` (its working directory, holding nothing shared).
+    fn member(&self, name: &str, folder: &Path) -> LoggedChild {
+        let mut c = Command::new(order_aggregates());
+        c.current_dir(folder)
+            .args(["--brokers", &brokers(), "--topic", &self.topic, "--group", "--repartition"])
+            .args(["--group-id", &self.group, "--bounded", "--session-timeout", "6s"])
+            .args(["--checkpoint-interval", "300ms", "--max-records-per-checkpoint", "2000"])
+            .args(["--shards", "1", "--kafka-consumers", "1", "--metrics-addr", "off", "--log", Group::GROUP_LOG])
+            .arg("--output")
+            .arg(&self.output)
+            .args(["--checkpoint-dir", &self.checkpoints])
+            .envs(self.s3.env.iter().map(|(k, v)| (k, v)))
+            .env_remove("TIDEMILL_FAILPOINT");
+        LoggedChild::spawn(name, c)
+    }
+
+    fn repartition_topic(&self) -> String {
+        format!("{}-repartition", self.group)
+    }
+}
+
+#[test]
+fn the_reference_topic_keyed_by_order_id_runs_across_processes_through_sigkills_joins_and_leaves() {
+    let (events, kills) =
+        (env_or("TIDEMILL_REPARTITION_EVENTS", 200_000), env_or("TIDEMILL_REPARTITION_KILLS", 12) as usize);
+    let guard = TopicGuard::unique("orders-by-order-id");
+    let config = generator(61, events);
+    produce_by_order_id(&guard.name, PARTITIONS, &config);
+    let cluster = Cluster::new(&guard.name, "repartition");
+    let _cleanup = TopicGuard { name: cluster.repartition_topic() };
+    let root = tempfile::tempdir().unwrap();
+    let folder = |i: usize| -> PathBuf {
+        let path = root.path().join(format!("node-{i}"));
+        std::fs::create_dir_all(&path).unwrap();
+        path
+    };
+    let mut members: Vec<LoggedChild> = (0..3).map(|i| cluster.member(&format!("m{i}"), &folder(i))).collect();
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut killed_running = 0;
+    for kill in 0..kills {
+        // The kill moment is this test's random variable, not a synchronisation.
+        std::thread::sleep(Duration::from_millis(rng.random_range(800..2500)));
+        let victim = kill % 3;
+        if members[victim].exited().is_none() {
+            killed_running += 1;
+        }
+        members[victim].kill();
+        members[victim] = cluster.member(&format!("m{victim}-{kill}"), &folder(victim));
+        if kill == kills / 3 {
+            members.push(cluster.member("joiner", &folder(3)));
+        }
+        if kill == 2 * kills / 3 {
+            let mut leaver = members.pop().expect("the joiner");
+            leaver.signal("TERM");
+            assert!(leaver.wait_timeout(WAIT).success(), "a member stopped with SIGTERM exits 0:\n{}", leaver.tail(20));
+        }
+    }
+    assert!(killed_running >= kills / 2, "most kills hit a running member ({killed_running} of {kills})");
+    for member in &mut members {
+        member.wait_success(3 * WAIT);
+    }
+
+    let oracle = OrderOracle::compute(OrderGenerator::events(&config), 300_000, 60_000);
+    assert_windows_equal(&cluster.output.join("order_aggregates"), &oracle);
+    assert_orders_equal(&cluster.output.join("orders"), &oracle);
+    assert_eq!(dead_letter_payloads(&cluster.output.join("dlq")), oracle.malformed, "every malformed record once");
+    for i in 0..4 {
+        let left: Vec<_> = std::fs::read_dir(folder(i)).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "node-{i} wrote nothing locally: {left:?}");
+    }
+    let low = tidemill_testkit::kafka::low_watermarks(&cluster.repartition_topic());
+    assert!(low.iter().any(|l| *l > 0), "consumed repartition records were deleted: low watermarks {low:?}");
+}
+
+#[test]
+fn one_process_and_three_processes_through_the_repartition_topic_write_identical_tables() {
+    let guard = TopicGuard::unique("orders-identical");
+    let config = generator(62, 40_000);
+    produce_by_order_id(&guard.name, 6, &config);
+
+    let single = Cluster::new(&guard.name, "single");
+    let status = Command::new(order_aggregates())
+        .args(["--brokers", &brokers(), "--topic", &guard.name, "--group-id", &single.group, "--bounded"])
+        .args(["--checkpoint-interval", "300ms", "--metrics-addr", "off", "--log", "warn"])
+        .arg("--output")
+        .arg(&single.output)
+        .args(["--checkpoint-dir", &single.checkpoints])
+        .envs(single.s3.env.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the single-process run");
+
+    let cluster = Cluster::new(&guard.name, "three");
+    let _cleanup = TopicGuard { name: cluster.repartition_topic() };
+    let root = tempfile::tempdir().unwrap();
+    let mut members: Vec<LoggedChild> = (0..3)
+        .map(|i| {
+            let path = root.path().join(format!("node-{i}"));
+            std::fs::create_dir_all(&path).unwrap();
+            cluster.member(&format!("m{i}"), &path)
+        })
+        .collect();
+    for member in &mut members {
+        member.wait_success(3 * WAIT);
+    }
+
+    let (one, three) = (&single.output, &cluster.output);
+    let windows = window_rows(&one.join("order_aggregates"));
+    assert!(!windows.is_empty());
+    assert_eq!(window_rows(&three.join("order_aggregates")), windows, "order_aggregates");
+    assert_eq!(order_rows(&three.join("orders")), order_rows(&one.join("orders")), "orders");
+    assert_eq!(dead_letter_payloads(&three.join("dlq")), dead_letter_payloads(&one.join("dlq")), "dlq");
+}
