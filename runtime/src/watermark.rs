@@ -1,10 +1,12 @@
 //! Per-input watermark tracking: an operator's watermark is the minimum over its
 //! active inputs.
 
+use serde::{Deserialize, Serialize};
+
 use crate::time::{EventTime, Watermark};
 
 /// State of one input as far as event time goes.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum InputClock {
     Active(EventTime),
     Idle(EventTime),
@@ -15,8 +17,10 @@ enum InputClock {
 ///
 /// Idle inputs are left out of the minimum; when every input is idle the combined
 /// watermark holds still (and the tracker reports [`Watermark::Idle`]). Ended inputs
-/// count as `+inf`. The combined watermark never goes backwards.
-#[derive(Clone, Debug)]
+/// count as `+inf`. The combined watermark never goes backwards. It serialises,
+/// for operators that keep their upstreams' clocks in their state (a repartition
+/// reader).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WatermarkTracker {
     inputs: Vec<InputClock>,
     current: EventTime,
@@ -36,6 +40,11 @@ impl WatermarkTracker {
     /// Number of inputs tracked.
     pub fn inputs(&self) -> usize {
         self.inputs.len()
+    }
+
+    /// Whether every input has ended.
+    pub fn all_ended(&self) -> bool {
+        self.inputs.iter().all(|c| *c == InputClock::Ended)
     }
 
     /// Whether every input that has not ended is idle.

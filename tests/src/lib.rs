@@ -5,6 +5,7 @@
 
 pub mod binary;
 pub mod checkpoints;
+pub mod churn;
 pub mod group;
 pub mod kafka;
 pub mod order_oracle;

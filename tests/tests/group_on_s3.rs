@@ -8,17 +8,16 @@
 //!
 //! Needs the broker (`scripts/kafka start`) and the S3 server (`scripts/s3 start`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
 use tidemill_delta::TableLocation;
 use tidemill_job_examples::orders::OrderGenerator;
 use tidemill_testkit::kafka::{brokers, TopicGuard};
 use tidemill_testkit::process::LoggedChild;
 use tidemill_testkit::s3::S3Store;
 use tidemill_tests::binary::order_aggregates;
+use tidemill_tests::churn::{churn, NodeFolders};
 use tidemill_tests::group::{generator, produce_into, Group, WAIT};
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_payloads};
@@ -64,36 +63,8 @@ fn members_without_shared_disk_survive_sigkills_joins_and_leaves_with_exact_tabl
         checkpoints: s3.url(&format!("{prefix}/chk")),
         s3,
     };
-    let root = tempfile::tempdir().unwrap();
-    let folder = |i: usize| -> PathBuf {
-        let path = root.path().join(format!("node-{i}"));
-        std::fs::create_dir_all(&path).unwrap();
-        path
-    };
-    let mut members: Vec<LoggedChild> = (0..3).map(|i| cluster.member(&format!("m{i}"), &folder(i))).collect();
-
-    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-    let mut killed_running = 0;
-    for kill in 0..KILLS {
-        // The kill moment is this test's random variable, not a synchronisation.
-        std::thread::sleep(Duration::from_millis(rng.random_range(800..2500)));
-        let victim = kill % 3;
-        if members[victim].exited().is_none() {
-            killed_running += 1;
-        }
-        members[victim].kill();
-        members[victim] = cluster.member(&format!("m{victim}-{kill}"), &folder(victim));
-        if kill == KILLS / 3 {
-            members.push(cluster.member("joiner", &folder(3)));
-        }
-        if kill == 2 * KILLS / 3 {
-            let leaver = members.pop().expect("the joiner");
-            leaver.signal("TERM");
-            let mut leaver = leaver;
-            assert!(leaver.wait_timeout(WAIT).success(), "a member stopped with SIGTERM exits 0:\n{}", leaver.tail(20));
-        }
-    }
-    assert!(killed_running >= KILLS / 2, "most kills hit a running member ({killed_running} of {KILLS})");
+    let folders = NodeFolders::new();
+    let mut members = churn(&folders, KILLS, 3, |name, folder| cluster.member(name, folder));
     for member in &mut members {
         member.wait_success(3 * WAIT);
     }
@@ -102,8 +73,5 @@ fn members_without_shared_disk_survive_sigkills_joins_and_leaves_with_exact_tabl
     assert_windows_equal(&cluster.output.join("order_aggregates"), &oracle);
     assert_orders_equal(&cluster.output.join("orders"), &oracle);
     assert_eq!(dead_letter_payloads(&cluster.output.join("dlq")), oracle.malformed, "every malformed record once");
-    for i in 0..4 {
-        let left: Vec<_> = std::fs::read_dir(folder(i)).unwrap().flatten().map(|e| e.file_name()).collect();
-        assert!(left.is_empty(), "node-{i} wrote nothing locally: {left:?}");
-    }
+    folders.assert_empty(4);
 }

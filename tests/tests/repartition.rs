@@ -7,17 +7,16 @@
 //! `TIDEMILL_REPARTITION_EVENTS` and `TIDEMILL_REPARTITION_KILLS` make the first
 //! test bigger (docs/scale-out.md quotes a run with 1,000,000 and 30).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
 use tidemill_delta::TableLocation;
 use tidemill_job_examples::orders::OrderGenerator;
 use tidemill_testkit::kafka::{brokers, TopicGuard};
 use tidemill_testkit::process::LoggedChild;
 use tidemill_testkit::s3::S3Store;
 use tidemill_tests::binary::order_aggregates;
+use tidemill_tests::churn::{churn, NodeFolders};
 use tidemill_tests::group::{generator, produce_by_order_id, Group, WAIT};
 use tidemill_tests::order_oracle::OrderOracle;
 use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_payloads};
@@ -81,35 +80,8 @@ fn the_reference_topic_keyed_by_order_id_runs_across_processes_through_sigkills_
     produce_by_order_id(&guard.name, PARTITIONS, &config);
     let cluster = Cluster::new(&guard.name, "repartition");
     let _cleanup = TopicGuard { name: cluster.repartition_topic() };
-    let root = tempfile::tempdir().unwrap();
-    let folder = |i: usize| -> PathBuf {
-        let path = root.path().join(format!("node-{i}"));
-        std::fs::create_dir_all(&path).unwrap();
-        path
-    };
-    let mut members: Vec<LoggedChild> = (0..3).map(|i| cluster.member(&format!("m{i}"), &folder(i))).collect();
-
-    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-    let mut killed_running = 0;
-    for kill in 0..kills {
-        // The kill moment is this test's random variable, not a synchronisation.
-        std::thread::sleep(Duration::from_millis(rng.random_range(800..2500)));
-        let victim = kill % 3;
-        if members[victim].exited().is_none() {
-            killed_running += 1;
-        }
-        members[victim].kill();
-        members[victim] = cluster.member(&format!("m{victim}-{kill}"), &folder(victim));
-        if kill == kills / 3 {
-            members.push(cluster.member("joiner", &folder(3)));
-        }
-        if kill == 2 * kills / 3 {
-            let mut leaver = members.pop().expect("the joiner");
-            leaver.signal("TERM");
-            assert!(leaver.wait_timeout(WAIT).success(), "a member stopped with SIGTERM exits 0:\n{}", leaver.tail(20));
-        }
-    }
-    assert!(killed_running >= kills / 2, "most kills hit a running member ({killed_running} of {kills})");
+    let folders = NodeFolders::new();
+    let mut members = churn(&folders, kills, 5, |name, folder| cluster.member(name, folder));
     for member in &mut members {
         member.wait_success(3 * WAIT);
     }
@@ -118,10 +90,7 @@ fn the_reference_topic_keyed_by_order_id_runs_across_processes_through_sigkills_
     assert_windows_equal(&cluster.output.join("order_aggregates"), &oracle);
     assert_orders_equal(&cluster.output.join("orders"), &oracle);
     assert_eq!(dead_letter_payloads(&cluster.output.join("dlq")), oracle.malformed, "every malformed record once");
-    for i in 0..4 {
-        let left: Vec<_> = std::fs::read_dir(folder(i)).unwrap().flatten().map(|e| e.file_name()).collect();
-        assert!(left.is_empty(), "node-{i} wrote nothing locally: {left:?}");
-    }
+    folders.assert_empty(4);
     let low = tidemill_testkit::kafka::low_watermarks(&cluster.repartition_topic());
     assert!(low.iter().any(|l| *l > 0), "consumed repartition records were deleted: low watermarks {low:?}");
 }
@@ -147,14 +116,8 @@ fn one_process_and_three_processes_through_the_repartition_topic_write_identical
 
     let cluster = Cluster::new(&guard.name, "three");
     let _cleanup = TopicGuard { name: cluster.repartition_topic() };
-    let root = tempfile::tempdir().unwrap();
-    let mut members: Vec<LoggedChild> = (0..3)
-        .map(|i| {
-            let path = root.path().join(format!("node-{i}"));
-            std::fs::create_dir_all(&path).unwrap();
-            cluster.member(&format!("m{i}"), &path)
-        })
-        .collect();
+    let folders = NodeFolders::new();
+    let mut members: Vec<LoggedChild> = (0..3).map(|i| cluster.member(&format!("m{i}"), &folders.node(i))).collect();
     for member in &mut members {
         member.wait_success(3 * WAIT);
     }

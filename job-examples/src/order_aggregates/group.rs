@@ -48,30 +48,51 @@ impl GroupOptions {
     }
 }
 
-/// Builds the task of `partition`: the order job reading only that partition of
-/// `source`, committing its offsets through `member` (this process's member of
-/// the group), (after the [`KeyedByUser`](super::KeyedByUser) check), checkpointing under `<checkpoint_dir>/p<partition>`, with no metrics
-/// endpoint of its own (the tasks of a process would compete for its address).
+/// Where one task of a group-scaled job runs: its partition, the group member
+/// it commits offsets through (this process's member), and the job's output and
+/// settings.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskPlace<'a> {
+    /// The partition the task reads.
+    pub partition: i32,
+    /// This process's member of the task's consumer group.
+    pub member: &'a GroupHandle,
+    /// Where the tables go.
+    pub output: &'a TableLocation,
+    /// The job's settings (each task checkpoints in a folder of its own).
+    pub settings: &'a OrderJobSettings,
+}
+
+impl TaskPlace<'_> {
+    /// `config` reading only this task's partition, committing through its member.
+    pub(crate) fn source(&self, config: &KafkaSourceConfig) -> KafkaSourceConfig {
+        let mut config = config.clone().in_group(self.member.clone());
+        config.partitions = Some(vec![self.partition]);
+        config
+    }
+
+    /// The task's name, `order-aggregates.<stage><partition>`, and its settings:
+    /// checkpoints under `<checkpoint dir>/<stage><partition>`.
+    pub(crate) fn named(&self, stage: char) -> Result<(String, OrderJobSettings), OrderJobError> {
+        let folder = format!("{stage}{}", self.partition);
+        Ok((format!("{JOB_NAME}.{folder}"), task_settings(self.settings, &folder)?))
+    }
+}
+
+/// Builds the task at `place`: the order job reading only its partition of
+/// `source` (after the [`KeyedByUser`](super::KeyedByUser) check), named
+/// `order-aggregates.p<partition>`, checkpointing under
+/// `<checkpoint_dir>/p<partition>`, with no metrics endpoint of its own (the
+/// tasks of a process would compete for its address).
 pub fn build_task(
     source: &KafkaSourceConfig,
     group: &GroupOptions,
-    partition: i32,
-    member: &GroupHandle,
-    output: &TableLocation,
-    settings: &OrderJobSettings,
+    place: TaskPlace<'_>,
 ) -> Result<Job, OrderJobError> {
-    let task = task_settings(settings, &format!("p{partition}"))?;
-    debug_assert_eq!(member.group_id(), group.group_id());
-    let mut source = source.clone().in_group(member.clone());
-    source.partitions = Some(vec![partition]);
-    build_named(
-        &format!("{JOB_NAME}.p{partition}"),
-        &OrderInput::Kafka(source),
-        output,
-        &task,
-        true,
-        Default::default(),
-    )
+    debug_assert_eq!(place.member.group_id(), group.group_id());
+    let (name, task) = place.named('p')?;
+    let input = OrderInput::Kafka(place.source(source));
+    build_named(&name, &input, place.output, &task, true, Default::default())
 }
 
 /// The settings of one task: checkpoints in the folder `folder` under the job's

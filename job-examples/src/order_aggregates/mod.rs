@@ -34,7 +34,7 @@ use tidemill_runtime::checkpoint::{store_for, CheckpointError, FromCheckpoint};
 use tidemill_runtime::{DeadLetter, Job, JobBuilder, NodeContext, SourceError, Stream};
 
 pub use copartition::KeyedByUser;
-pub use group::{build_task, GroupOptions};
+pub use group::{build_task, GroupOptions, TaskPlace};
 pub use preview::{preview_table, PreviewError, TablePreview};
 pub use report::render_report;
 pub use rows::{OrderAggregateRow, OrderRow};

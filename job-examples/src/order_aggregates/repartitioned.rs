@@ -26,12 +26,12 @@ use tidemill_delta::TableLocation;
 use tidemill_kafka::repartition::{
     RepartitionReader, RepartitionSource, RepartitionTopic, RepartitionWriter, UpstreamTask,
 };
-use tidemill_kafka::{GroupConfig, GroupHandle, KafkaSink, KafkaSinkConfig, KafkaSourceConfig, OutgoingRecord};
-use tidemill_runtime::{Job, NodeContext};
+use tidemill_kafka::{GroupConfig, KafkaSink, KafkaSinkConfig, KafkaSourceConfig, OutgoingRecord};
+use tidemill_runtime::{Job, JobBuilder, NodeContext};
 
-use super::group::{task_settings, GroupOptions};
+use super::group::{GroupOptions, TaskPlace};
 use super::{decode_stage, job_builder, kafka_source, prepare_output, window_stage, DeltaOrderSinks, OrderJobError};
-use super::{OrderEvent, OrderJobSettings, OrderSinks, JOB_NAME};
+use super::{OrderEvent, OrderSinks};
 
 /// The exchange between the two stages: the repartition topic, and how many
 /// stage-1 tasks write it (the input topic's partitions).
@@ -71,60 +71,57 @@ impl Exchange {
     }
 }
 
-/// Builds stage-1 task `p<partition>`: the input partition decoded, timed and
-/// deduplicated into `orders`, and written by `user_id` to the repartition topic.
+/// Builds stage-1 task `p<partition>` at `place`: the input partition decoded,
+/// timed and deduplicated into `orders`, and written by `user_id` to the
+/// repartition topic.
 pub fn build_first_stage(
     source: &KafkaSourceConfig,
     exchange: &Exchange,
-    partition: i32,
-    member: &GroupHandle,
-    output: &TableLocation,
-    settings: &OrderJobSettings,
+    place: TaskPlace<'_>,
 ) -> Result<Job, OrderJobError> {
-    let task = task_settings(settings, &format!("p{partition}"))?;
-    let mut source = source.clone().in_group(member.clone());
-    source.partitions = Some(vec![partition]);
-    let job = job_builder(&format!("{JOB_NAME}.p{partition}"), &task, Default::default())?;
-    let sinks = DeltaOrderSinks::new(output, task.target_file_rows).with_orders_shards(task.shards);
-    let orders = decode_stage(&kafka_source(&job, &source)?, &task, &sinks);
-    let (upstream, partitions) = (UpstreamTask(partition as u32), exchange.topic.partitions);
+    let (name, task) = place.named('p')?;
+    let job = job_builder(&name, &task, Default::default())?;
+    let sinks = DeltaOrderSinks::new(place.output, task.target_file_rows).with_orders_shards(task.shards);
+    let orders = decode_stage(&kafka_source(&job, &place.source(source))?, &task, &sinks);
+    let (upstream, partitions) = (UpstreamTask(place.partition as u32), exchange.topic.partitions);
     let mut sink = KafkaSinkConfig::new(&exchange.topic.brokers, &exchange.topic.name);
     sink.properties = exchange.topic.properties.clone();
     // One transactional producer per stage-1 task of this group: named after the
     // group, not the job, or two jobs' tasks p<i> would fence each other.
-    sink.transactional_id = Some(format!("tidemill-{}.p{partition}-repartition", exchange.group_id));
+    sink.transactional_id = Some(format!("tidemill-{}.p{}-repartition", exchange.group_id, place.partition));
     orders
         .operator("repartition_writer", move |_: &NodeContext| {
             RepartitionWriter::new(upstream, partitions, |o: &OrderEvent| o.user_id.clone())
         })
         .sink("repartition", KafkaSink::factory(sink, |record: OutgoingRecord| record));
-    sinks.dead_letters(job.dead_letters());
-    prepare_output(output)?;
-    Ok(job.build()?)
+    finish(job, &sinks, place.output)
 }
 
-/// Builds stage-2 task `r<partition>`: that repartition partition's orders, with
-/// the watermark of all stage-1 tasks, windowed into `order_aggregates`.
+/// Builds stage-2 task `r<partition>` at `place`: that repartition partition's
+/// orders, with the watermark of all stage-1 tasks, windowed into
+/// `order_aggregates`.
 pub fn build_second_stage(
     source: &KafkaSourceConfig,
     exchange: &Exchange,
-    partition: i32,
-    member: &GroupHandle,
-    output: &TableLocation,
-    settings: &OrderJobSettings,
+    place: TaskPlace<'_>,
 ) -> Result<Job, OrderJobError> {
-    let task = task_settings(settings, &format!("r{partition}"))?;
-    let mut config = KafkaSourceConfig::new(&exchange.topic.brokers, &exchange.topic.name).in_group(member.clone());
-    config.properties = exchange.topic.properties.clone();
-    config.consumers = source.consumers;
-    config.partitions = Some(vec![partition]);
-    let job = job_builder(&format!("{JOB_NAME}.r{partition}"), &task, Default::default())?;
-    let sinks = DeltaOrderSinks::new(output, task.target_file_rows);
+    let (name, task) = place.named('r')?;
+    let mut topic = KafkaSourceConfig::new(&exchange.topic.brokers, &exchange.topic.name);
+    topic.properties = exchange.topic.properties.clone();
+    topic.consumers = source.consumers;
+    let config = place.source(&topic);
+    let job = job_builder(&name, &task, Default::default())?;
+    let sinks = DeltaOrderSinks::new(place.output, task.target_file_rows);
     let upstreams = exchange.upstreams;
     let orders = job
         .source("repartition", 1, move |ctx: &NodeContext| RepartitionSource::new(config.clone(), upstreams, ctx))
         .operator("repartition_reader", move |_: &NodeContext| RepartitionReader::<OrderEvent>::new(upstreams));
     window_stage(&orders, &task, &sinks)?;
+    finish(job, &sinks, place.output)
+}
+
+/// Gives the task's dead letters their table and builds it.
+fn finish(job: JobBuilder, sinks: &DeltaOrderSinks, output: &TableLocation) -> Result<Job, OrderJobError> {
     sinks.dead_letters(job.dead_letters());
     prepare_output(output)?;
     Ok(job.build()?)

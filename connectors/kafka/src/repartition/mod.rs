@@ -32,10 +32,10 @@ mod source;
 mod topic;
 mod writer;
 
-pub use clocks::UpstreamClocks;
+pub use clocks::{UnknownUpstream, UpstreamClocks};
 pub use control::{BadControl, Control, UpstreamTask, CONTROL_HEADER, UPSTREAM_HEADER, WATERMARK_HEADER};
 pub use envelope::EnvelopeError;
-pub use reader::RepartitionReader;
+pub use reader::{RepartitionReader, UpstreamsChanged};
 pub use source::RepartitionSource;
 pub use topic::{RepartitionTopic, RepartitionTopicError};
 pub use writer::RepartitionWriter;

@@ -14,6 +14,20 @@ use super::control::Control;
 use super::envelope;
 use crate::KafkaRecord;
 
+/// The checkpoint of a repartition reader was taken with another number of
+/// upstream tasks (the input topic's partitions changed).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the checkpoint knows {checkpointed} upstream tasks, the job now has {now}: the input topic's partition count \
+     changed, which a running repartitioned job does not support (see docs/scale-out.md)"
+)]
+pub struct UpstreamsChanged {
+    /// Upstream tasks in the checkpoint.
+    pub checkpointed: usize,
+    /// Upstream tasks now.
+    pub now: usize,
+}
+
 /// Reads one partition of a repartition topic written by `upstreams` tasks
 /// (each with a [`RepartitionWriter`](super::RepartitionWriter)).
 ///
@@ -24,7 +38,8 @@ use crate::KafkaRecord;
 /// against its own upstream task's watermark, however far another upstream task
 /// lags. A record that cannot be decoded goes to the dead letters
 /// (`wrong_type`, with why), and so does a control record this version does not
-/// understand.
+/// understand. A control record of an upstream task beyond the expected count
+/// fails the task ([`UnknownUpstream`](super::UnknownUpstream)).
 ///
 /// ```
 /// use tidemill_kafka::repartition::RepartitionReader;
@@ -53,7 +68,7 @@ impl<T: DeserializeOwned + Send + 'static> Operator for RepartitionReader<T> {
     fn process(&mut self, batch: Batch<KafkaRecord>, out: &mut Output<T>) -> Result<(), OperatorError> {
         for record in batch {
             match Control::of(&record.value) {
-                Some(Ok((upstream, control))) => self.clocks.hear(upstream, control),
+                Some(Ok((upstream, control))) => self.clocks.hear(upstream, control).map_err(OperatorError::failed)?,
                 Some(Err(bad)) => {
                     let origin = record.origin;
                     out.dead_letter(record.value.payload, ReasonCode::WrongType, bad.to_string(), origin)
@@ -87,9 +102,11 @@ impl<T: DeserializeOwned + Send + 'static> Operator for RepartitionReader<T> {
 
     fn restore(&mut self, snapshot: &StateSnapshot) -> Result<(), OperatorError> {
         let (clocks, emitted): (UpstreamClocks, EventTime) = snapshot.decode()?;
-        // The upstream count of this run counts (the written one may be older).
-        self.clocks = clocks.expecting(self.clocks.expected());
-        self.emitted = emitted;
+        if clocks.expected() != self.clocks.expected() {
+            let (checkpointed, now) = (clocks.expected(), self.clocks.expected());
+            return Err(OperatorError::state(UpstreamsChanged { checkpointed, now }));
+        }
+        (self.clocks, self.emitted) = (clocks, emitted);
         Ok(())
     }
 }

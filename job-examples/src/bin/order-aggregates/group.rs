@@ -5,7 +5,7 @@
 
 use tidemill_job_examples::cli::ExitError;
 use tidemill_job_examples::order_aggregates::repartitioned::{self, Exchange};
-use tidemill_job_examples::order_aggregates::{self, GroupOptions, OrderJobSettings};
+use tidemill_job_examples::order_aggregates::{self, GroupOptions, OrderJobSettings, TaskPlace};
 use tidemill_kafka::{GroupError, GroupHandle, GroupSummary, KafkaSourceConfig, PartitionTasks};
 use tidemill_runtime::metrics::MetricsHub;
 use tidemill_runtime::{BoxError, ErrorChain, Job, JobSummary};
@@ -34,7 +34,7 @@ pub(crate) async fn run(
         hub.serve(&settings.metrics, &options.group_id()).await.map_err(|e| format!("metrics endpoint: {e}"))?;
     if !cli.repartition {
         let build = |partition: i32, member: &GroupHandle| {
-            order_aggregates::build_task(source, &options, partition, member, &cli.output, settings)
+            order_aggregates::build_task(source, &options, place(cli, settings, partition, member))
         };
         let tasks = PartitionTasks::new(options.group_config(source), build).bounded(cli.bounded).metrics_hub(hub);
         let outcome = tasks.run(shutdown_signal()).await.map_err(|e| ExitError::Failed(ErrorChain(&e).to_string()))?;
@@ -45,10 +45,10 @@ pub(crate) async fn run(
     let exchange = Exchange::of(source, &options, upstreams, cli.repartition_partitions);
     exchange.topic.ensure().await.map_err(|e| ExitError::Failed(format!("kafka: {}", ErrorChain(&e))))?;
     let first = |partition: i32, member: &GroupHandle| {
-        repartitioned::build_first_stage(source, &exchange, partition, member, &cli.output, settings)
+        repartitioned::build_first_stage(source, &exchange, place(cli, settings, partition, member))
     };
     let second = |partition: i32, member: &GroupHandle| {
-        repartitioned::build_second_stage(source, &exchange, partition, member, &cli.output, settings)
+        repartitioned::build_second_stage(source, &exchange, place(cli, settings, partition, member))
     };
     let first = PartitionTasks::new(options.group_config(source), first).bounded(cli.bounded).metrics_hub(hub.clone());
     let second =
@@ -93,6 +93,11 @@ where
         stop.send_replace(true);
     }
     outcome
+}
+
+/// Where the task of `partition` runs in this process.
+fn place<'a>(cli: &'a Cli, settings: &'a OrderJobSettings, partition: i32, member: &'a GroupHandle) -> TaskPlace<'a> {
+    TaskPlace { partition, member, output: &cli.output, settings }
 }
 
 fn report(group: &str, outcome: &GroupSummary) {
