@@ -7,12 +7,14 @@
 //! - [`secured_kafka`]: that broker's SASL_SSL listener;
 //! - [`s3`]: the S3-compatible object store `scripts/s3` runs;
 //! - [`broker`]: a private broker for faults that must not touch the shared one;
+//! - [`browser`]: pages in real headless Chromium;
 //! - [`delta_reader`], [`delta_log`]: Delta tables read back by independent readers;
 //! - [`metrics`]: Prometheus scrapes of a job's `/metrics`, HTTP probes;
 //! - [`process`]: job binaries as child processes with their logs kept;
 //! - [`tmpfs`]: a small file system that the tests fill up.
 
 pub mod broker;
+pub mod browser;
 pub mod delta_log;
 pub mod delta_reader;
 pub mod kafka;

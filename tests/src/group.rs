@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use tidemill_delta::TableLocation;
 use tidemill_job_examples::orders::{GeneratorConfig, OrderGenerator};
 
 use tidemill_testkit::kafka::brokers;
@@ -71,6 +72,24 @@ fn produce_keyed(topic: &str, partitions: u32, config: &GeneratorConfig, key: &s
     assert!(status.success(), "producing into {topic} at {} failed: is the broker running?", brokers());
 }
 
+/// Waits for every member to exit 0, then checks that the three tables under
+/// `output` equal the batch oracle of `config`'s events: every window once with
+/// its count, every distinct order once, every malformed record once.
+pub fn assert_members_wrote_the_oracle(members: &mut [LoggedChild], output: &TableLocation, config: &GeneratorConfig) {
+    for member in members {
+        member.wait_success(3 * WAIT);
+    }
+    assert_tables_equal_the_oracle(output, config);
+}
+
+/// The three tables under `output` equal the batch oracle of `config`'s events.
+pub fn assert_tables_equal_the_oracle(output: &TableLocation, config: &GeneratorConfig) {
+    let oracle = OrderOracle::compute(OrderGenerator::events(config), 300_000, 60_000);
+    assert_windows_equal(&output.join("order_aggregates"), &oracle);
+    assert_orders_equal(&output.join("orders"), &oracle);
+    assert_eq!(dead_letter_payloads(&output.join("dlq")), oracle.malformed, "every malformed record once");
+}
+
 /// What every member of one test's group shares.
 pub struct Group<'a> {
     /// The topic, also the consumer group's id.
@@ -124,13 +143,10 @@ impl Group<'_> {
         .unwrap();
     }
 
-    /// The three tables equal the batch oracle of `config`'s events: every window
-    /// once with its count, every distinct order once, every malformed record once.
+    /// The three tables equal the batch oracle of `config`'s events
+    /// ([`assert_tables_equal_the_oracle`]).
     pub fn assert_tables_equal_the_oracle(&self, config: &GeneratorConfig) {
-        let oracle = OrderOracle::compute(OrderGenerator::events(config), 300_000, 60_000);
-        assert_windows_equal(&self.output.join("order_aggregates"), &oracle);
-        assert_orders_equal(&self.output.join("orders"), &oracle);
-        assert_eq!(dead_letter_payloads(&self.output.join("dlq")), oracle.malformed, "every malformed record once");
+        assert_tables_equal_the_oracle(&TableLocation::from(self.output), config);
     }
 }
 

@@ -12,15 +12,12 @@ use std::path::Path;
 use std::process::Command;
 
 use tidemill_delta::TableLocation;
-use tidemill_job_examples::orders::OrderGenerator;
 use tidemill_testkit::kafka::{brokers, TopicGuard};
 use tidemill_testkit::process::LoggedChild;
 use tidemill_testkit::s3::S3Store;
 use tidemill_tests::binary::order_aggregates;
 use tidemill_tests::churn::{churn, NodeFolders};
-use tidemill_tests::group::{generator, produce_into, Group, WAIT};
-use tidemill_tests::order_oracle::OrderOracle;
-use tidemill_tests::order_tables::{assert_orders_equal, assert_windows_equal, dead_letter_payloads};
+use tidemill_tests::group::{assert_members_wrote_the_oracle, generator, produce_into, Group};
 
 const PARTITIONS: u32 = 12;
 const EVENTS: u64 = 200_000;
@@ -65,13 +62,6 @@ fn members_without_shared_disk_survive_sigkills_joins_and_leaves_with_exact_tabl
     };
     let folders = NodeFolders::new();
     let mut members = churn(&folders, KILLS, 3, |name, folder| cluster.member(name, folder));
-    for member in &mut members {
-        member.wait_success(3 * WAIT);
-    }
-
-    let oracle = OrderOracle::compute(OrderGenerator::events(&config), 300_000, 60_000);
-    assert_windows_equal(&cluster.output.join("order_aggregates"), &oracle);
-    assert_orders_equal(&cluster.output.join("orders"), &oracle);
-    assert_eq!(dead_letter_payloads(&cluster.output.join("dlq")), oracle.malformed, "every malformed record once");
+    assert_members_wrote_the_oracle(&mut members, &cluster.output, &config);
     folders.assert_empty(4);
 }

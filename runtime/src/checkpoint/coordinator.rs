@@ -55,6 +55,11 @@ impl Coordinator {
         self.in_flight.is_some()
     }
 
+    /// The checkpoint in flight, and how long ago its barrier was injected.
+    pub(crate) fn in_flight_epoch(&self) -> Option<(Epoch, std::time::Duration)> {
+        self.in_flight.as_ref().map(|f| (f.epoch, f.started.elapsed()))
+    }
+
     /// Starts the next checkpoint (the final one, after the end of every input, if
     /// `finished`); `None` while another is in flight.
     pub(crate) fn trigger(&mut self, finished: bool) -> Option<Epoch> {

@@ -17,20 +17,30 @@ impl JobMetrics {
 
     /// Every shard acknowledged a checkpoint `barrier` after its barrier was
     /// injected; its manifest holds `size` bytes of state and staged output.
-    pub(crate) fn checkpoint_acknowledged(&self, barrier: Duration, size: u64) {
+    pub(crate) fn checkpoint_acknowledged(&self, epoch: Epoch, barrier: Duration, size: u64) {
         self.phase("barrier", barrier);
         self.instruments.checkpoint_size.record(size, &[]);
+        self.registry.history.acknowledged(epoch, barrier, size);
     }
 
     /// The manifest was written to the store in `took`.
-    pub(crate) fn checkpoint_saved(&self, took: Duration) {
+    pub(crate) fn checkpoint_saved(&self, epoch: Epoch, took: Duration) {
         self.phase("manifest", took);
+        self.registry.history.saved(epoch, took);
     }
 
-    /// A checkpoint was abandoned: `store_write` (the manifest could not be
-    /// written) or `pipeline_failed` (the pipeline failed while it was in flight).
-    pub(crate) fn checkpoint_failed(&self, error_type: &'static str) {
+    /// Checkpoint `epoch` was abandoned `since_barrier` after its barrier:
+    /// `store_write` (the manifest could not be written) or `pipeline_failed`
+    /// (the pipeline failed while it was in flight), because of `error`.
+    pub(crate) fn checkpoint_failed(
+        &self,
+        epoch: Epoch,
+        since_barrier: Duration,
+        error_type: &'static str,
+        error: String,
+    ) {
         self.instruments.checkpoint_failures.add(1, &[KeyValue::new(keys::ERROR_TYPE, error_type)]);
+        self.registry.history.failed(epoch, since_barrier, format!("{error_type}: {error}"));
     }
 
     /// Every sink committed `epoch`: `commit` after the manifest was durable,
@@ -40,11 +50,13 @@ impl JobMetrics {
         self.phase("total", total);
         self.instruments.checkpoints_committed.add(1, &[]);
         self.registry.set_checkpoint(CheckpointInfo { epoch, committed_at: SystemTime::now(), total, size });
+        self.registry.history.committed(epoch, total, commit);
     }
 
     /// The pipeline is restarted after a failure of `node` (if one node failed)
-    /// of class `error_type`.
-    pub(crate) fn restarting(&self, node: Option<&str>, error_type: &'static str) {
+    /// of class `error_type`, because of `cause`.
+    pub(crate) fn restarting(&self, node: Option<&str>, error_type: &'static str, cause: String) {
+        self.registry.history.restarted(node, error_type, cause);
         let mut attrs = vec![KeyValue::new(keys::ERROR_TYPE, error_type)];
         attrs.extend(node.map(|n| KeyValue::new(keys::NODE, n.to_string())));
         self.instruments.restarts.add(1, &attrs);

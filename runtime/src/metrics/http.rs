@@ -1,4 +1,5 @@
-//! The HTTP endpoint: `/metrics` (Prometheus text), `/healthz` (the process
+//! The HTTP endpoint: `/` (the status page) and `/api/v1/...` (its JSON, see
+//! `status/`), `/metrics` (Prometheus text), `/healthz` (the process
 //! answers), `/readyz` (the pipeline is running: every actor started, not
 //! restarting, not stopping; and no node reports a readiness condition, such as
 //! a source that cannot reach its brokers).
@@ -20,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::metrics::hub::Exposition;
+use crate::metrics::status::{self, ApiDocument};
 use crate::metrics::{MetricsConfig, MetricsError, Readiness};
 
 /// A client that sends no complete request head within this time is dropped.
@@ -93,6 +95,12 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     r
 }
 
+fn typed(status: StatusCode, body: impl Into<Bytes>, content_type: &'static str) -> Response<Full<Bytes>> {
+    let mut r = text(status, body);
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
 fn respond<E: Exposition>(metrics: &E, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
@@ -108,12 +116,16 @@ fn respond<E: Exposition>(metrics: &E, req: &Request<Incoming>) -> Response<Full
             }
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
         },
+        "/" => typed(StatusCode::OK, status::PAGE, "text/html; charset=utf-8"),
         "/healthz" => text(StatusCode::OK, "ok\n"),
         // One reason a line: the status if not running, then `<node>: <reason>`.
         "/readyz" => match metrics.readiness() {
             Readiness::Ready => text(StatusCode::OK, "ready\n"),
             Readiness::NotReady(reasons) => text(StatusCode::SERVICE_UNAVAILABLE, reasons.join("\n") + "\n"),
         },
-        _ => text(StatusCode::NOT_FOUND, "not found: try /metrics, /healthz or /readyz\n"),
+        path => match ApiDocument::of_path(path) {
+            Some(document) => typed(StatusCode::OK, metrics.api(document), "application/json"),
+            None => text(StatusCode::NOT_FOUND, "not found: try /, /metrics, /healthz, /readyz or /api/v1/job\n"),
+        },
     }
 }

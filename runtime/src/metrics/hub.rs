@@ -7,13 +7,17 @@
 //! and `/readyz` is ready when every current job is ready (a process that owns
 //! no partition is a ready standby).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use serde::Serialize;
 
 use tokio::task::JoinHandle;
 
 use super::prometheus::{self, Sample};
+use super::status::{self, ApiDocument, Document};
 use super::{http, JobMetrics, MetricsConfig, MetricsError, Readiness};
 
 /// The label naming a sample's job in a hub's exposition.
@@ -23,6 +27,21 @@ pub const JOB_LABEL: &str = "tidemill_job";
 #[derive(Clone, Debug, Default)]
 pub struct MetricsHub {
     jobs: Arc<Mutex<BTreeMap<String, Arc<JobMetrics>>>>,
+    /// Jobs added and removed, oldest first (the last [`ASSIGNMENTS_KEPT`]).
+    assignments: Arc<Mutex<VecDeque<Assignment>>>,
+}
+
+/// Assignment changes a hub remembers.
+const ASSIGNMENTS_KEPT: usize = 200;
+
+/// A job (a partition's task) started or stopped being served here: the
+/// history of this process's assignments on the status page.
+#[derive(Clone, Debug, Serialize)]
+struct Assignment {
+    at_ms: u64,
+    job: String,
+    /// `added` or `removed`.
+    change: &'static str,
 }
 
 /// What an endpoint serves: one job, or a hub of several.
@@ -31,6 +50,8 @@ pub(crate) trait Exposition: Send + Sync + 'static {
     fn prometheus_text(&self) -> Result<String, MetricsError>;
     /// What `/readyz` reports.
     fn readiness(&self) -> Readiness;
+    /// An `/api/v1/...` document, as JSON.
+    fn api(&self, document: ApiDocument) -> String;
 }
 
 impl Exposition for JobMetrics {
@@ -40,6 +61,11 @@ impl Exposition for JobMetrics {
 
     fn readiness(&self) -> Readiness {
         JobMetrics::readiness(self)
+    }
+
+    fn api(&self, document: ApiDocument) -> String {
+        let whole = Document::<()> { jobs: vec![status::job_part(self, document)], assignments: None };
+        serde_json::to_string(&whole).unwrap_or_default()
     }
 }
 
@@ -51,12 +77,23 @@ impl MetricsHub {
 
     /// Serves `metrics` from now on (replacing a job of the same name).
     pub fn add(&self, metrics: Arc<JobMetrics>) {
+        self.note(metrics.job(), "added");
         self.lock().insert(metrics.job().to_string(), metrics);
     }
 
     /// Stops serving the job named `job`.
     pub fn remove(&self, job: &str) {
-        self.lock().remove(job);
+        if self.lock().remove(job).is_some() {
+            self.note(job, "removed");
+        }
+    }
+
+    fn note(&self, job: &str, change: &'static str) {
+        let mut list = self.assignments.lock().unwrap_or_else(|p| p.into_inner());
+        list.push_back(Assignment { at_ms: status::millis(SystemTime::now()), job: job.to_string(), change });
+        while list.len() > ASSIGNMENTS_KEPT {
+            list.pop_front();
+        }
     }
 
     /// The names of the jobs served.
@@ -108,6 +145,14 @@ impl Exposition for MetricsHub {
         } else {
             Readiness::NotReady(reasons)
         }
+    }
+
+    fn api(&self, document: ApiDocument) -> String {
+        let jobs: Vec<Arc<JobMetrics>> = self.lock().values().cloned().collect();
+        let assignments = (document == ApiDocument::Partitions)
+            .then(|| self.assignments.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect::<Vec<_>>());
+        let whole = Document { jobs: jobs.iter().map(|j| status::job_part(j, document)).collect(), assignments };
+        serde_json::to_string(&whole).unwrap_or_default()
     }
 }
 

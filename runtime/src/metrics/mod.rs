@@ -21,7 +21,8 @@
 //! | `latency.rs` | latency to visibility per epoch ([`EpochLatency`]) |
 //! | `prometheus.rs` | the text encoder |
 //! | `readiness.rs` | what `/readyz` says: status and nodes' conditions ([`ReadinessCondition`]) |
-//! | `http.rs` | `/metrics`, `/healthz`, `/readyz` |
+//! | `http.rs` | `/`, `/api/v1/...`, `/metrics`, `/healthz`, `/readyz` |
+//! | `status/` | the status page and its JSON API |
 //! | `otlp.rs` | the OTLP push reader |
 //! | `lag.rs`, `progress.rs` | lag-growth detector, progress line |
 
@@ -39,6 +40,7 @@ pub mod prometheus;
 mod readiness;
 pub(crate) mod registry;
 pub(crate) mod shard;
+mod status;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -159,6 +161,9 @@ pub struct MetricsConfig {
     pub progress_interval: Option<Duration>,
     /// The lag-growth detector.
     pub lag_growth: LagGrowthConfig,
+    /// Whether the status page (`/api/v1/dead-letters`) may show the first bytes
+    /// of dead letters' payloads. Off by default: payloads may hold personal data.
+    pub show_payloads: bool,
 }
 
 impl MetricsConfig {
@@ -179,6 +184,7 @@ impl Default for MetricsConfig {
             otlp_from_env: true,
             progress_interval: Some(Duration::from_secs(10)),
             lag_growth: LagGrowthConfig::default(),
+            show_payloads: false,
         }
     }
 }
@@ -257,7 +263,7 @@ impl JobMetrics {
         };
         let provider = builder.build();
         let meter = provider.meter("tidemill");
-        let registry = Arc::new(Registry::new(plan));
+        let registry = Arc::new(Registry::new(plan, config.show_payloads));
         let instruments = Instruments::new(&meter);
         // Failure series exist from the start at 0, so that `increase()` counts the
         // first failure (a series that appears with value 1 has no increase).

@@ -18,7 +18,8 @@ use opentelemetry::KeyValue;
 use crate::dead_letter::{DeadLetter, ReasonCode};
 use crate::edge::EdgeStats;
 use crate::metrics::readiness::{Conditions, Readiness};
-use crate::plan::{NodeKind, Topology};
+use crate::metrics::status::{History, PlanEdge, RateWindow};
+use crate::plan::{NodeKind, Port, Topology};
 use crate::time::{Epoch, EventTime};
 
 /// Where a job is; `/readyz` and `tidemill.job.ready` report it together with
@@ -78,10 +79,16 @@ pub(crate) struct NodeStats {
     dead_letters: [AtomicU64; ReasonCode::ALL.len()],
     /// The watermark each shard forwarded, in ms; `i64::MIN` before the first.
     watermarks: Box<[AtomicI64]>,
+    /// Where the newest dead letters are kept for the status page.
+    history: Arc<History>,
 }
 
 impl NodeStats {
     pub(crate) fn new(name: Arc<str>, kind: NodeKind, dead_letter_path: bool, shards: usize) -> Self {
+        Self::recording(name, kind, dead_letter_path, shards, Arc::default())
+    }
+
+    fn recording(name: Arc<str>, kind: NodeKind, dead_letter_path: bool, shards: usize, history: Arc<History>) -> Self {
         NodeStats {
             name,
             kind,
@@ -90,7 +97,13 @@ impl NodeStats {
             records_out: AtomicU64::new(0),
             dead_letters: Default::default(),
             watermarks: (0..shards.max(1)).map(|_| AtomicI64::new(i64::MIN)).collect(),
+            history,
         }
+    }
+
+    /// The node's shards.
+    pub(crate) fn shards(&self) -> usize {
+        self.watermarks.len()
     }
 
     pub(crate) fn add_in(&self, n: usize) {
@@ -102,9 +115,13 @@ impl NodeStats {
     }
 
     pub(crate) fn add_dead_letters(&self, letters: &[DeadLetter]) {
+        if letters.is_empty() {
+            return;
+        }
         for d in letters {
             self.dead_letters[d.reason as usize].fetch_add(1, Ordering::Relaxed);
         }
+        self.history.dead_letters(letters);
     }
 
     pub(crate) fn set_watermark(&self, shard: usize, t: EventTime) {
@@ -226,18 +243,40 @@ pub(crate) struct Registry {
     /// Set by the lag-growth detector: baseline (f64 bits) and whether growing.
     pub(crate) lag_baseline: AtomicU64,
     pub(crate) lag_growing: AtomicU8,
+    /// Checkpoints, restarts and dead letters of the past, for the status page.
+    pub(crate) history: Arc<History>,
+    /// The plan's edges, for the status page's graph.
+    pub(crate) plan_edges: Vec<PlanEdge>,
+    /// Recent totals, for the status page's rates.
+    pub(crate) rates: RateWindow,
 }
 
 impl Registry {
-    pub(crate) fn new(plan: Option<&Topology>) -> Self {
-        let nodes = plan
-            .map(|p| {
-                p.nodes
-                    .iter()
-                    .map(|n| Arc::new(NodeStats::new(n.name.clone(), n.kind, n.dead_letter_path, n.parallelism)))
-                    .collect()
+    /// The registry of a job with `plan`; dead-letter payloads are kept for the
+    /// status page only if `show_payloads`.
+    pub(crate) fn new(plan: Option<&Topology>, show_payloads: bool) -> Self {
+        let shapes = plan.map(|p| p.nodes.as_slice()).unwrap_or_default();
+        let sources =
+            shapes.iter().filter(|n| n.kind == NodeKind::Source).map(|n| (n.source_id.0, n.name.to_string())).collect();
+        let history = Arc::new(History::new(sources, show_payloads));
+        let nodes = shapes
+            .iter()
+            .map(|n| {
+                let stats =
+                    NodeStats::recording(n.name.clone(), n.kind, n.dead_letter_path, n.parallelism, history.clone());
+                Arc::new(stats)
             })
-            .unwrap_or_default();
+            .collect();
+        let plan_edges = shapes
+            .iter()
+            .flat_map(|n| {
+                n.inputs.iter().map(|i| PlanEdge {
+                    from: shapes[i.from.0].name.to_string(),
+                    to: n.name.to_string(),
+                    dead_letters: i.port == Port::DeadLetters,
+                })
+            })
+            .collect();
         Registry {
             nodes,
             edges: Mutex::default(),
@@ -247,6 +286,9 @@ impl Registry {
             checkpoint: Mutex::new(None),
             lag_baseline: AtomicU64::new(f64::NAN.to_bits()),
             lag_growing: AtomicU8::new(0),
+            history,
+            plan_edges,
+            rates: RateWindow::default(),
         }
     }
 

@@ -212,11 +212,17 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "DURATION", env = "TIDEMILL_MAX_EVENT_TIME_DRIFT", value_parser = humantime::parse_duration)]
     pub(crate) max_event_time_drift: Option<Duration>,
 
-    /// Serve /metrics (Prometheus), /healthz and /readyz here, e.g. 0.0.0.0:9464 to
-    /// be scraped from other hosts, or `off` [default: 127.0.0.1:9464, localhost
-    /// only; a free port if that is taken]. OTLP push: set OTEL_EXPORTER_OTLP_ENDPOINT.
+    /// Serve the status page (/), its JSON API (/api/v1/...), /metrics
+    /// (Prometheus), /healthz and /readyz here, e.g. 0.0.0.0:9464 to be scraped
+    /// from other hosts, or `off` [default: 127.0.0.1:9464, localhost only; a free
+    /// port if that is taken]. OTLP push: set OTEL_EXPORTER_OTLP_ENDPOINT.
     #[arg(long, value_name = "HOST:PORT|off", env = "TIDEMILL_METRICS_ADDR", value_parser = tidemill_job_examples::cli::parse_metrics_addr)]
     pub(crate) metrics_addr: Option<tidemill_runtime::metrics::MetricsAddr>,
+
+    /// Let the status page show the first bytes of dead letters' payloads
+    /// (hidden by default: payloads may hold personal data).
+    #[arg(long, env = "TIDEMILL_STATUS_SHOW_PAYLOADS")]
+    pub(crate) status_show_payloads: bool,
 
     /// Write the job summary as JSON to this file as well.
     #[arg(long, value_name = "FILE")]
@@ -290,6 +296,9 @@ impl Cli {
         set(&mut s.generator.count, &self.generate);
         if self.rate.is_some() {
             s.generator.rate_limit = self.rate;
+        }
+        if self.status_show_payloads {
+            s.metrics.show_payloads = true;
         }
         if let Some(addr) = self.metrics_addr {
             s.metrics.addr = addr;

@@ -50,13 +50,15 @@ impl SupervisorState {
     pub(super) async fn on_complete(&mut self, myself: &ActorRef<SupervisorMsg>, completed: Completed) {
         let epoch = completed.manifest.epoch;
         let size = completed.manifest.state_bytes();
-        self.metrics.checkpoint_acknowledged(completed.duration, size);
+        self.metrics.checkpoint_acknowledged(epoch, completed.duration, size);
         let saving = Instant::now();
         if let Some(store) = &self.store {
             // The manifest must be durable before any sink makes the epoch visible;
             // without it a crash could not tell what was committed.
             if let Err(e) = store.save(&completed.manifest).await {
-                self.metrics.checkpoint_failed(if e.is_transient() { "store_write" } else { "store_refused" });
+                let kind = if e.is_transient() { "store_write" } else { "store_refused" };
+                let since = completed.duration + saving.elapsed();
+                self.metrics.checkpoint_failed(epoch, since, kind, super::failures::chain(&e));
                 self.on_failure(myself, Failure::checkpoint(epoch, e));
                 return;
             }
@@ -67,7 +69,7 @@ impl SupervisorState {
         }
         tracing::info!(job = %self.plan.topology.name, %epoch, duration_ms = completed.duration.as_millis() as u64,
             finished = completed.manifest.finished, "checkpoint complete");
-        self.metrics.checkpoint_saved(saving.elapsed());
+        self.metrics.checkpoint_saved(epoch, saving.elapsed());
         let rows = self.sink_rows(&completed.manifest);
         self.restored = Some(completed.manifest);
         let triggered = saving.checked_sub(completed.duration).unwrap_or(saving);

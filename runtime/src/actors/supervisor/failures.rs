@@ -138,8 +138,8 @@ impl SupervisorState {
     pub(super) fn on_failure(&mut self, myself: &ActorRef<SupervisorMsg>, failure: Failure) {
         let Failure { cause: described, node, kind, class } = failure;
         tracing::error!(job = %self.plan.topology.name, generation = self.generation, cause = %described, "pipeline failed");
-        if self.coordinator.in_flight() {
-            self.metrics.checkpoint_failed("pipeline_failed");
+        if let Some((epoch, since)) = self.coordinator.in_flight_epoch() {
+            self.metrics.checkpoint_failed(epoch, since, "pipeline_failed", described.clone());
         }
         self.kill_pipeline();
         // Acknowledgements and commits of the dead generation are ignored from now on.
@@ -183,7 +183,7 @@ impl SupervisorState {
             }
         };
         self.restarts += 1;
-        self.metrics.restarting(node.as_deref(), kind);
+        self.metrics.restarting(node.as_deref(), kind, described.clone());
         tracing::warn!(job = %self.plan.topology.name, restart = self.restarts, delay_ms = delay.as_millis() as u64, "restarting pipeline");
         myself.send_after(delay, || SupervisorMsg::Restart);
     }
