@@ -72,12 +72,18 @@ fn produce_keyed(topic: &str, partitions: u32, config: &GeneratorConfig, key: &s
     assert!(status.success(), "producing into {topic} at {} failed: is the broker running?", brokers());
 }
 
-/// Waits for every member to exit 0, then checks that the three tables under
-/// `output` equal the batch oracle of `config`'s events: every window once with
-/// its count, every distinct order once, every malformed record once.
-pub fn assert_members_wrote_the_oracle(members: &mut [LoggedChild], output: &TableLocation, config: &GeneratorConfig) {
+/// Waits for every member to exit 0 (each within `timeout`), then checks that
+/// the three tables under `output` equal the batch oracle of `config`'s events:
+/// every window once with its count, every distinct order once, every malformed
+/// record once.
+pub fn assert_members_wrote_the_oracle(
+    members: &mut [LoggedChild],
+    timeout: Duration,
+    output: &TableLocation,
+    config: &GeneratorConfig,
+) {
     for member in members {
-        member.wait_success(3 * WAIT);
+        member.wait_success(timeout);
     }
     assert_tables_equal_the_oracle(output, config);
 }

@@ -17,7 +17,7 @@ use tidemill_testkit::process::LoggedChild;
 use tidemill_testkit::s3::S3Store;
 use tidemill_tests::binary::order_aggregates;
 use tidemill_tests::churn::{churn, NodeFolders};
-use tidemill_tests::group::{assert_members_wrote_the_oracle, generator, produce_into, Group};
+use tidemill_tests::group::{assert_members_wrote_the_oracle, generator, produce_into, Group, WAIT};
 
 const PARTITIONS: u32 = 12;
 const EVENTS: u64 = 200_000;
@@ -62,6 +62,6 @@ fn members_without_shared_disk_survive_sigkills_joins_and_leaves_with_exact_tabl
     };
     let folders = NodeFolders::new();
     let mut members = churn(&folders, KILLS, 3, |name, folder| cluster.member(name, folder));
-    assert_members_wrote_the_oracle(&mut members, &cluster.output, &config);
+    assert_members_wrote_the_oracle(&mut members, 3 * WAIT, &cluster.output, &config);
     folders.assert_empty(4);
 }

@@ -127,6 +127,18 @@ fn the_order_jobs_page_draws_its_plan_with_rates_and_the_api_agrees_with_metrics
     let after = source_in(&http_get(addr, "/metrics").unwrap().1);
     assert!(before <= api && api <= after, "{before} <= {api} <= {after}");
 
+    // Every partition of the topic, with its place, lag and state.
+    let parts = get_json(addr, "/api/v1/partitions").unwrap();
+    let parts = parts["jobs"][0]["partitions"].as_array().unwrap().clone();
+    let ids: BTreeSet<&str> =
+        parts.iter().map(|p| p["labels"]["messaging.destination.partition.id"].as_str().unwrap()).collect();
+    assert_eq!(ids, BTreeSet::from(["0", "1", "2"]), "{parts:?}");
+    let known = |v: &Json| v.is_i64() || v.is_null();
+    assert!(
+        parts.iter().all(|p| known(&p["lag"]) && p["paused"].is_boolean() && p["caught_up"].is_boolean()),
+        "{parts:?}"
+    );
+
     // Payloads are hidden unless the job allows them.
     let dead = get_json(addr, "/api/v1/dead-letters").unwrap();
     assert_eq!(dead["jobs"][0]["payloads_shown"], false);

@@ -195,6 +195,12 @@ impl PartitionMetrics {
         self.slot.lag.store(i64::try_from(lag).unwrap_or(i64::MAX), Ordering::Relaxed);
     }
 
+    /// Whether the partition is paused (its downstream is full: backpressure);
+    /// shown on the status page.
+    pub fn set_paused(&self, paused: bool) {
+        self.slot.paused.store(paused, Ordering::Relaxed);
+    }
+
     /// The lag last recorded.
     pub fn lag(&self) -> Option<u64> {
         self.slot.lag().map(|l| l.max(0) as u64)

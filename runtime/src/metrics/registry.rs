@@ -9,7 +9,7 @@
 //! from the checkpoint's counts to keep the job summary exact.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -189,6 +189,8 @@ pub(crate) struct PartitionSlot {
     pub(crate) position: AtomicI64,
     pub(crate) end: AtomicI64,
     pub(crate) lag: AtomicI64,
+    /// Paused by backpressure (as the source reports it).
+    pub(crate) paused: AtomicBool,
 }
 
 impl PartitionSlot {
@@ -199,6 +201,7 @@ impl PartitionSlot {
             position: AtomicI64::new(i64::MIN),
             end: AtomicI64::new(i64::MIN),
             lag: AtomicI64::new(i64::MIN),
+            paused: AtomicBool::new(false),
         }
     }
 

@@ -391,6 +391,7 @@ impl Source for KafkaSource {
 
     fn pause(&mut self) {
         self.paused = true;
+        self.metrics.set_paused(true);
         if let Err(e) = self.shared.pause(self.partition) {
             tracing::warn!(source = &*self.name, "cannot pause the partition: {e}");
         }
@@ -398,6 +399,7 @@ impl Source for KafkaSource {
 
     fn resume(&mut self) {
         self.paused = false;
+        self.metrics.set_paused(false);
         if let Err(e) = self.shared.resume(self.partition) {
             tracing::warn!(source = &*self.name, "cannot resume the partition: {e}");
         }

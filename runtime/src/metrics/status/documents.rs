@@ -81,7 +81,13 @@ struct PartitionDocument {
     position: Option<i64>,
     end: Option<i64>,
     lag: Option<i64>,
-    /// The source node's event-time watermark, RFC 3339.
+    /// Paused by backpressure (the source stopped fetching it for now).
+    paused: bool,
+    /// Nothing left to read (the lag is 0): the partition is idle unless new
+    /// records come.
+    caught_up: bool,
+    /// The job's event-time watermark (the lowest of its operators'), RFC 3339:
+    /// how far event time has come for what this partition feeds.
     watermark: Option<String>,
 }
 
@@ -172,19 +178,20 @@ impl JobMetrics {
     }
 
     pub(crate) fn partitions_document(&self) -> PartitionsDocument {
-        let watermarks: BTreeMap<String, Option<String>> =
-            self.registry.nodes.iter().map(|n| (n.name.to_string(), n.watermark().map(|w| w.to_string()))).collect();
+        let watermark = self.registry.job_watermark().map(|w| w.to_string());
         let partitions = self
             .registry
             .partitions()
             .into_iter()
             .map(|(node, slot)| PartitionDocument {
-                watermark: watermarks.get(&*node).cloned().flatten(),
                 node: node.to_string(),
                 labels: slot.labels.iter().map(|kv| (kv.key.to_string(), kv.value.to_string())).collect(),
                 position: slot.position(),
                 end: slot.end(),
                 lag: slot.lag(),
+                paused: slot.paused.load(std::sync::atomic::Ordering::Relaxed),
+                caught_up: slot.lag() == Some(0),
+                watermark: watermark.clone(),
             })
             .collect();
         PartitionsDocument { job: self.job.to_string(), time_ms: millis(SystemTime::now()), partitions }
