@@ -10,7 +10,7 @@ use serde_json::Value;
 use tidemill_job_examples::order_aggregates::{preview_table, OrderTables};
 
 /// Every long option the CLI defines, besides `--help` and `--version`.
-const LONG_OPTIONS: [&str; 37] = [
+const LONG_OPTIONS: [&str; 40] = [
     "kafka-config",
     "input",
     "generate",
@@ -44,8 +44,11 @@ const LONG_OPTIONS: [&str; 37] = [
     "kafka-consumers",
     "kafka-property",
     "group",
+    "repartition",
+    "repartition-partitions",
     "session-timeout",
     "metrics-addr",
+    "status-show-payloads",
     "summary-json",
     "log",
 ];
