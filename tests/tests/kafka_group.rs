@@ -126,7 +126,11 @@ fn a_member_stopped_with_sigterm_hands_its_partitions_over_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let guard = TopicGuard::unique("orders-group-leave");
     let topic = guard.name.clone();
-    let config = generator(91, 30_000);
+    // 20,000 records per partition: at most 500 per 300 ms checkpoint, A needs
+    // at least 12 s for them, so B's partitions still have work when B joins and
+    // when it is stopped (with 5,000 A could finish them during the join, and
+    // B's tasks ended as finished instead of suspended).
+    let config = generator(91, 120_000);
     produce(&topic, &config);
     let (output, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
     let group = Group {
