@@ -273,6 +273,14 @@ pub enum ConfigError {
         /// The value given.
         value: String,
     },
+    /// A share that is not a number above 0 and at most 1.
+    #[error("`{setting}` must be a number above 0 and at most 1, got {value}")]
+    NotAShare {
+        /// The setting.
+        setting: &'static str,
+        /// The value given.
+        value: String,
+    },
     /// A value that is none of the allowed words.
     #[error("`{setting}` must be one of {choices}, got {value:?}")]
     UnknownChoice {
@@ -293,7 +301,8 @@ impl ConfigError {
             | ConfigError::ZeroDuration { setting }
             | ConfigError::Requires { setting, .. }
             | ConfigError::UnknownChoice { setting, .. }
-            | ConfigError::NotAFactor { setting, .. } => setting,
+            | ConfigError::NotAFactor { setting, .. }
+            | ConfigError::NotAShare { setting, .. } => setting,
             ConfigError::Order { lower, .. } => lower,
             ConfigError::BadMultiplier { .. } => "restart.multiplier",
         }

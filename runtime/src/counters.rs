@@ -163,6 +163,11 @@ impl ShardCounter {
         self.node.add_out(n);
     }
 
+    /// The source shard waited `d` at the end of its input.
+    pub(crate) fn add_idle(&self, d: Duration) {
+        self.node.add_idle(d);
+    }
+
     /// A sink wrote `n` records.
     pub(crate) fn add_written(&mut self, n: usize, dead_letters: bool) {
         self.node.add_in(n);

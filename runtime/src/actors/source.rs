@@ -60,6 +60,8 @@ pub(crate) struct SourcePartition<S: Source> {
     exhausted: bool,
     ended: bool,
     idle_since: Option<Instant>,
+    /// Since when the idle time not yet counted runs (the scaling signal's busy share).
+    idle_mark: Option<Instant>,
     idle_announced: bool,
     counter: ShardCounter,
     /// Records read since the last barrier, for `max_records_per_checkpoint`.
@@ -97,6 +99,7 @@ where
             exhausted: false,
             ended: false,
             idle_since: None,
+            idle_mark: None,
             idle_announced: false,
             counter,
             since_barrier: 0,
@@ -165,6 +168,9 @@ where
         self.send_dead_letters(rejected).await?;
         match polled {
             SourcePoll::Data(mut batch) => {
+                if let Some(mark) = self.idle_mark.take() {
+                    self.counter.add_idle(mark.elapsed());
+                }
                 if self.idle_since.take().is_some() {
                     self.args.shared.event_time.set_idle(self.args.shard, false);
                 }
@@ -185,6 +191,10 @@ where
                 }
             }
             SourcePoll::Idle => {
+                let now = Instant::now();
+                if let Some(mark) = self.idle_mark.replace(now) {
+                    self.counter.add_idle(now - mark);
+                }
                 let since = *self.idle_since.get_or_insert_with(Instant::now);
                 if !self.idle_announced && since.elapsed() >= config.idle_timeout {
                     self.idle_announced = true;

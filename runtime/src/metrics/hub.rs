@@ -17,6 +17,7 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 
 use super::prometheus::{self, Sample};
+use super::scaling::{self, ScalingStatus, SourceActivity};
 use super::status::{self, ApiDocument, Document};
 use super::{http, JobMetrics, MetricsConfig, MetricsError, Readiness};
 
@@ -29,6 +30,8 @@ pub struct MetricsHub {
     jobs: Arc<Mutex<BTreeMap<String, Arc<JobMetrics>>>>,
     /// Jobs added and removed, oldest first (the last [`ASSIGNMENTS_KEPT`]).
     assignments: Arc<Mutex<VecDeque<Assignment>>>,
+    /// The scaling signal of each consumer group whose tasks run here.
+    scaling: Arc<Mutex<BTreeMap<String, ScalingStatus>>>,
 }
 
 /// Assignment changes a hub remembers.
@@ -64,7 +67,7 @@ impl Exposition for JobMetrics {
     }
 
     fn api(&self, document: ApiDocument) -> String {
-        let whole = Document::<()> { jobs: vec![status::job_part(self, document)], assignments: None };
+        let whole = Document::<()> { jobs: vec![status::job_part(self, document)], assignments: None, scaling: None };
         serde_json::to_string(&whole).unwrap_or_default()
     }
 }
@@ -94,6 +97,21 @@ impl MetricsHub {
         while list.len() > ASSIGNMENTS_KEPT {
             list.pop_front();
         }
+    }
+
+    /// Serves `status` as the scaling signal of the consumer group `group`
+    /// (`tidemill_desired_processes` and the status page).
+    pub fn set_scaling(&self, group: &str, status: ScalingStatus) {
+        self.scaling.lock().unwrap_or_else(|p| p.into_inner()).insert(group.to_string(), status);
+    }
+
+    fn scaling_statuses(&self) -> BTreeMap<String, ScalingStatus> {
+        self.scaling.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// What every served job's sources did so far, by job.
+    pub fn source_activity(&self) -> Vec<(String, SourceActivity)> {
+        self.lock().iter().map(|(name, job)| (name.clone(), job.source_activity())).collect()
     }
 
     /// The names of the jobs served.
@@ -127,6 +145,7 @@ impl Exposition for MetricsHub {
                 all.push(family);
             }
         }
+        all.extend(scaling::families(&self.scaling_statuses()));
         Ok(prometheus::encode(&prometheus::merge(all)))
     }
 
@@ -151,7 +170,9 @@ impl Exposition for MetricsHub {
         let jobs: Vec<Arc<JobMetrics>> = self.lock().values().cloned().collect();
         let assignments = (document == ApiDocument::Partitions)
             .then(|| self.assignments.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect::<Vec<_>>());
-        let whole = Document { jobs: jobs.iter().map(|j| status::job_part(j, document)).collect(), assignments };
+        let scaling = (document == ApiDocument::Job).then(|| self.scaling_statuses());
+        let jobs = jobs.iter().map(|j| status::job_part(j, document)).collect();
+        let whole = Document { jobs, assignments, scaling };
         serde_json::to_string(&whole).unwrap_or_default()
     }
 }
@@ -217,5 +238,21 @@ mod tests {
         assert!(!hub.prometheus_text().unwrap().contains("orders.p0"));
         assert_eq!(hub.jobs(), vec!["orders.p1".to_string()]);
         assert_eq!(hub.readiness(), Readiness::NotReady(vec!["orders.p1: starting".into()]), "a job not yet running");
+    }
+
+    #[test]
+    fn the_scaling_signal_is_served_by_consumer_group_in_metrics_and_the_job_document() {
+        let hub = MetricsHub::new();
+        hub.add(job("orders.p0"));
+        assert!(!hub.prometheus_text().unwrap().contains("tidemill_desired_processes"), "no signal yet");
+        let status = ScalingStatus { desired: 3, members: 1, partitions: 6, capacity: None, ..Default::default() };
+        hub.set_scaling("orders", status);
+        let text = hub.prometheus_text().unwrap();
+        assert!(text.contains("tidemill_desired_processes{messaging_consumer_group_name=\"orders\"} 3"), "{text}");
+        assert!(!text.contains("tidemill_process_capacity{"), "no estimate, no series:\n{text}");
+        let job: serde_json::Value = serde_json::from_str(&hub.api(ApiDocument::Job)).unwrap();
+        assert_eq!(job["scaling"]["orders"]["desired"], 3, "{job}");
+        let parts: serde_json::Value = serde_json::from_str(&hub.api(ApiDocument::Partitions)).unwrap();
+        assert!(parts.get("scaling").is_none(), "only in the job document");
     }
 }

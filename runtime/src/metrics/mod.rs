@@ -39,6 +39,7 @@ mod progress;
 pub mod prometheus;
 mod readiness;
 pub(crate) mod registry;
+mod scaling;
 pub(crate) mod shard;
 mod status;
 
@@ -64,6 +65,10 @@ pub use latency::EpochLatency;
 pub use node::{NodeMetrics, PartitionLabels, PartitionMetrics};
 pub use readiness::{Readiness, ReadinessCondition};
 pub use registry::JobStatus;
+pub use scaling::{
+    ActivityMeter, GroupReading, ProcessActivity, ScalingChange, ScalingConfig, ScalingReading, ScalingSignal,
+    ScalingStatus, SourceActivity,
+};
 
 pub(crate) use instruments::Instruments;
 use registry::Registry;
@@ -161,6 +166,8 @@ pub struct MetricsConfig {
     pub progress_interval: Option<Duration>,
     /// The lag-growth detector.
     pub lag_growth: LagGrowthConfig,
+    /// The scaling signal of a group-scaled job's processes.
+    pub scaling: ScalingConfig,
     /// Whether the status page (`/api/v1/dead-letters`) may show the first bytes
     /// of dead letters' payloads. Off by default: payloads may hold personal data.
     pub show_payloads: bool,
@@ -172,7 +179,8 @@ impl MetricsConfig {
         if let Some(every) = self.progress_interval {
             crate::config::positive("metrics.progress_interval", every)?;
         }
-        self.lag_growth.validate()
+        self.lag_growth.validate()?;
+        self.scaling.validate()
     }
 }
 
@@ -184,6 +192,7 @@ impl Default for MetricsConfig {
             otlp_from_env: true,
             progress_interval: Some(Duration::from_secs(10)),
             lag_growth: LagGrowthConfig::default(),
+            scaling: ScalingConfig::default(),
             show_payloads: false,
         }
     }
@@ -330,6 +339,17 @@ impl JobMetrics {
     /// The job's total lag (the sum over source partitions that report one).
     pub fn total_lag(&self) -> Option<u64> {
         self.registry.total_lag()
+    }
+
+    /// What the job's sources read so far and how long they waited at the end
+    /// of their input (the scaling signal's busy share).
+    pub fn source_activity(&self) -> SourceActivity {
+        let sources = self.registry.nodes.iter().filter(|n| n.kind == crate::plan::NodeKind::Source);
+        sources.fold(SourceActivity::default(), |a, n| SourceActivity {
+            records: a.records + n.records_in(),
+            idle: a.idle + n.idle(),
+            partitions: a.partitions + n.shards(),
+        })
     }
 
     /// The handle a factory of `node`'s shard `shard` gets in its context.

@@ -77,6 +77,8 @@ pub(crate) struct NodeStats {
     records_in: AtomicU64,
     records_out: AtomicU64,
     dead_letters: [AtomicU64; ReasonCode::ALL.len()],
+    /// A source's time waiting at the end of its input, ns, summed over shards.
+    idle_ns: AtomicU64,
     /// The watermark each shard forwarded, in ms; `i64::MIN` before the first.
     watermarks: Box<[AtomicI64]>,
     /// Where the newest dead letters are kept for the status page.
@@ -96,6 +98,7 @@ impl NodeStats {
             records_in: AtomicU64::new(0),
             records_out: AtomicU64::new(0),
             dead_letters: Default::default(),
+            idle_ns: AtomicU64::new(0),
             watermarks: (0..shards.max(1)).map(|_| AtomicI64::new(i64::MIN)).collect(),
             history,
         }
@@ -132,6 +135,16 @@ impl NodeStats {
 
     pub(crate) fn records_in(&self) -> u64 {
         self.records_in.load(Ordering::Relaxed)
+    }
+
+    /// A source shard waited `d` at the end of its input.
+    pub(crate) fn add_idle(&self, d: Duration) {
+        self.idle_ns.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// A source's time waiting at the end of its input, summed over its shards.
+    pub(crate) fn idle(&self) -> Duration {
+        Duration::from_nanos(self.idle_ns.load(Ordering::Relaxed))
     }
 
     pub(crate) fn records_out(&self) -> u64 {

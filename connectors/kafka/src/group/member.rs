@@ -95,6 +95,11 @@ impl GroupMember {
         Ok((member, receiver))
     }
 
+    /// The member's consumer (for reads of the group's offsets and members).
+    pub(crate) fn consumer(&self) -> &BaseConsumer<GroupContext> {
+        &self.consumer
+    }
+
     /// The consumer group's id.
     pub(crate) fn group(&self) -> &str {
         &self.group

@@ -28,6 +28,7 @@ mod config;
 mod context;
 mod handle;
 mod member;
+mod scaling;
 mod tasks;
 
 pub use config::{GroupConfig, GroupConfigError};

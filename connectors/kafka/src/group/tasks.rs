@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::time::Duration;
 
-use tidemill_runtime::metrics::MetricsHub;
+use tidemill_runtime::metrics::{MetricsHub, ScalingConfig};
 use tidemill_runtime::{BoxError, Job, JobControl, JobError, JobSummary};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -14,6 +14,7 @@ use super::config::GroupConfig;
 use super::context::GroupEvent;
 use super::handle::GroupHandle;
 use super::member::{GroupMember, MembershipError};
+use super::scaling::{self, OwnJobs};
 
 /// Bounded mode: the shortest time the group must be quiet, with every task of
 /// this process finished, before the process leaves. The wait is at least the
@@ -87,6 +88,7 @@ pub struct PartitionTasks<F> {
     build: F,
     bounded: bool,
     hub: Option<MetricsHub>,
+    scaling: Option<ScalingConfig>,
 }
 
 struct Running {
@@ -109,13 +111,21 @@ where
     /// `member`: build its configuration with
     /// [`KafkaSourceConfig::in_group`](crate::KafkaSourceConfig::in_group).
     pub fn new(config: GroupConfig, build: F) -> Self {
-        PartitionTasks { config, build, bounded: false, hub: None }
+        PartitionTasks { config, build, bounded: false, hub: None, scaling: None }
     }
 
     /// Registers every running task's metrics in `hub` (one endpoint for the
     /// process; see [`MetricsHub`]).
     pub fn metrics_hub(mut self, hub: MetricsHub) -> Self {
         self.hub = Some(hub);
+        self
+    }
+
+    /// Computes the group's scaling signal (`tidemill_desired_processes`) with
+    /// `config` and serves it through the [metrics hub](Self::metrics_hub); see
+    /// [`ScalingSignal`](tidemill_runtime::metrics::ScalingSignal).
+    pub fn scaling(mut self, config: ScalingConfig) -> Self {
+        self.scaling = Some(config);
         self
     }
 
@@ -138,6 +148,17 @@ where
             out: GroupSummary::default(),
             error: None,
             hub: self.hub.clone(),
+            own: OwnJobs::default(),
+        };
+        let signal = match (&self.hub, &self.scaling) {
+            (Some(hub), Some(config)) => Some(tokio::spawn(scaling::run(
+                member.clone(),
+                self.config.topic.clone(),
+                config.clone(),
+                hub.clone(),
+                state.own.clone(),
+            ))),
+            _ => None,
         };
         let mut quiet_since = Instant::now();
         let mut rebalanced = false;
@@ -179,6 +200,9 @@ where
                 break;
             }
         }
+        if let Some(signal) = signal {
+            signal.abort();
+        }
         drop(handle);
         member.leave().await;
         match state.error {
@@ -194,6 +218,8 @@ struct RunState {
     out: GroupSummary,
     error: Option<GroupError>,
     hub: Option<MetricsHub>,
+    /// The names of the running tasks' jobs (for the scaling signal).
+    own: OwnJobs,
 }
 
 impl RunState {
@@ -220,6 +246,7 @@ impl RunState {
         if let Some(hub) = &self.hub {
             hub.add(handle.metrics().clone());
         }
+        self.own.lock().unwrap_or_else(|p| p.into_inner()).insert(job.clone());
         self.running.insert(partition, Running { control: handle.control(), id, suspended: false, job });
         self.out.owned.insert(partition);
         tracing::info!(partition, "task started");
@@ -268,6 +295,7 @@ impl RunState {
         if let Some(hub) = &self.hub {
             hub.remove(&task.job);
         }
+        self.own.lock().unwrap_or_else(|p| p.into_inner()).remove(&task.job);
         self.running.remove(&partition);
         match result {
             Ok(summary) => {

@@ -37,6 +37,7 @@ pub(crate) async fn run(
             order_aggregates::build_task(source, &options, place(cli, settings, partition, member))
         };
         let tasks = PartitionTasks::new(options.group_config(source), build).bounded(cli.bounded).metrics_hub(hub);
+        let tasks = tasks.scaling(settings.metrics.scaling.clone());
         let outcome = tasks.run(shutdown_signal()).await.map_err(|e| ExitError::Failed(ErrorChain(&e).to_string()))?;
         report(&options.group_id(), &outcome);
         return Ok(outcome.summary.unwrap_or_default());
@@ -50,9 +51,11 @@ pub(crate) async fn run(
     let second = |partition: i32, member: &GroupHandle| {
         repartitioned::build_second_stage(source, &exchange, place(cli, settings, partition, member))
     };
-    let first = PartitionTasks::new(options.group_config(source), first).bounded(cli.bounded).metrics_hub(hub.clone());
-    let second =
-        PartitionTasks::new(exchange.group_config(source, &options), second).bounded(cli.bounded).metrics_hub(hub);
+    let scaling = settings.metrics.scaling.clone();
+    let first = PartitionTasks::new(options.group_config(source), first).bounded(cli.bounded);
+    let first = first.metrics_hub(hub.clone()).scaling(scaling.clone());
+    let second = PartitionTasks::new(exchange.group_config(source, &options), second).bounded(cli.bounded);
+    let second = second.metrics_hub(hub).scaling(scaling);
     // SIGTERM/SIGINT stops both stages; so does a failed stage (the other's tasks
     // are suspended) before the error is reported, so no task is left half-way.
     let stop = watch::channel(false).0;

@@ -67,8 +67,11 @@ pub(crate) fn job_part(metrics: &JobMetrics, document: ApiDocument) -> serde_jso
 /// A whole document: the jobs' parts, and what the endpoint adds (a hub's
 /// assignment history).
 #[derive(Debug, Serialize)]
-pub(crate) struct Document<A: Serialize> {
+pub(crate) struct Document<A: Serialize, S: Serialize = ()> {
     pub(crate) jobs: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) assignments: Option<A>,
+    /// A hub's scaling signal, by consumer group (`/api/v1/job`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) scaling: Option<S>,
 }
