@@ -42,6 +42,24 @@ impl WatermarkTracker {
         self.inputs.len()
     }
 
+    /// Tracks `inputs` inputs from now on if that is more than today; the new
+    /// ones start at `-inf`, so the combined watermark holds until each has
+    /// spoken (it never goes back).
+    ///
+    /// ```
+    /// use tidemill_runtime::{EventTime, Watermark, WatermarkTracker};
+    /// let mut t = WatermarkTracker::new(1);
+    /// t.update(0, Watermark::At(EventTime::from_millis(10)));
+    /// t.grow(2);
+    /// assert_eq!(t.update(0, Watermark::At(EventTime::from_millis(20))), None, "input 1 holds it");
+    /// assert_eq!(t.update(1, Watermark::At(EventTime::from_millis(15))), Some(EventTime::from_millis(15)));
+    /// ```
+    pub fn grow(&mut self, inputs: usize) {
+        if inputs > self.inputs.len() {
+            self.inputs.resize(inputs, InputClock::Active(EventTime::MIN));
+        }
+    }
+
     /// Whether every input has ended.
     pub fn all_ended(&self) -> bool {
         self.inputs.iter().all(|c| *c == InputClock::Ended)

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
@@ -49,6 +49,15 @@ pub fn low_watermarks(topic: &str) -> Vec<i64> {
         .collect()
 }
 
+/// The log-end offset of every partition of `topic`, in partition order.
+pub fn high_watermarks(topic: &str) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("consumer");
+    let partitions = partitions_of(topic).unwrap_or(0);
+    (0..partitions as i32)
+        .map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks").1)
+        .collect()
+}
+
 /// Creates `topic` in the shared broker and waits until its metadata shows all
 /// partitions.
 pub async fn create_topic(topic: &str, partitions: i32) {
@@ -66,6 +75,25 @@ pub async fn create_topic(topic: &str, partitions: i32) {
             return;
         }
         assert!(Instant::now() < deadline, "topic {topic} did not show up in the metadata");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Raises `topic` to `partitions` partitions (Kafka's CreatePartitions) and
+/// waits until the metadata shows them.
+pub async fn grow_topic(topic: &str, partitions: usize) {
+    let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    let grown = NewPartitions::new(topic, partitions);
+    for result in admin().create_partitions([&grown], &opts).await.expect("create partitions") {
+        result.expect("partitions created");
+    }
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let name = topic.to_string();
+        if tokio::task::spawn_blocking(move || partitions_of(&name)).await.expect("metadata task") == Some(partitions) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "topic {topic} did not show {partitions} partitions");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -1,8 +1,9 @@
 //! The scaling signal (`tidemill_desired_processes`) on a live group with a real
 //! broker: a producer outpaces the one process that reads the topic, the signal
-//! rises within a bounded time, a second process joins and computes the same
-//! group figures, the backlog drains after the producer stops, the signal falls
-//! back to one process, and the tables still equal the batch oracle.
+//! rises within a bounded time, two more processes join and read the same group
+//! figures, the backlog drains, the signal falls back to one process once there
+//! is nothing left to do, and the tables still equal the batch oracle. A second
+//! test holds a steady load for five minutes and checks the signal never moves.
 //!
 //! One process's capacity is made small and known by capping each partition at
 //! 200 records per 300 ms checkpoint (at most 4,000 records/s over 6 partitions),
@@ -79,7 +80,7 @@ fn the_signal_rises_when_the_input_outpaces_the_group_and_falls_when_it_has_caug
     })
     .unwrap();
 
-    let (a_addr, b_addr) = (free_local_addr(), free_local_addr());
+    let (a_addr, b_addr, c_addr) = (free_local_addr(), free_local_addr(), free_local_addr());
     let mut a = member("A", &group, &scaling, a_addr);
     a.await_line(WAIT, &["partitions assigned"]);
     let assigned = Instant::now();
@@ -102,14 +103,12 @@ fn the_signal_rises_when_the_input_outpaces_the_group_and_falls_when_it_has_caug
     );
     assert!(!a.lines_with("desired processes changed").is_empty(), "the change is logged:\n{}", a.tail(20));
 
-    // B joins: both read the same group figures.
-    let mut b = member("B", &group, &scaling, b_addr);
+    // B and C join, as an autoscaler would start them: all read the same group figures.
+    let (mut b, mut c) = (member("B", &group, &scaling, b_addr), member("C", &group, &scaling, c_addr));
     poll_until(WAIT, || {
-        let members = (gauge(a_addr, "tidemill_group_members")?, gauge(b_addr, "tidemill_group_members")?);
-        let b_desired = gauge(b_addr, "tidemill_desired_processes")?;
-        (members == (2.0, 2.0) && b_desired >= 1.0)
-            .then_some(())
-            .ok_or_else(|| format!("members {members:?}, B's signal {b_desired}"))
+        let members = [a_addr, b_addr, c_addr].map(|addr| gauge(addr, "tidemill_group_members"));
+        let members: Vec<f64> = members.into_iter().collect::<Result<_, _>>()?;
+        (members == [3.0; 3]).then_some(()).ok_or_else(|| format!("members seen by A, B, C: {members:?}"))
     })
     .unwrap();
     producer.wait_success(WAIT);
@@ -121,7 +120,7 @@ fn the_signal_rises_when_the_input_outpaces_the_group_and_falls_when_it_has_caug
     })
     .unwrap_or_else(|e| panic!("the signal did not fall back: {e}\n{}", a.tail(30)));
 
-    for m in [&mut a, &mut b] {
+    for m in [&mut a, &mut b, &mut c] {
         m.signal("TERM");
         m.wait_success(WAIT);
     }
@@ -129,4 +128,65 @@ fn the_signal_rises_when_the_input_outpaces_the_group_and_falls_when_it_has_caug
     let mut finisher = group.member("F", None);
     finisher.wait_success();
     group.assert_tables_equal_the_oracle(&config);
+}
+
+/// Under a steady load (a producer pacing 2,000 records/s, well within one
+/// process) the signal, with the default settings, stays where it started for
+/// five minutes: real noise in the input rate, the busy share and the lag does
+/// not make it flap.
+#[test]
+fn under_a_steady_load_the_signal_does_not_change_for_five_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let guard = TopicGuard::unique("orders-steady");
+    let topic = guard.name.clone();
+    let config = generator(19, 2_000 * 400);
+    let defaults = dir.path().join("scaling.toml");
+    std::fs::write(&defaults, "[metrics.scaling]\n").unwrap();
+    let (output, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
+    let log = "warn,tidemill_kafka::group=info,tidemill::progress=info";
+    let group = Group { topic: &topic, output: &output, checkpoints: &checkpoints, session_timeout: "6s", log };
+    let mut producer = Command::new(order_producer());
+    producer
+        .args(["--brokers", &brokers(), "--topic", &topic, "--create-partitions", &PARTITIONS.to_string()])
+        .args(["--key", "user-id", "--generate", &config.count.to_string(), "--seed", &config.seed.to_string()])
+        .args(["--users", &config.users.to_string(), "--jitter", "120s", "--rate", "2000"]);
+    let producer = LoggedChild::spawn("producer", producer);
+    poll_until(WAIT, || {
+        tidemill_kafka::partition_count(&brokers(), &topic, Duration::from_secs(2)).map(drop).map_err(|e| e.to_string())
+    })
+    .unwrap();
+    let addr = free_local_addr();
+    // Uncapped: the process reads as fast as it can.
+    let mut c = Command::new(order_aggregates());
+    c.args(["--brokers", &brokers(), "--topic", &topic, "--group", "--group-id", &topic])
+        .args(["--session-timeout", group.session_timeout, "--checkpoint-interval", "1s", "--shards", "1"])
+        .args(["--metrics-addr", &addr.to_string(), "--log", group.log])
+        .arg("--config")
+        .arg(&defaults)
+        .arg("--output")
+        .arg(group.output)
+        .arg("--checkpoint-dir")
+        .arg(group.checkpoints);
+    let mut a = LoggedChild::spawn("A", c);
+    let first = scrape_until(addr, WAIT, |s| {
+        s.value("tidemill_process_capacity", &[]).map(drop).ok_or_else(|| "no capacity estimate yet".into())
+    })
+    .unwrap();
+    let start = first.value("tidemill_desired_processes", &[]).unwrap();
+    let began = Instant::now();
+    let mut seen = Vec::new();
+    while began.elapsed() < Duration::from_secs(300) {
+        a.alive().unwrap();
+        let s = scrape(addr).unwrap();
+        let figures = ["tidemill_desired_processes", "tidemill_group_input_rate", "tidemill_process_capacity"]
+            .map(|name| s.value(name, &[]));
+        assert_eq!(figures[0], Some(start), "the signal changed after {:?}; seen: {seen:?}", began.elapsed());
+        seen.push(figures);
+        std::thread::sleep(Duration::from_secs(5)); // a sampling period, not a wait for an event
+    }
+    assert!(a.lines_with("desired processes changed").is_empty(), "{}", a.tail(20));
+    let rates: Vec<f64> = seen.iter().filter_map(|f| f[1]).collect();
+    assert!(rates.iter().any(|r| (1_500.0..2_500.0).contains(r)), "the load was measured: {rates:?}");
+    eprintln!("signal {start} for 5 min; input rates {:?}", &rates[rates.len() - 5..]);
+    producer.signal("TERM");
 }

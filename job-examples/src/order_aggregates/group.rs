@@ -30,6 +30,10 @@ pub struct GroupOptions {
     pub group_id: Option<String>,
     /// How long the group waits for a silent (killed) process.
     pub session_timeout: Duration,
+    /// The input topic's partitions when the process started. A task whose state
+    /// is partitioned like the topic refuses a partition beyond them (the topic
+    /// grew: keys moved); `None` does not check.
+    pub input_partitions: Option<u32>,
 }
 
 impl GroupOptions {
@@ -83,13 +87,17 @@ impl TaskPlace<'_> {
 /// `source` (after the [`KeyedByUser`](super::KeyedByUser) check), named
 /// `order-aggregates.p<partition>`, checkpointing under
 /// `<checkpoint_dir>/p<partition>`, with no metrics endpoint of its own (the
-/// tasks of a process would compete for its address).
+/// tasks of a process would compete for its address). A partition beyond
+/// `group.input_partitions` is refused ([`OrderJobError::InputTopicGrew`]).
 pub fn build_task(
     source: &KafkaSourceConfig,
     group: &GroupOptions,
     place: TaskPlace<'_>,
 ) -> Result<Job, OrderJobError> {
     debug_assert_eq!(place.member.group_id(), group.group_id());
+    if let Some(partitions) = group.input_partitions.filter(|n| i64::from(place.partition) >= i64::from(*n)) {
+        return Err(OrderJobError::InputTopicGrew { partition: place.partition, partitions });
+    }
     let (name, task) = place.named('p')?;
     let input = OrderInput::Kafka(place.source(source));
     build_named(&name, &input, place.output, &task, true, Default::default())

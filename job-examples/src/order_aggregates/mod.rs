@@ -62,6 +62,20 @@ pub enum OrderJobError {
     /// Group mode keeps each task's checkpoints where every process can reach them.
     #[error("kafka: group mode needs --checkpoint-dir, a folder or s3:// location every process of the job can reach")]
     GroupNeedsCheckpointDir,
+    /// The input topic gained partitions under a group-scaled job whose state is
+    /// partitioned like the topic: keys moved to new partitions, and each user's
+    /// windows would be split between two tasks.
+    #[error(
+        "kafka: the input topic gained partitions (partition {partition} is new; there were {partitions}): keys move \
+         to other partitions, which would split each user's windows between tasks; stop the job and run it with \
+         --repartition (see docs/autoscaling.md)"
+    )]
+    InputTopicGrew {
+        /// The new partition assigned.
+        partition: i32,
+        /// The partitions when the process started.
+        partitions: u32,
+    },
     /// The generator settings are invalid.
     #[error("invalid generator settings")]
     Generator(#[source] GeneratorError),
@@ -213,8 +227,8 @@ fn job_builder(name: &str, settings: &OrderJobSettings, from: FromCheckpoint) ->
 /// Delta sinks; benchmarks use it with in-memory sources and discarding sinks.
 ///
 /// The job is written once, as two stages joined by the exchange by `user_id`:
-/// [`decode_stage`] then [`window_stage`]. Here the exchange is the in-process
-/// `key_by` inside [`window_stage`]; scaled out over a topic keyed otherwise, the
+/// [`decode_stage`] then [`keyed_stage`]. Here the exchange is the in-process
+/// `key_by` inside [`keyed_stage`]; scaled out over a topic keyed otherwise, the
 /// same two functions run as the two stages of [`repartitioned`], with the
 /// exchange going through Kafka.
 pub fn assemble<R: RawRecord + Clone + serde::Serialize>(
@@ -223,24 +237,33 @@ pub fn assemble<R: RawRecord + Clone + serde::Serialize>(
     settings: &OrderJobSettings,
     sinks: &dyn OrderSinks,
 ) -> Result<(), OrderJobError> {
-    let orders = decode_stage(raw, settings, sinks);
-    window_stage(&orders, settings, sinks)?;
+    let orders = decode_stage(raw, settings);
+    keyed_stage(&orders, settings, sinks)?;
     sinks.dead_letters(job.dead_letters());
     Ok(())
 }
 
-/// The first stage: decode and validate, take event time (the watermark), and
-/// write every distinct order to `orders`. Returns the timed orders.
+/// The first stage: decode and validate (rejected records go to the job's dead
+/// letters), and take event time (the watermark). Returns the timed orders.
 pub fn decode_stage<R: RawRecord + Clone + serde::Serialize>(
     raw: &Stream<R>,
     settings: &OrderJobSettings,
-    sinks: &dyn OrderSinks,
 ) -> Stream<OrderEvent> {
-    let orders = raw.decode_json::<OrderEvent>("decode").assign_timestamps(
-        "event_time",
-        OrderEvent::time,
-        settings.watermark_delay,
-    );
+    raw.decode_json::<OrderEvent>("decode").assign_timestamps("event_time", OrderEvent::time, settings.watermark_delay)
+}
+
+/// The second stage, everything keyed: every distinct order into `orders`, and
+/// orders by `user_id` in sliding event-time windows, counted into
+/// `order_aggregates`.
+///
+/// Both keyed states sit behind the exchange by `user_id`: duplicates of an
+/// order are copies of it, so they share its `user_id` and meet in one task
+/// however the input is partitioned (and however its partition count changes).
+pub fn keyed_stage(
+    orders: &Stream<OrderEvent>,
+    settings: &OrderJobSettings,
+    sinks: &dyn OrderSinks,
+) -> Result<(), OrderJobError> {
     // Like the reference job's MERGE, `orders` holds every distinct valid order however
     // late: orders older than the dedup horizon are checked against the table.
     sinks.orders(
@@ -249,16 +272,6 @@ pub fn decode_stage<R: RawRecord + Clone + serde::Serialize>(
             .dedup_through_table("dedup", settings.effective_dedup_retention())
             .map("order_rows", |o: &Deduped<OrderEvent>| o.clone().map(|o| OrderRow::from(&o))),
     );
-    orders
-}
-
-/// The second stage: orders by `user_id` into sliding event-time windows,
-/// counted into `order_aggregates`.
-pub fn window_stage(
-    orders: &Stream<OrderEvent>,
-    settings: &OrderJobSettings,
-    sinks: &dyn OrderSinks,
-) -> Result<(), OrderJobError> {
     let windows = SlidingWindow::of_size(settings.window_size).every(settings.window_slide)?;
     sinks.order_aggregates(
         orders
@@ -307,8 +320,12 @@ fn prepare_output(output: &TableLocation) -> Result<(), OrderJobError> {
     let Some(output) = output.local_path() else { return Ok(()) };
     let fail = |source: std::io::Error| OrderJobError::Output { path: output.to_path_buf(), source };
     std::fs::create_dir_all(output).map_err(fail)?;
-    // create_dir_all succeeds on an existing read-only folder; probe writability.
-    let probe = output.join(".tidemill-write-probe");
+    // create_dir_all succeeds on an existing read-only folder; probe writability,
+    // with a name of this call's own: the tasks of several processes sharing the
+    // folder start at once, and one's removal must not race another's.
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = output.join(format!(".tidemill-write-probe-{}-{n}", std::process::id()));
     std::fs::write(&probe, b"").map_err(fail)?;
     std::fs::remove_file(&probe).map_err(fail)?;
     Ok(())

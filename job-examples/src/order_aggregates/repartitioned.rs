@@ -4,19 +4,21 @@
 //!
 //! ```text
 //! stage 1, task p<i> (input partition i):
-//!   kafka[i] -> decode -> event_time -+-> dedup -> orders
-//!                                     +-> repartition_writer -> KafkaSink(<group>-repartition, by user_id)
+//!   kafka[i] -> decode -> event_time -> repartition_writer -> KafkaSink(<group>-repartition, by user_id)
 //!              dead letters --------------------------------------------------> dlq
 //! stage 2, task r<j> (repartition partition j):
-//!   repartition[j] -> repartition_reader (watermark = min over stage-1 tasks) -> windows -> order_aggregates
+//!   repartition[j] -> repartition_reader (watermark = min over stage-1 tasks) -+-> dedup -> orders
+//!                                                                             +-> windows -> order_aggregates
 //!              dead letters (late orders) ------------------------------------> dlq
 //! ```
 //!
 //! Both stages are built from the same two functions as the single-process job
-//! ([`decode_stage`](super::decode_stage), [`window_stage`](super::window_stage)):
+//! ([`decode_stage`](super::decode_stage), [`keyed_stage`](super::keyed_stage)):
 //! the job is written once, and only the exchange by `user_id` differs (in
-//! memory, or through Kafka). Dedup stays in stage 1: duplicates of an order
-//! share the producer's key, hence an input partition.
+//! memory, or through Kafka). Dedup is in stage 2, behind the exchange: the
+//! duplicates of an order share its `user_id`, hence a repartition partition,
+//! whose count is fixed, while the input partition of an `order_id` changes
+//! when the input topic gains partitions.
 //!
 //! Task names (checkpoint folders, Delta and Kafka transaction ids):
 //! `order-aggregates.p<i>` under `<checkpoint dir>/p<i>`, and
@@ -24,13 +26,13 @@
 
 use tidemill_delta::TableLocation;
 use tidemill_kafka::repartition::{
-    RepartitionReader, RepartitionSource, RepartitionTopic, RepartitionWriter, UpstreamTask,
+    RepartitionReader, RepartitionSource, RepartitionTopic, RepartitionWriter, UpstreamCount, UpstreamTask,
 };
 use tidemill_kafka::{GroupConfig, KafkaSink, KafkaSinkConfig, KafkaSourceConfig, OutgoingRecord};
-use tidemill_runtime::{Job, JobBuilder, NodeContext};
+use tidemill_runtime::{Job, JobBuilder, NodeContext, SourceError};
 
 use super::group::{GroupOptions, TaskPlace};
-use super::{decode_stage, job_builder, kafka_source, prepare_output, window_stage, DeltaOrderSinks, OrderJobError};
+use super::{decode_stage, job_builder, kafka_source, keyed_stage, prepare_output, DeltaOrderSinks, OrderJobError};
 use super::{OrderEvent, OrderSinks};
 
 /// The exchange between the two stages: the repartition topic, and how many
@@ -72,8 +74,7 @@ impl Exchange {
 }
 
 /// Builds stage-1 task `p<partition>` at `place`: the input partition decoded,
-/// timed and deduplicated into `orders`, and written by `user_id` to the
-/// repartition topic.
+/// timed, and written by `user_id` to the repartition topic.
 pub fn build_first_stage(
     source: &KafkaSourceConfig,
     exchange: &Exchange,
@@ -81,8 +82,8 @@ pub fn build_first_stage(
 ) -> Result<Job, OrderJobError> {
     let (name, task) = place.named('p')?;
     let job = job_builder(&name, &task, Default::default())?;
-    let sinks = DeltaOrderSinks::new(place.output, task.target_file_rows).with_orders_shards(task.shards);
-    let orders = decode_stage(&kafka_source(&job, &place.source(source))?, &task, &sinks);
+    let sinks = DeltaOrderSinks::new(place.output, task.target_file_rows);
+    let orders = decode_stage(&kafka_source(&job, &place.source(source))?, &task);
     let (upstream, partitions) = (UpstreamTask(place.partition as u32), exchange.topic.partitions);
     let mut sink = KafkaSinkConfig::new(&exchange.topic.brokers, &exchange.topic.name);
     sink.properties = exchange.topic.properties.clone();
@@ -98,8 +99,9 @@ pub fn build_first_stage(
 }
 
 /// Builds stage-2 task `r<partition>` at `place`: that repartition partition's
-/// orders, with the watermark of all stage-1 tasks, windowed into
-/// `order_aggregates`.
+/// orders, with the watermark of all stage-1 tasks (the input topic's
+/// partitions, watched for new ones), deduplicated into `orders` and windowed
+/// into `order_aggregates`.
 pub fn build_second_stage(
     source: &KafkaSourceConfig,
     exchange: &Exchange,
@@ -111,12 +113,18 @@ pub fn build_second_stage(
     topic.consumers = source.consumers;
     let config = place.source(&topic);
     let job = job_builder(&name, &task, Default::default())?;
-    let sinks = DeltaOrderSinks::new(place.output, task.target_file_rows);
-    let upstreams = exchange.upstreams;
+    let sinks = DeltaOrderSinks::new(place.output, task.target_file_rows).with_orders_shards(task.shards);
+    // Shared by the source, which watches the input topic, and the reader.
+    let upstreams = UpstreamCount::new(exchange.upstreams);
+    let (counted, input) = (upstreams.clone(), source.topic.clone());
     let orders = job
-        .source("repartition", 1, move |ctx: &NodeContext| RepartitionSource::new(config.clone(), upstreams, ctx))
-        .operator("repartition_reader", move |_: &NodeContext| RepartitionReader::<OrderEvent>::new(upstreams));
-    window_stage(&orders, &task, &sinks)?;
+        .source("repartition", 1, move |ctx: &NodeContext| {
+            Ok::<_, SourceError>(RepartitionSource::new(config.clone(), counted.clone(), ctx)?.watch_input(&input))
+        })
+        .operator("repartition_reader", move |_: &NodeContext| {
+            RepartitionReader::<OrderEvent>::with_count(upstreams.clone())
+        });
+    keyed_stage(&orders, &task, &sinks)?;
     finish(job, &sinks, place.output)
 }
 

@@ -60,7 +60,7 @@ pub(crate) struct SourcePartition<S: Source> {
     exhausted: bool,
     ended: bool,
     idle_since: Option<Instant>,
-    /// Since when the idle time not yet counted runs (the scaling signal's busy share).
+    /// Since when the pause after an empty poll runs (idle time not yet counted).
     idle_mark: Option<Instant>,
     idle_announced: bool,
     counter: ShardCounter,
@@ -163,14 +163,19 @@ where
         // Never read past the cap: a batch is cut to what is left of it.
         let room = cap.map_or(u64::MAX, |cap| cap.saturating_sub(self.since_barrier)).max(1);
         let max = (config.batch_size as u64).min(room) as usize;
+        // Waiting for input is idle time (the scaling signal's busy share): the
+        // time inside `poll` (a consumer with a backlog returns at once, one
+        // trickled into waits there) and the pause after an empty poll.
+        let asked = Instant::now();
+        if let Some(mark) = self.idle_mark.take() {
+            self.counter.add_idle(asked - mark);
+        }
         let polled = self.args.source.poll(max).await?;
+        self.counter.add_idle(asked.elapsed());
         let rejected = self.args.source.take_dead_letters();
         self.send_dead_letters(rejected).await?;
         match polled {
             SourcePoll::Data(mut batch) => {
-                if let Some(mark) = self.idle_mark.take() {
-                    self.counter.add_idle(mark.elapsed());
-                }
                 if self.idle_since.take().is_some() {
                     self.args.shared.event_time.set_idle(self.args.shard, false);
                 }
@@ -191,10 +196,7 @@ where
                 }
             }
             SourcePoll::Idle => {
-                let now = Instant::now();
-                if let Some(mark) = self.idle_mark.replace(now) {
-                    self.counter.add_idle(now - mark);
-                }
+                self.idle_mark = Some(Instant::now());
                 let since = *self.idle_since.get_or_insert_with(Instant::now);
                 if !self.idle_announced && since.elapsed() >= config.idle_timeout {
                     self.idle_announced = true;

@@ -66,8 +66,8 @@ pub use node::{NodeMetrics, PartitionLabels, PartitionMetrics};
 pub use readiness::{Readiness, ReadinessCondition};
 pub use registry::JobStatus;
 pub use scaling::{
-    ActivityMeter, GroupReading, ProcessActivity, ScalingChange, ScalingConfig, ScalingReading, ScalingSignal,
-    ScalingStatus, SourceActivity,
+    available_cores, process_cpu_time, ActivityMeter, GroupReading, ProcessActivity, ScalingChange, ScalingConfig,
+    ScalingReading, ScalingSignal, ScalingStatus, SourceActivity,
 };
 
 pub(crate) use instruments::Instruments;

@@ -62,7 +62,8 @@ pub(crate) async fn run(member: Arc<GroupMember>, topic: String, config: Scaling
                 input_rps = s.input_rate.round() as u64,
                 lag = s.lag,
                 capacity_rps = s.capacity.map(|c| c.round() as u64),
-                busy = s.busy.map(|b| format!("{:.2}", b)),
+                busy = s.busy.map(|b| format!("{b:.2}")),
+                cpu = s.cpu.map(|c| format!("{c:.2}")),
                 "desired processes changed"
             );
         }

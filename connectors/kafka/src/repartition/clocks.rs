@@ -6,19 +6,19 @@ use tidemill_runtime::{EventTime, Watermark, WatermarkTracker};
 
 use super::control::{Control, UpstreamTask};
 
-/// A control record names an upstream task the reader does not know of: the
-/// topic was written by more tasks than the input has partitions (the input
-/// topic grew, or another job writes the topic).
+/// The most upstream tasks a reader accepts: a control record naming a task
+/// beyond it is not of this job (another job writes the topic, or a bad record).
+pub const MAX_UPSTREAMS: u32 = 1 << 16;
+
+/// A control record names an upstream task beyond [`MAX_UPSTREAMS`].
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "the repartition topic holds a control record of upstream task {upstream}, but the job has {expected} upstream \
-     tasks (one per input partition): did the input topic gain partitions? see docs/scale-out.md"
+    "the repartition topic holds a control record of upstream task {upstream}, beyond the {MAX_UPSTREAMS} tasks a \
+     reader accepts: does another job write this topic?"
 )]
 pub struct UnknownUpstream {
     /// The task named.
     pub upstream: UpstreamTask,
-    /// The tasks the reader expects.
-    pub expected: usize,
 }
 
 /// The upstream tasks' clocks, one input each of a runtime
@@ -54,12 +54,22 @@ impl UpstreamClocks {
         self.0.inputs()
     }
 
-    /// Takes in what `upstream` said. A watermark never goes back; an end is final.
+    /// Expects `expected` upstream tasks from now on if that is more than today
+    /// (the input topic gained partitions): the new ones have said nothing, so
+    /// the watermark holds until each has.
+    pub fn grow(&mut self, expected: u32) {
+        self.0.grow(expected.min(MAX_UPSTREAMS) as usize);
+    }
+
+    /// Takes in what `upstream` said. A watermark never goes back; an end is
+    /// final. An upstream task beyond the expected ones is a new one (its input
+    /// partition was added): it is expected from now on.
     pub fn hear(&mut self, upstream: UpstreamTask, control: Control) -> Result<(), UnknownUpstream> {
-        let input = upstream.0 as usize;
-        if input >= self.0.inputs() {
-            return Err(UnknownUpstream { upstream, expected: self.0.inputs() });
+        if upstream.0 >= MAX_UPSTREAMS {
+            return Err(UnknownUpstream { upstream });
         }
+        let input = upstream.0 as usize;
+        self.grow(upstream.0 + 1);
         match control {
             Control::Watermark(w) => self.0.update(input, Watermark::At(w)),
             Control::Idle => self.0.update(input, Watermark::Idle),
@@ -116,7 +126,28 @@ mod tests {
         hear(&mut c, 2, at(50));
         assert!(c.all_ended(), "an end is final");
         assert_eq!(c.watermark(), Some(EventTime::MAX));
-        let unknown = c.hear(UpstreamTask(3), Control::Idle);
-        assert_eq!(unknown, Err(UnknownUpstream { upstream: UpstreamTask(3), expected: 3 }));
+        let unknown = c.hear(UpstreamTask(MAX_UPSTREAMS), Control::Idle);
+        assert_eq!(unknown, Err(UnknownUpstream { upstream: UpstreamTask(MAX_UPSTREAMS) }));
+    }
+
+    #[test]
+    fn new_upstream_tasks_hold_the_watermark_until_they_speak() {
+        let mut c = UpstreamClocks::new(2);
+        hear(&mut c, 0, at(10));
+        hear(&mut c, 1, at(20));
+        assert_eq!(c.watermark(), Some(EventTime::from_millis(10)));
+        c.grow(4);
+        assert_eq!(c.expected(), 4);
+        hear(&mut c, 0, at(30));
+        hear(&mut c, 1, at(30));
+        assert_eq!(c.watermark(), Some(EventTime::from_millis(10)), "upstreams 2 and 3 have said nothing");
+        hear(&mut c, 2, at(25));
+        hear(&mut c, 3, Control::Idle);
+        assert_eq!(c.watermark(), Some(EventTime::from_millis(25)));
+        hear(&mut c, 5, at(5));
+        assert_eq!(c.expected(), 6, "a task heard beyond the count is expected from then on");
+        assert_eq!(c.watermark(), Some(EventTime::from_millis(25)), "upstream 4 not heard, and it never goes back");
+        c.grow(3);
+        assert_eq!(c.expected(), 6, "never shrinks");
     }
 }

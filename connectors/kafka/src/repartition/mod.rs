@@ -21,21 +21,26 @@
 //!   still fires every window.
 //! - The topic is created with a fixed partition count ([`RepartitionTopic`]) and
 //!   trimmed behind the readers' checkpoints ([`RepartitionSource`]).
+//! - The input topic may gain partitions while the job runs: each new input
+//!   partition is a new upstream task, and the readers hold their watermark until
+//!   every new one has spoken ([`UpstreamCount`]).
 //!
 //! docs/scale-out.md says how the order job uses it.
 
 mod clocks;
 mod control;
 mod envelope;
+mod growth;
 mod reader;
 mod source;
 mod topic;
 mod writer;
 
-pub use clocks::{UnknownUpstream, UpstreamClocks};
+pub use clocks::{UnknownUpstream, UpstreamClocks, MAX_UPSTREAMS};
 pub use control::{BadControl, Control, UpstreamTask, CONTROL_HEADER, UPSTREAM_HEADER, WATERMARK_HEADER};
 pub use envelope::EnvelopeError;
-pub use reader::{RepartitionReader, UpstreamsChanged};
+pub use growth::UpstreamCount;
+pub use reader::RepartitionReader;
 pub use source::RepartitionSource;
 pub use topic::{RepartitionTopic, RepartitionTopicError};
 pub use writer::RepartitionWriter;

@@ -12,21 +12,8 @@ use tidemill_runtime::{
 use super::clocks::UpstreamClocks;
 use super::control::Control;
 use super::envelope;
+use super::growth::UpstreamCount;
 use crate::KafkaRecord;
-
-/// The checkpoint of a repartition reader was taken with another number of
-/// upstream tasks (the input topic's partitions changed).
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "the checkpoint knows {checkpointed} upstream tasks, the job now has {now}: the input topic's partition count \
-     changed, which a running repartitioned job does not support (see docs/scale-out.md)"
-)]
-pub struct UpstreamsChanged {
-    /// Upstream tasks in the checkpoint.
-    pub checkpointed: usize,
-    /// Upstream tasks now.
-    pub now: usize,
-}
 
 /// Reads one partition of a repartition topic written by `upstreams` tasks
 /// (each with a [`RepartitionWriter`](super::RepartitionWriter)).
@@ -38,8 +25,11 @@ pub struct UpstreamsChanged {
 /// against its own upstream task's watermark, however far another upstream task
 /// lags. A record that cannot be decoded goes to the dead letters
 /// (`wrong_type`, with why), and so does a control record this version does not
-/// understand. A control record of an upstream task beyond the expected count
-/// fails the task ([`UnknownUpstream`](super::UnknownUpstream)).
+/// understand. When the input topic gains partitions, the new upstream tasks are
+/// expected from the moment the shared [`UpstreamCount`] says so (or one of them
+/// speaks), and the watermark holds until each has spoken; a checkpoint taken
+/// with fewer upstream tasks is restored and grown. A control record naming an
+/// impossible task fails the task ([`UnknownUpstream`](super::UnknownUpstream)).
 ///
 /// ```
 /// use tidemill_kafka::repartition::RepartitionReader;
@@ -47,9 +37,14 @@ pub struct UpstreamsChanged {
 ///
 /// let reader = RepartitionReader::<String>::new(2);
 /// assert!(reader.generates_watermarks());
+/// // Sharing the count with the task's source, which watches the input topic:
+/// let count = tidemill_kafka::repartition::UpstreamCount::new(2);
+/// let reader = RepartitionReader::<String>::with_count(count);
+/// assert!(reader.generates_watermarks());
 /// ```
 pub struct RepartitionReader<T> {
     clocks: UpstreamClocks,
+    count: Option<UpstreamCount>,
     emitted: EventTime,
     _records: PhantomData<fn() -> T>,
 }
@@ -57,7 +52,26 @@ pub struct RepartitionReader<T> {
 impl<T> RepartitionReader<T> {
     /// A reader of a topic written by `upstreams` tasks, numbered from 0.
     pub fn new(upstreams: u32) -> Self {
-        RepartitionReader { clocks: UpstreamClocks::new(upstreams), emitted: EventTime::MIN, _records: PhantomData }
+        RepartitionReader {
+            clocks: UpstreamClocks::new(upstreams),
+            count: None,
+            emitted: EventTime::MIN,
+            _records: PhantomData,
+        }
+    }
+
+    /// A reader of a topic written by `count` tasks, a count that may grow while
+    /// the task runs (see [`UpstreamCount`]).
+    pub fn with_count(count: UpstreamCount) -> Self {
+        RepartitionReader { count: Some(count.clone()), ..Self::new(count.get()) }
+    }
+
+    /// Expects the tasks the shared count names.
+    fn follow_count(&mut self) {
+        if let Some(n) = self.count.as_ref().map(UpstreamCount::get).filter(|n| *n as usize > self.clocks.expected()) {
+            tracing::info!(upstreams = n, "more upstream tasks: the watermark waits for the new ones");
+            self.clocks.grow(n);
+        }
     }
 }
 
@@ -66,6 +80,7 @@ impl<T: DeserializeOwned + Send + 'static> Operator for RepartitionReader<T> {
     type Out = T;
 
     fn process(&mut self, batch: Batch<KafkaRecord>, out: &mut Output<T>) -> Result<(), OperatorError> {
+        self.follow_count();
         for record in batch {
             match Control::of(&record.value) {
                 Some(Ok((upstream, control))) => self.clocks.hear(upstream, control).map_err(OperatorError::failed)?,
@@ -101,12 +116,11 @@ impl<T: DeserializeOwned + Send + 'static> Operator for RepartitionReader<T> {
     }
 
     fn restore(&mut self, snapshot: &StateSnapshot) -> Result<(), OperatorError> {
-        let (clocks, emitted): (UpstreamClocks, EventTime) = snapshot.decode()?;
-        if clocks.expected() != self.clocks.expected() {
-            let (checkpointed, now) = (clocks.expected(), self.clocks.expected());
-            return Err(OperatorError::state(UpstreamsChanged { checkpointed, now }));
-        }
+        let (mut clocks, emitted): (UpstreamClocks, EventTime) = snapshot.decode()?;
+        // Taken before the input topic grew: the new tasks are expected too.
+        clocks.grow(self.clocks.expected() as u32);
         (self.clocks, self.emitted) = (clocks, emitted);
+        self.follow_count();
         Ok(())
     }
 }

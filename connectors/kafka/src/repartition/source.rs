@@ -12,6 +12,7 @@ use rdkafka::{ClientConfig, Offset as KafkaOffset, TopicPartitionList};
 use tidemill_runtime::{DeadLetter, Epoch, NodeContext, Source, SourceError, SourcePoll, StateSnapshot};
 
 use super::control::{Control, UpstreamTask};
+use super::growth::{InputWatch, UpstreamCount};
 use crate::{KafkaRecord, KafkaSource, KafkaSourceConfig};
 
 /// The shortest time between two trims of one partition: each is an admin
@@ -34,7 +35,9 @@ const TRIM_EVERY: Duration = Duration::from_secs(5);
 /// [`RepartitionReader`](super::RepartitionReader) after it reads them.
 pub struct RepartitionSource {
     inner: KafkaSource,
-    upstreams: u32,
+    upstreams: UpstreamCount,
+    /// Watches the input topic for new partitions (new upstream tasks).
+    watch: Option<InputWatch>,
     ended: BTreeSet<UpstreamTask>,
     admin: Option<AdminClient<DefaultClientContext>>,
     /// The offsets of the snapshots taken whose checkpoint has not completed yet,
@@ -50,18 +53,32 @@ pub struct RepartitionSource {
 
 impl RepartitionSource {
     /// The source of partition `ctx.shard` (or `config.partitions[ctx.shard]`) of
-    /// `config.topic`, written by `upstreams` tasks.
-    pub fn new(mut config: KafkaSourceConfig, upstreams: u32, ctx: &NodeContext) -> Result<Self, SourceError> {
+    /// `config.topic`, written by `upstreams` tasks (a number, or an
+    /// [`UpstreamCount`] shared with the task's reader).
+    pub fn new(
+        mut config: KafkaSourceConfig,
+        upstreams: impl Into<UpstreamCount>,
+        ctx: &NodeContext,
+    ) -> Result<Self, SourceError> {
         let admin = admin_client(&config);
         config.end = None;
         config.properties.insert("isolation.level", "read_committed");
         let inner = KafkaSource::new(config, ctx)?;
         let pending = Mutex::new(VecDeque::new());
-        Ok(RepartitionSource { inner, upstreams, ended: BTreeSet::new(), admin, pending, trimmed: None })
+        let (upstreams, watch) = (upstreams.into(), None);
+        Ok(RepartitionSource { inner, upstreams, watch, ended: BTreeSet::new(), admin, pending, trimmed: None })
+    }
+
+    /// Watches `input_topic` (on the same brokers), whose partitions are the
+    /// upstream tasks: when it gains partitions the upstream count grows, and
+    /// the reader sharing the count waits for the new tasks.
+    pub fn watch_input(mut self, input_topic: &str) -> Self {
+        self.watch = InputWatch::new(self.inner.config(), input_topic, self.upstreams.clone());
+        self
     }
 
     fn finished(&self) -> bool {
-        self.ended.len() as u64 >= u64::from(self.upstreams)
+        self.ended.len() as u64 >= u64::from(self.upstreams.get())
     }
 
     /// Deletes the records before `offset` (of a durable checkpoint), if that
@@ -123,11 +140,17 @@ impl Source for RepartitionSource {
         if self.finished() {
             return Ok(SourcePoll::End);
         }
+        if let Some(watch) = &mut self.watch {
+            watch.tick();
+        }
         let polled = self.inner.poll(max_records).await?;
         if let SourcePoll::Data(batch) = &polled {
             for record in batch {
-                if let Some(Ok((upstream, Control::End))) = Control::of(&record.value) {
-                    self.ended.insert(upstream);
+                if let Some(Ok((upstream, control))) = Control::of(&record.value) {
+                    self.upstreams.raise(upstream.0.saturating_add(1));
+                    if control == Control::End {
+                        self.ended.insert(upstream);
+                    }
                 }
             }
         }

@@ -92,6 +92,34 @@ impl RepartitionTopic {
     /// checks an existing one has the same partition count. Processes of the
     /// job may call it at once: the one that loses the race finds the topic.
     pub async fn ensure(&self) -> Result<(), RepartitionTopicError> {
+        let found = self.create_if_missing().await?;
+        if found != self.partitions as usize {
+            return Err(RepartitionTopicError::PartitionCount {
+                topic: self.name.clone(),
+                found,
+                wanted: self.partitions,
+            });
+        }
+        Ok(())
+    }
+
+    /// Like [`ensure`](Self::ensure), but an existing topic's partition count
+    /// wins over `partitions` (which only says how many to create): for a job
+    /// whose count is a default (the input topic's partitions), so that a
+    /// process started after the input topic grew reads the repartition topic
+    /// its peers write.
+    pub async fn ensure_or_adopt(&mut self) -> Result<(), RepartitionTopicError> {
+        let found = self.create_if_missing().await?;
+        if found != self.partitions as usize {
+            tracing::info!(topic = %self.name, partitions = found, asked = self.partitions, "the repartition topic keeps its partition count");
+            self.partitions = u32::try_from(found).map_err(|_| RepartitionTopicError::Partitions(u32::MAX))?;
+        }
+        Ok(())
+    }
+
+    /// Creates the topic with `partitions` partitions if it is missing; returns
+    /// the partition count it has.
+    async fn create_if_missing(&self) -> Result<usize, RepartitionTopicError> {
         let count = i32::try_from(self.partitions)
             .ok()
             .filter(|c| *c > 0)
@@ -111,15 +139,7 @@ impl RepartitionTopic {
                 Err((_, code)) => return Err(create(KafkaError::AdminOp(code))),
             }
         }
-        let found = self.partition_count().await?;
-        if found != self.partitions as usize {
-            return Err(RepartitionTopicError::PartitionCount {
-                topic: self.name.clone(),
-                found,
-                wanted: self.partitions,
-            });
-        }
-        Ok(())
+        self.partition_count().await
     }
 
     /// Reads the partition count (blocking: called once, before the tasks start).

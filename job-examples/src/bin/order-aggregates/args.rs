@@ -88,8 +88,8 @@ pub(crate) struct Cli {
     pub(crate) repartition: bool,
 
     /// With --repartition: partitions of the repartition topic when it is created
-    /// (the stage-2 tasks) [default: as many as the input topic]. An existing
-    /// topic must have this many.
+    /// (the stage-2 tasks) [default: as many as the input topic; an existing
+    /// topic keeps its count]. Given, an existing topic must have this many.
     #[arg(long, value_name = "N", requires = "repartition", env = "TIDEMILL_REPARTITION_PARTITIONS",
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub(crate) repartition_partitions: Option<u32>,

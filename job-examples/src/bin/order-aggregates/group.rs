@@ -20,7 +20,6 @@ pub(crate) async fn run(
     source: &KafkaSourceConfig,
     settings: &OrderJobSettings,
 ) -> Result<JobSummary, ExitError> {
-    let options = GroupOptions { group_id: cli.group_id.clone(), session_timeout: cli.session_timeout };
     // The member would retry a cluster that refuses it (a wrong password, an
     // unknown CA) forever: ask for the topic first, which says why it failed.
     let probe = source.clone();
@@ -28,6 +27,14 @@ pub(crate) async fn run(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| ExitError::Failed(format!("kafka: {}", ErrorChain(&e))))?;
+    let upstreams = u32::try_from(input_partitions).map_err(|_| "too many input partitions".to_string())?;
+    // Through the repartition topic the keyed state does not depend on the input's
+    // partitions, so the input may grow; without it, a new partition is refused.
+    let options = GroupOptions {
+        group_id: cli.group_id.clone(),
+        session_timeout: cli.session_timeout,
+        input_partitions: (!cli.repartition).then_some(upstreams),
+    };
     let hub = MetricsHub::new();
     // One endpoint for every task of this process (the tasks themselves have none).
     let _endpoint =
@@ -42,9 +49,14 @@ pub(crate) async fn run(
         report(&options.group_id(), &outcome);
         return Ok(outcome.summary.unwrap_or_default());
     }
-    let upstreams = u32::try_from(input_partitions).map_err(|_| "too many input partitions".to_string())?;
-    let exchange = Exchange::of(source, &options, upstreams, cli.repartition_partitions);
-    exchange.topic.ensure().await.map_err(|e| ExitError::Failed(format!("kafka: {}", ErrorChain(&e))))?;
+    let mut exchange = Exchange::of(source, &options, upstreams, cli.repartition_partitions);
+    // An explicit count must match; the default (the input's count) only says how
+    // many to create: the input topic may have grown since.
+    let ensured = match cli.repartition_partitions {
+        Some(_) => exchange.topic.ensure().await,
+        None => exchange.topic.ensure_or_adopt().await,
+    };
+    ensured.map_err(|e| ExitError::Failed(format!("kafka: {}", ErrorChain(&e))))?;
     let first = |partition: i32, member: &GroupHandle| {
         repartitioned::build_first_stage(source, &exchange, place(cli, settings, partition, member))
     };

@@ -22,10 +22,34 @@ pub struct SourceActivity {
 pub struct ProcessActivity {
     /// Records read.
     pub records: u64,
-    /// Source-partition time spent reading or blocked downstream.
+    /// Source-partition time not spent waiting for input (handing batches
+    /// downstream, blocked there by backpressure, or throttled).
     pub busy: Duration,
     /// Source-partition time in all (busy or idle).
     pub source_time: Duration,
+    /// The process's CPU time (all threads), where the platform tells it.
+    pub cpu: Option<Duration>,
+    /// The cores the process may use.
+    pub cores: u32,
+}
+
+/// The CPU time the process has used so far (user and system, all threads);
+/// `None` where the platform does not say.
+pub fn process_cpu_time() -> Option<Duration> {
+    #[cfg(unix)]
+    {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+        Some(Duration::new(u64::try_from(t.tv_sec).ok()?, u32::try_from(t.tv_nsec).ok()?))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// The cores the process may use (at least 1).
+pub fn available_cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
 }
 
 /// Turns snapshots of the jobs' [`SourceActivity`] into the process's
@@ -53,12 +77,15 @@ pub struct ActivityMeter {
 }
 
 impl ActivityMeter {
-    /// Adds what every job did since the previous call; returns the sums.
+    /// Adds what every job did since the previous call; returns the sums, with
+    /// the process's CPU time and the cores it may use, read now.
     pub fn observe(
         &mut self,
         at: Instant,
         jobs: impl IntoIterator<Item = (String, SourceActivity)>,
     ) -> ProcessActivity {
+        self.total.cpu = process_cpu_time();
+        self.total.cores = available_cores();
         let elapsed = self.at.map_or(Duration::ZERO, |before| at.saturating_duration_since(before));
         self.at = Some(at);
         let mut now = HashMap::new();

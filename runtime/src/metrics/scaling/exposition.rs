@@ -14,7 +14,7 @@ pub(crate) fn families(statuses: &BTreeMap<String, ScalingStatus>) -> Vec<Family
         return Vec::new();
     }
     type Figure = fn(&ScalingStatus) -> Option<Number>;
-    let figures: [(&str, &str, Figure); 6] = [
+    let figures: [(&str, &str, Figure); 7] = [
         ("tidemill_desired_processes", "processes the job needs (never above the partition count)", |s| {
             Some(Number::U64(u64::from(s.desired)))
         }),
@@ -26,8 +26,11 @@ pub(crate) fn families(statuses: &BTreeMap<String, ScalingStatus>) -> Vec<Family
         ("tidemill_process_capacity", "records/s one process can read, estimated here", |s| {
             s.capacity.map(Number::F64)
         }),
-        ("tidemill_process_busy_ratio", "busy share of this process's source partitions over the window", |s| {
+        ("tidemill_process_busy_ratio", "busy share over the window: sources not waiting for input, or CPU", |s| {
             s.busy.map(Number::F64)
+        }),
+        ("tidemill_process_cpu_ratio", "CPU time over wall time and cores, over the window", |s| {
+            s.cpu.map(Number::F64)
         }),
     ];
     figures

@@ -5,15 +5,17 @@
 //! Every `sample_interval` a process takes one [`ScalingReading`]: the group's
 //! figures, the same in every process (the topic's partition count, the group's
 //! members, the sum of the partitions' log-end offsets and the group's committed
-//! lag), and this process's own source activity (records read, and how long its
-//! source partitions were busy rather than waiting at the log end, so time
-//! blocked on backpressure counts as busy). Over the last `window`:
+//! lag), and this process's own activity (records read, how long its source
+//! partitions waited for input, its CPU time). Over the last `window`:
 //!
 //! - `input_rate` = growth of the log-end offsets per second (the producers' rate);
 //! - `demand` = `input_rate + lag / catch_up` (keep up, and drain the backlog within
 //!   `catch_up`: a lag that grows raises the demand);
-//! - `capacity` = records read per second ÷ the busy share of this process's
-//!   source partitions (a process busy half the time could read twice as much);
+//! - `busy` = the larger of the share of time this process's source partitions
+//!   did not wait for input (blocked on backpressure counts as busy) and its CPU
+//!   share (CPU time ÷ wall time × cores);
+//! - `capacity` = records read per second ÷ `busy` (a process busy half the
+//!   time could read twice as much);
 //! - `up` = ⌈demand ÷ (capacity × target_utilisation)⌉ and
 //!   `down` = ⌈demand ÷ (capacity × scale_down_utilisation)⌉, both within
 //!   `1..=partitions` (more processes than partitions would idle).
@@ -37,7 +39,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use activity::{ActivityMeter, ProcessActivity, SourceActivity};
+pub use activity::{available_cores, process_cpu_time, ActivityMeter, ProcessActivity, SourceActivity};
 pub(crate) use exposition::families;
 pub use signal::{GroupReading, ScalingChange, ScalingReading, ScalingSignal, ScalingStatus};
 

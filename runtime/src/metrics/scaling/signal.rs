@@ -53,8 +53,11 @@ pub struct ScalingStatus {
     /// Records/s one process can read, estimated from this process (absent until
     /// it has read something).
     pub capacity: Option<f64>,
-    /// The busy share of this process's source partitions over the window.
+    /// The busy share over the window: the larger of the source partitions'
+    /// (time not waiting for input) and the process's CPU share.
     pub busy: Option<f64>,
+    /// The process's CPU share over the window (CPU time ÷ wall time × cores).
+    pub cpu: Option<f64>,
     /// When `desired` last changed, ms since the Unix epoch.
     pub changed_at_ms: Option<u64>,
 }
@@ -121,7 +124,16 @@ impl ScalingSignal {
         let busy_time = reading.process.busy.saturating_sub(oldest.process.busy).as_secs_f64();
         let source_time = reading.process.source_time.saturating_sub(oldest.process.source_time).as_secs_f64();
         let records = reading.process.records.saturating_sub(oldest.process.records) as f64;
-        let busy = (source_time > 0.0).then(|| busy_time / source_time);
+        // The busy share is the larger of the sources' (waiting on downstream
+        // counts as busy) and the process's CPU share: a CPU-bound pipeline that
+        // keeps up shows idle sources but busy cores.
+        let cpu = match (reading.process.cpu, oldest.process.cpu) {
+            (Some(now_cpu), Some(then)) if span > 0.0 => {
+                Some(now_cpu.saturating_sub(then).as_secs_f64() / (span * f64::from(reading.process.cores.max(1))))
+            }
+            _ => None,
+        };
+        let busy = (source_time > 0.0).then(|| (busy_time / source_time).max(cpu.unwrap_or(0.0)).min(1.0));
         // Too little busy time extrapolates noise: no estimate, the signal holds.
         let capacity = busy.filter(|b| *b >= 0.01 && records > 0.0 && span > 0.0).map(|b| records / span / b);
         desired = desired.min(partitions);
@@ -178,6 +190,7 @@ impl ScalingSignal {
             demand,
             capacity,
             busy,
+            cpu,
             changed_at_ms,
         };
         self.status = Some(status.clone());

@@ -167,3 +167,27 @@ fn an_idle_group_with_nothing_behind_needs_one_process() {
     assert_eq!(sim.desired(), 1, "{changes:?}");
     assert_eq!(sim.signal.status().unwrap().capacity, None, "an idle process has no estimate");
 }
+
+#[test]
+fn a_cpu_bound_process_whose_sources_wait_is_judged_by_its_cpu_share() {
+    let mut signal = ScalingSignal::new(ScalingConfig::default());
+    let at = Instant::now();
+    for i in 0..20u32 {
+        let secs = u64::from(i) * 5;
+        // 1,000 records/s read, sources waiting 90% of the time, but 1.8 of 2
+        // cores busy: about 1,100 records/s is all this process can do.
+        let process = ProcessActivity {
+            records: secs * 1_000,
+            busy: Duration::from_secs(secs) / 10,
+            source_time: Duration::from_secs(secs),
+            cpu: Some(Duration::from_secs_f64(secs as f64 * 1.8)),
+            cores: 2,
+        };
+        let group = GroupReading { partitions: 12, members: 1, log_end: secs * 1_000, lag: 0 };
+        signal.observe(ScalingReading { at: at + Duration::from_secs(secs), group, process });
+    }
+    let status = signal.status().unwrap();
+    assert!((status.cpu.unwrap() - 0.9).abs() < 1e-9 && (status.busy.unwrap() - 0.9).abs() < 1e-9, "{status:?}");
+    assert!((status.capacity.unwrap() - 1_111.1).abs() < 1.0, "{status:?}");
+    assert_eq!(status.desired, 2, "1,000/s at 70% of 1,111/s needs two processes");
+}
