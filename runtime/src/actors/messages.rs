@@ -46,6 +46,13 @@ pub(crate) enum SupervisorMsg {
     Suspend,
     /// End at once, without a final checkpoint (a simulated crash).
     Abort,
+    /// A failure held back as the consequence of another (an actor could not
+    /// send because the actor downstream is gone) is due, unless the failure that
+    /// caused it was reported meanwhile.
+    HeldFailure {
+        /// Pipeline generation the failure belongs to.
+        generation: u64,
+    },
 }
 
 /// Messages a source actor understands.

@@ -12,11 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::ClientConfig;
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
 
 use crate::metadata::topic_partitions;
-use crate::KafkaSourceConfig;
 
 /// How often the input topic's partition count is read.
 const WATCH_EVERY: Duration = Duration::from_secs(5);
@@ -60,7 +59,9 @@ impl From<u32> for UpstreamCount {
 /// Reads the input topic's partition count every few seconds, off the async
 /// threads, and raises an [`UpstreamCount`] when it grew.
 pub(crate) struct InputWatch {
-    client: Arc<BaseConsumer>,
+    /// The source's admin client (its metadata requests), shared: no client of
+    /// its own per task.
+    client: Arc<AdminClient<DefaultClientContext>>,
     topic: Arc<str>,
     count: UpstreamCount,
     in_flight: Arc<AtomicBool>,
@@ -68,25 +69,9 @@ pub(crate) struct InputWatch {
 }
 
 impl InputWatch {
-    /// A watch of `topic` on the brokers of `config`; `None` if no client can be
-    /// made (logged: the count then grows only when a new upstream speaks).
-    pub(crate) fn new(config: &KafkaSourceConfig, topic: &str, count: UpstreamCount) -> Option<Self> {
-        let mut client = ClientConfig::new();
-        client.set("bootstrap.servers", &config.brokers);
-        let made = config.properties.apply_to(&mut client).map_err(|e| e.to_string());
-        match made.and_then(|()| client.create::<BaseConsumer>().map_err(|e| e.to_string())) {
-            Ok(client) => Some(InputWatch {
-                client: Arc::new(client),
-                topic: Arc::from(topic),
-                count,
-                in_flight: Arc::new(AtomicBool::new(false)),
-                last: None,
-            }),
-            Err(e) => {
-                tracing::warn!(topic, "cannot watch the input topic's partition count: {e}");
-                None
-            }
-        }
+    /// A watch of `topic` through `client`.
+    pub(crate) fn new(client: Arc<AdminClient<DefaultClientContext>>, topic: &str, count: UpstreamCount) -> Self {
+        InputWatch { client, topic: Arc::from(topic), count, in_flight: Arc::new(AtomicBool::new(false)), last: None }
     }
 
     /// Starts a reading if the last is old enough and none is under way.
@@ -98,7 +83,7 @@ impl InputWatch {
         let (client, topic, count, in_flight) =
             (self.client.clone(), self.topic.clone(), self.count.clone(), self.in_flight.clone());
         tokio::task::spawn_blocking(move || {
-            match topic_partitions(client.client(), &topic, Duration::from_secs(5)) {
+            match topic_partitions(client.inner(), &topic, Duration::from_secs(5)) {
                 Ok(n) => {
                     let n = u32::try_from(n).unwrap_or(u32::MAX);
                     if count.raise(n) {

@@ -3,7 +3,7 @@
 //! what its checkpoints no longer need.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions};
@@ -39,7 +39,8 @@ pub struct RepartitionSource {
     /// Watches the input topic for new partitions (new upstream tasks).
     watch: Option<InputWatch>,
     ended: BTreeSet<UpstreamTask>,
-    admin: Option<AdminClient<DefaultClientContext>>,
+    /// Trims the partition; also reads the input topic's metadata for `watch`.
+    admin: Option<Arc<AdminClient<DefaultClientContext>>>,
     /// The offsets of the snapshots taken whose checkpoint has not completed yet,
     /// oldest first. A barrier may be snapshotted before the previous checkpoint's
     /// commit completes, so "the newest snapshot" may not be durable yet: a
@@ -72,8 +73,10 @@ impl RepartitionSource {
     /// Watches `input_topic` (on the same brokers), whose partitions are the
     /// upstream tasks: when it gains partitions the upstream count grows, and
     /// the reader sharing the count waits for the new tasks.
+    /// Without an admin client (logged at start) the count grows only when a new
+    /// upstream task speaks.
     pub fn watch_input(mut self, input_topic: &str) -> Self {
-        self.watch = InputWatch::new(self.inner.config(), input_topic, self.upstreams.clone());
+        self.watch = self.admin.clone().map(|admin| InputWatch::new(admin, input_topic, self.upstreams.clone()));
         self
     }
 
@@ -114,12 +117,12 @@ impl RepartitionSource {
     }
 }
 
-fn admin_client(config: &KafkaSourceConfig) -> Option<AdminClient<DefaultClientContext>> {
+fn admin_client(config: &KafkaSourceConfig) -> Option<Arc<AdminClient<DefaultClientContext>>> {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &config.brokers);
     let made = config.properties.apply_to(&mut client).map_err(|e| e.to_string());
     match made.and_then(|()| client.create().map_err(|e| e.to_string())) {
-        Ok(admin) => Some(admin),
+        Ok(admin) => Some(Arc::new(admin)),
         Err(e) => {
             tracing::warn!(topic = %config.topic, "no admin client: consumed repartition records are kept: {e}");
             None

@@ -23,6 +23,7 @@ use super::SupervisorState;
 use crate::actors::isolation::ProcessError;
 use crate::actors::messages::SupervisorMsg;
 use crate::checkpoint::CheckpointError;
+use crate::edge::EdgeClosed;
 use crate::error::{ErrorChain, JobError, PipelineFailure, StartupError};
 use crate::record::Origin;
 use crate::sink::SinkError;
@@ -65,8 +66,15 @@ enum Class {
     Fatal(JobError),
 }
 
+/// How long a consequential failure waits for the failure that caused it.
+pub(super) const CONSEQUENCE_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// A failure of the pipeline, classified.
 pub(super) struct Failure {
+    /// Caused by another actor's end (its upstream could not send to it): the
+    /// restart's cause should be that actor's own failure, which is reported
+    /// separately and usually a moment later.
+    pub(super) consequence: bool,
     /// What happened, with its sources, for the log.
     cause: String,
     /// The node it happened in (`node` of `node[shard]`), for the restart metric.
@@ -86,6 +94,9 @@ impl Failure {
             _ => None,
         };
         let storage = err.downcast_ref::<SinkError>().is_some_and(SinkError::is_transient);
+        let consequence =
+            std::iter::successors(Some(err.as_ref() as &(dyn std::error::Error + 'static)), |e| e.source())
+                .any(|e| e.is::<EdgeClosed>());
         let failure = PipelineFailure::Actor { actor: name, error: err };
         let class = match poison {
             Some(origins) => Class::Poison { node: node.clone(), origins, failure },
@@ -96,21 +107,28 @@ impl Failure {
             Class::Storage => "storage",
             _ => "actor_failed",
         };
-        Failure { cause, node: Some(node), kind, class }
+        Failure { consequence, cause, node: Some(node), kind, class }
     }
 
     /// An actor stopped although nobody asked it to.
     pub(super) fn stopped(name: String, reason: Option<String>) -> Self {
         let node = name.split('[').next().unwrap_or(&name).to_string();
         let failure = PipelineFailure::Stopped { actor: name, reason };
-        Failure { cause: chain(&failure), node: Some(node), kind: "actor_stopped", class: Class::Processing(failure) }
+        let cause = chain(&failure);
+        Failure {
+            consequence: false,
+            cause,
+            node: Some(node),
+            kind: "actor_stopped",
+            class: Class::Processing(failure),
+        }
     }
 
     /// Checkpoint `epoch` could not be written.
     pub(super) fn checkpoint(epoch: Epoch, e: CheckpointError) -> Self {
         let cause = format!("checkpoint {epoch} could not be written: {}", chain(&e));
         let class = if e.is_transient() { Class::Storage } else { Class::Fatal(JobError::Checkpoint(e)) };
-        Failure { cause, node: None, kind: "checkpoint_store", class }
+        Failure { consequence: false, cause, node: None, kind: "checkpoint_store", class }
     }
 
     /// Building the pipeline again failed.
@@ -123,7 +141,7 @@ impl Failure {
             e => Class::Processing(PipelineFailure::Restart(Box::new(e))),
         };
         let kind = if matches!(class, Class::Storage) { "storage" } else { "restart_failed" };
-        Failure { cause, node: None, kind, class }
+        Failure { consequence: false, cause, node: None, kind, class }
     }
 }
 
@@ -136,7 +154,9 @@ impl SupervisorState {
     /// The pipeline failed: restart it (at once, after a backoff, or as long as
     /// storage fails), or end the job. See the module docs for the classes.
     pub(super) fn on_failure(&mut self, myself: &ActorRef<SupervisorMsg>, failure: Failure) {
-        let Failure { cause: described, node, kind, class } = failure;
+        // A failure held back as this one's consequence is moot now.
+        self.held = None;
+        let Failure { cause: described, node, kind, class, .. } = failure;
         tracing::error!(job = %self.plan.topology.name, generation = self.generation, cause = %described, "pipeline failed");
         if let Some((epoch, since)) = self.coordinator.in_flight_epoch() {
             self.metrics.checkpoint_failed(epoch, since, "pipeline_failed", described.clone());

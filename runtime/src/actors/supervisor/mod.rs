@@ -96,6 +96,9 @@ pub(crate) struct SupervisorState {
     committed_rows: BTreeMap<String, u64>,
     /// Records whose processing panicked, per node, isolated on replay.
     suspects: Suspects,
+    /// A consequential failure (see `Failure::consequence`) waiting for its
+    /// cause, with its pipeline generation.
+    held: Option<(u64, failures::Failure)>,
     sink_shards: usize,
     source_shards: usize,
 }
@@ -161,6 +164,7 @@ impl Actor for JobSupervisor {
             triggered_at: HashMap::new(),
             committed_rows: BTreeMap::new(),
             suspects: Suspects::default(),
+            held: None,
         };
         // A failure to build the first pipeline is a configuration problem (a
         // missing input, an unwritable output): report it instead of retrying.
@@ -195,6 +199,13 @@ impl Actor for JobSupervisor {
                 state.on_sink_committed(&myself, epoch);
             }
             SupervisorMsg::Ack { .. } | SupervisorMsg::SourceExhausted { .. } | SupervisorMsg::SinkCommitted { .. } => {
+            }
+            SupervisorMsg::HeldFailure { generation } => {
+                if let Some((held, failure)) = state.held.take() {
+                    if held == generation && generation == state.generation {
+                        state.on_failure(&myself, failure);
+                    }
+                }
             }
             SupervisorMsg::Restart => {
                 if let Err(e) = state.spawn_pipeline(&myself).await {
@@ -244,6 +255,16 @@ impl Actor for JobSupervisor {
             }
             _ => return Ok(()),
         };
+        if failure.consequence {
+            // Wait a moment for the failure that caused it, the restart's real
+            // cause; one held failure is enough.
+            if state.held.is_none() {
+                let generation = state.generation;
+                state.held = Some((generation, failure));
+                myself.send_after(failures::CONSEQUENCE_GRACE, move || SupervisorMsg::HeldFailure { generation });
+            }
+            return Ok(());
+        }
         state.on_failure(&myself, failure);
         Ok(())
     }
