@@ -42,19 +42,20 @@ pub fn partitions_of(topic: &str) -> Option<usize> {
 /// The low watermark (the oldest offset still held) of every partition of
 /// `topic`, in partition order: above 0 where records were deleted.
 pub fn low_watermarks(topic: &str) -> Vec<i64> {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("consumer");
-    let partitions = partitions_of(topic).unwrap_or(0);
-    (0..partitions as i32)
-        .map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks").0)
-        .collect()
+    watermarks(topic).into_iter().map(|(low, _)| low).collect()
 }
 
 /// The log-end offset of every partition of `topic`, in partition order.
 pub fn high_watermarks(topic: &str) -> Vec<i64> {
+    watermarks(topic).into_iter().map(|(_, high)| high).collect()
+}
+
+/// `(low, high)` watermarks of every partition of `topic`, in partition order.
+fn watermarks(topic: &str) -> Vec<(i64, i64)> {
     let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("consumer");
     let partitions = partitions_of(topic).unwrap_or(0);
     (0..partitions as i32)
-        .map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks").1)
+        .map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks"))
         .collect()
 }
 

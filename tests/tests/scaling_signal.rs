@@ -15,6 +15,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use tidemill_job_examples::orders::GeneratorConfig;
 use tidemill_testkit::kafka::{brokers, TopicGuard};
 use tidemill_testkit::metrics::{free_local_addr, poll_until, scrape, scrape_until};
 use tidemill_testkit::process::LoggedChild;
@@ -49,6 +50,29 @@ fn member(name: &str, group: &Group<'_>, config: &Path, metrics: SocketAddr) -> 
     LoggedChild::spawn(name, c)
 }
 
+/// Starts `order-producer` pacing `config`'s orders (keyed by user) at `rate`
+/// records/s into a new topic of [`PARTITIONS`] partitions, with the tests' 2%
+/// duplicate and malformed shares when `faulty` (else the producer's defaults);
+/// returns once the topic exists.
+fn paced_producer(topic: &str, config: &GeneratorConfig, rate: u64, faulty: bool) -> LoggedChild {
+    let mut producer = Command::new(order_producer());
+    producer
+        .args(["--brokers", &brokers(), "--topic", topic, "--create-partitions", &PARTITIONS.to_string()])
+        .args(["--key", "user-id", "--generate", &config.count.to_string(), "--seed", &config.seed.to_string()])
+        .args(["--users", &config.users.to_string(), "--jitter", "120s", "--rate", &rate.to_string()]);
+    if faulty {
+        producer.args(["--duplicate-share", "0.02", "--malformed-share", "0.02"]);
+    }
+    let producer = LoggedChild::spawn("producer", producer);
+    poll_until(WAIT, || {
+        tidemill_kafka::partition_count(&brokers(), topic, Duration::from_secs(2))
+            .map_err(|e| e.to_string())
+            .and_then(|n| (n == PARTITIONS as usize).then_some(()).ok_or_else(|| format!("{n} partitions")))
+    })
+    .unwrap();
+    producer
+}
+
 fn gauge(addr: SocketAddr, name: &str) -> Result<f64, String> {
     scrape(addr)?.value(name, &[]).ok_or_else(|| format!("no {name} yet"))
 }
@@ -66,19 +90,7 @@ fn the_signal_rises_when_the_input_outpaces_the_group_and_falls_when_it_has_caug
     let group = Group { topic: &topic, output: &output, checkpoints: &checkpoints, session_timeout: "6s", log };
 
     // 100,000 orders paced at 5,000 records/s: 20 s of input.
-    let mut producer = Command::new(order_producer());
-    producer
-        .args(["--brokers", &brokers(), "--topic", &topic, "--create-partitions", &PARTITIONS.to_string()])
-        .args(["--key", "user-id", "--generate", &config.count.to_string(), "--seed", &config.seed.to_string()])
-        .args(["--users", &config.users.to_string(), "--jitter", "120s", "--rate", "5000"])
-        .args(["--duplicate-share", "0.02", "--malformed-share", "0.02"]);
-    let mut producer = LoggedChild::spawn("producer", producer);
-    poll_until(WAIT, || {
-        tidemill_kafka::partition_count(&brokers(), &topic, Duration::from_secs(2))
-            .map_err(|e| e.to_string())
-            .and_then(|n| (n == PARTITIONS as usize).then_some(()).ok_or_else(|| format!("{n} partitions")))
-    })
-    .unwrap();
+    let mut producer = paced_producer(&topic, &config, 5_000, true);
 
     let (a_addr, b_addr, c_addr) = (free_local_addr(), free_local_addr(), free_local_addr());
     let mut a = member("A", &group, &scaling, a_addr);
@@ -145,16 +157,7 @@ fn under_a_steady_load_the_signal_does_not_change_for_five_minutes() {
     let (output, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
     let log = "warn,tidemill_kafka::group=info,tidemill::progress=info";
     let group = Group { topic: &topic, output: &output, checkpoints: &checkpoints, session_timeout: "6s", log };
-    let mut producer = Command::new(order_producer());
-    producer
-        .args(["--brokers", &brokers(), "--topic", &topic, "--create-partitions", &PARTITIONS.to_string()])
-        .args(["--key", "user-id", "--generate", &config.count.to_string(), "--seed", &config.seed.to_string()])
-        .args(["--users", &config.users.to_string(), "--jitter", "120s", "--rate", "2000"]);
-    let producer = LoggedChild::spawn("producer", producer);
-    poll_until(WAIT, || {
-        tidemill_kafka::partition_count(&brokers(), &topic, Duration::from_secs(2)).map(drop).map_err(|e| e.to_string())
-    })
-    .unwrap();
+    let producer = paced_producer(&topic, &config, 2_000, false);
     let addr = free_local_addr();
     // Uncapped: the process reads as fast as it can.
     let mut c = Command::new(order_aggregates());
