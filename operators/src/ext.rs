@@ -9,6 +9,7 @@ use tidemill_runtime::{KeyedStream, NodeContext, Stream};
 
 use crate::decode::{JsonDecoder, RawRecord};
 use crate::dedup::{DedupByKey, DedupThroughTable, Deduped};
+use crate::process::{KeyedProcessFunction, KeyedProcessOperator};
 use crate::window::{Aggregate, WindowError, WindowKey, WindowOperator, WindowResult, WindowSettings};
 
 /// Windows and deduplication on a keyed stream.
@@ -100,6 +101,14 @@ pub trait KeyedStreamExt<T, K> {
     /// # Ok::<(), tidemill_runtime::JobError>(())
     /// ```
     fn dedup_through_table(&self, name: &str, retention: Duration) -> Stream<Deduped<T>>;
+
+    /// Runs a [`KeyedProcessFunction`] per key, with its state and timers
+    /// checkpointed; `factory` builds the function for each shard (again after a
+    /// restart). See [`crate::process`] for an example.
+    fn process<F>(&self, name: &str, factory: impl Fn() -> F + Send + Sync + 'static) -> Stream<F::Out>
+    where
+        F: KeyedProcessFunction<Key = K, In = T>,
+        F::Out: Clone;
 }
 
 impl<T, K> KeyedStreamExt<T, K> for KeyedStream<T, K>
@@ -133,6 +142,14 @@ where
 
     fn dedup_through_table(&self, name: &str, retention: Duration) -> Stream<Deduped<T>> {
         self.operator(name, move |_: &NodeContext, key| DedupThroughTable::new(key, retention))
+    }
+
+    fn process<F>(&self, name: &str, factory: impl Fn() -> F + Send + Sync + 'static) -> Stream<F::Out>
+    where
+        F: KeyedProcessFunction<Key = K, In = T>,
+        F::Out: Clone,
+    {
+        self.operator(name, move |_: &NodeContext, key| KeyedProcessOperator::new(factory(), key))
     }
 }
 

@@ -1,7 +1,8 @@
 //! # tidemill-operators
 //!
 //! The generic operators of Tidemill jobs: JSON decoding with schema enforcement,
-//! event-time windows with aggregates, key deduplication, a JSON-lines file source
+//! event-time windows with aggregates, key deduplication, keyed process
+//! functions with state and timers (the basis of joins and rankings), a JSON-lines file source
 //! and a JSON-lines debugging sink. Nothing here talks to Kafka or Delta Lake: the
 //! connectors are the `tidemill-kafka` and `tidemill-delta` crates.
 
@@ -9,6 +10,8 @@ pub mod decode;
 pub mod dedup;
 pub mod ext;
 mod hashing;
+pub mod process;
+pub mod rank;
 pub mod sink;
 pub mod source;
 pub mod window;

@@ -29,6 +29,12 @@ pub enum GraphError {
         /// The name.
         name: String,
     },
+    /// `union` was given a stream of another job's builder.
+    #[error("`{node}` unions a stream of another job: build both inputs with the same `JobBuilder`")]
+    ForeignStream {
+        /// The union node.
+        node: String,
+    },
     /// A node was given no shards or partitions.
     #[error("`{node}` has parallelism 0")]
     ZeroParallelism {

@@ -9,6 +9,7 @@ mod builder;
 pub(crate) mod error;
 mod keyed;
 mod stream;
+mod union;
 
 use std::any::Any;
 use std::sync::Arc;

@@ -67,7 +67,7 @@ impl<T: Clone + Send + 'static> Stream<T> {
         self.parallelism
     }
 
-    fn edge(&self, downstream_parallelism: usize) -> EdgeSpec {
+    pub(super) fn edge(&self, downstream_parallelism: usize) -> EdgeSpec {
         let one_to_one = matches!(self.route, Route::Forward) && downstream_parallelism == self.parallelism;
         let route = match &self.route {
             Route::Forward if !one_to_one => Route::RoundRobin,
