@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod kafka_client;
+pub mod nexmark;
 pub mod order_aggregates;
 pub mod orders;
 pub mod producer;

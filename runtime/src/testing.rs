@@ -12,6 +12,7 @@ use crate::sink::{Sink, SinkError, StagedOutput};
 use crate::source::{Source, SourceError, SourcePoll};
 use crate::time::{Epoch, EventTime};
 
+pub use crate::discard::DiscardSink;
 pub use crate::testing_run::{run_collect, CollectedRun};
 
 /// A bounded source that yields the given values, in batches, then ends.
@@ -141,36 +142,6 @@ impl<T: Send + 'static> Sink for CollectSink<T> {
             out.commits.push(epoch);
         }
         out.committed_notify.notify_waiters();
-        Ok(())
-    }
-}
-
-/// A sink that counts and drops what it is given (for benchmarks).
-pub struct DiscardSink<T> {
-    written: Arc<std::sync::atomic::AtomicU64>,
-    _type: std::marker::PhantomData<fn(T)>,
-}
-
-impl<T> DiscardSink<T> {
-    /// A sink adding the number of records it drops to `written`.
-    pub fn new(written: Arc<std::sync::atomic::AtomicU64>) -> Self {
-        DiscardSink { written, _type: std::marker::PhantomData }
-    }
-}
-
-impl<T: Send + 'static> Sink for DiscardSink<T> {
-    type In = T;
-
-    async fn write(&mut self, batch: Batch<T>) -> Result<(), SinkError> {
-        self.written.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
-    }
-
-    async fn stage(&mut self, _epoch: Epoch) -> Result<StagedOutput, SinkError> {
-        Ok(StagedOutput::default())
-    }
-
-    async fn commit(&mut self, _epoch: Epoch, _staged: StagedOutput) -> Result<(), SinkError> {
         Ok(())
     }
 }

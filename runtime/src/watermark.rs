@@ -98,18 +98,29 @@ impl WatermarkTracker {
     fn recompute(&mut self) -> Option<EventTime> {
         let mut min: Option<EventTime> = None;
         let mut all_ended = true;
+        let mut any_idle = false;
         for c in &self.inputs {
             match c {
                 InputClock::Active(t) => {
                     all_ended = false;
                     min = Some(min.map_or(*t, |m| m.min(*t)));
                 }
-                InputClock::Idle(_) => all_ended = false,
+                InputClock::Idle(_) => {
+                    all_ended = false;
+                    any_idle = true;
+                }
                 InputClock::Ended => {}
             }
         }
         let candidate = match (min, all_ended) {
             (_, true) => EventTime::MAX,
+            // The end of event time on the active inputs does not pass an idle
+            // one: an idle upstream operator still holds what it fires at its own
+            // end (the windows it keeps open), and those records would be late
+            // here. Bounded inputs idle when their source is exhausted, so this is
+            // the normal end of a job with keyed operators in a row: wait for the
+            // idle input to end (or speak again).
+            (Some(m), false) if m == EventTime::MAX && any_idle => return None,
             (Some(m), false) => m,
             (None, false) => return None, // every live input idle: hold still
         };
@@ -148,6 +159,17 @@ mod tests {
         assert_eq!(t.update(0, Watermark::Idle), None);
         assert!(t.all_idle());
         assert_eq!(t.update(1, at(150)), Some(EventTime::from_millis(150)));
+    }
+
+    #[test]
+    fn the_end_of_event_time_waits_for_idle_inputs() {
+        let mut t = WatermarkTracker::new(2);
+        t.update(0, at(10));
+        assert_eq!(t.update(1, Watermark::Idle), Some(EventTime::from_millis(10)));
+        assert_eq!(t.update(0, Watermark::At(EventTime::MAX)), None, "input 1 may still flush its windows");
+        assert_eq!(t.update(1, at(50)), Some(EventTime::from_millis(50)), "it spoke again");
+        t.update(1, Watermark::Idle);
+        assert_eq!(t.end(1), Some(EventTime::MAX));
     }
 
     #[test]

@@ -13,6 +13,11 @@ pub fn order_producer() -> PathBuf {
     example_binary("order-producer")
 }
 
+/// Path of the debug `nexmark` binary of this workspace.
+pub fn nexmark() -> PathBuf {
+    example_binary("nexmark")
+}
+
 /// A binary of `tidemill-job-examples`, built first if it is not there yet (the
 /// tests of this crate do not build other crates' binaries).
 fn example_binary(name: &str) -> PathBuf {

@@ -1,0 +1,111 @@
+//! Builds a Nexmark query as a job: the generator, event time, the query, and
+//! its output.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tidemill_operators::window::WindowError;
+use tidemill_runtime::checkpoint::store_for;
+use tidemill_runtime::{BuildError, Job, JobConfig, NodeContext};
+
+use super::event::NexmarkEvent;
+use super::output::QueryOutput;
+use super::queries::Query;
+use super::source::{NexmarkConfig, NexmarkConfigError, NexmarkSource};
+
+/// Everything a Nexmark run needs.
+#[derive(Clone, Debug)]
+pub struct NexmarkJobSettings {
+    /// What to generate.
+    pub generator: NexmarkConfig,
+    /// Which query.
+    pub query: Query,
+    /// Generator partitions (source shards).
+    pub partitions: usize,
+    /// Shards of every keyed operator.
+    pub shards: usize,
+    /// How far behind the newest event an event may come and still be on time
+    /// (the watermark's delay).
+    pub max_out_of_orderness: Duration,
+    /// Where the rows go.
+    pub output: QueryOutput,
+    /// Checkpoints here (a folder or `s3://...`), if set.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// The runtime's settings.
+    pub runtime: JobConfig,
+}
+
+impl NexmarkJobSettings {
+    /// `query` over `generator`'s events with defaults: 2 partitions, 2 shards,
+    /// a 1 s watermark delay, rows discarded.
+    pub fn new(query: Query, generator: NexmarkConfig) -> Self {
+        NexmarkJobSettings {
+            generator,
+            query,
+            partitions: 2,
+            shards: 2,
+            max_out_of_orderness: Duration::from_secs(1),
+            output: QueryOutput::Discard,
+            checkpoint_dir: None,
+            runtime: JobConfig::default(),
+        }
+    }
+}
+
+/// A Nexmark job that cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum NexmarkJobError {
+    /// The generator settings are invalid.
+    #[error("invalid generator settings")]
+    Generator(#[from] NexmarkConfigError),
+    /// A count that must be positive is 0.
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+    /// A window of the query is invalid.
+    #[error("invalid window")]
+    Window(#[from] WindowError),
+    /// The checkpoint location is unusable.
+    #[error("cannot use the checkpoint location")]
+    Checkpoints(#[source] tidemill_runtime::checkpoint::CheckpointError),
+    /// The graph or the runtime settings are invalid. Not a `#[source]`: the
+    /// build error's message already includes its own cause.
+    #[error("cannot build the job: {0}")]
+    Build(BuildError),
+}
+
+impl From<BuildError> for NexmarkJobError {
+    fn from(e: BuildError) -> Self {
+        NexmarkJobError::Build(e)
+    }
+}
+
+/// Builds the job `settings` describe, named `nexmark-<query>`.
+///
+/// ```
+/// use tidemill_job_examples::nexmark::{build, NexmarkConfig, NexmarkJobSettings, Query};
+///
+/// let settings = NexmarkJobSettings::new(Query::Q5, NexmarkConfig { events: 10_000, ..NexmarkConfig::default() });
+/// let summary = tokio::runtime::Runtime::new()?.block_on(build(&settings)?.run())?;
+/// assert_eq!(summary.records_in, 10_000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn build(settings: &NexmarkJobSettings) -> Result<Job, NexmarkJobError> {
+    settings.generator.validate()?;
+    if settings.partitions == 0 {
+        return Err(NexmarkJobError::Zero("partitions"));
+    }
+    if settings.shards == 0 {
+        return Err(NexmarkJobError::Zero("shards"));
+    }
+    let mut job = Job::builder(&format!("nexmark-{}", settings.query)).config(settings.runtime.clone());
+    if let Some(dir) = &settings.checkpoint_dir {
+        job = job.checkpoint_store(store_for(&dir.to_string_lossy()).map_err(NexmarkJobError::Checkpoints)?);
+    }
+    let generator = settings.generator.clone();
+    let events = job
+        .source("nexmark", settings.partitions, move |ctx: &NodeContext| Ok(NexmarkSource::new(generator.clone(), ctx)))
+        .assign_timestamps("event_time", NexmarkEvent::time, settings.max_out_of_orderness);
+    settings.query.attach(&events, settings.shards, &settings.output)?;
+    settings.output.dead_letters(job.dead_letters());
+    Ok(job.build()?)
+}
