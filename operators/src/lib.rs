@@ -17,3 +17,9 @@ pub mod source;
 pub mod window;
 
 pub use ext::{BytesStreamExt, KeyedStreamExt};
+
+/// The guide `docs/writing-jobs.md`, compiled and run as doc tests so that its
+/// examples keep up with the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/writing-jobs.md")]
+pub struct WritingJobsGuide;

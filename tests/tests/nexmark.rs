@@ -24,12 +24,17 @@ async fn every_query_equals_duckdb_on_the_same_events() {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events");
     dump_events(&generator(), &events).unwrap();
+    // q13's side table: every third key, so that some bids find no row.
+    let side: String = (0..10_000).step_by(3).map(|k| format!("{{\"key\":{k},\"value\":\"side-{k}\"}}\n")).collect();
+    let side_input = events.join("side_input.jsonl");
+    std::fs::write(&side_input, side).unwrap();
     for query in Query::ALL {
         let output = dir.path().join(query.name());
         let settings = NexmarkJobSettings {
             partitions: 3,
             shards: 3,
             output: QueryOutput::Delta(TableLocation::from(output.clone())),
+            side_input: Some(side_input.clone()),
             ..NexmarkJobSettings::new(query, generator())
         };
         let summary = nexmark::build(&settings).unwrap().run().await.unwrap();
@@ -37,7 +42,10 @@ async fn every_query_equals_duckdb_on_the_same_events() {
         assert_eq!(summary.dead_letters, 0, "{query}: nothing is late or bad");
         let rows = assert_equals_duckdb(query.name(), &events, &output.join(query.name()));
         assert!(rows > 0, "{query}: an empty result proves nothing");
-        assert_eq!(summary.committed_by_sink[query.name()], rows, "{query}: the report states what was committed");
+        if query != Query::Q4 {
+            // q4's table is a changelog; DuckDB compares its newest row per category.
+            assert_eq!(summary.committed_by_sink[query.name()], rows, "{query}: the report states what was committed");
+        }
     }
 }
 
@@ -73,4 +81,25 @@ fn a_join_killed_mid_run_resumes_to_the_duckdb_result() {
     second.await_line(Duration::from_secs(60), &["fence checkpoint written", "resumed"]);
     second.wait_success(Duration::from_secs(300));
     assert_equals_duckdb("q8", &events, &output.join("q8"));
+}
+
+/// Settings are checked before anything starts: a clear message and exit
+/// status 2, and no table written.
+#[test]
+fn bad_settings_are_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--query", "q5", "--rate", "0"], "events_per_second must be at least 1"),
+        (&["--query", "q5", "--partitions", "0"], "partitions must be at least 1"),
+        (&["--query", "q13"], "q13 joins with a side table"),
+        (&["--query", "q42"], "unknown query `q42`"),
+    ];
+    for (args, message) in cases {
+        let out = Command::new(binary::nexmark()).args(args).arg("--output").arg(&output).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: expected {message:?} in {stderr}");
+        assert!(!output.exists(), "{args:?} wrote {}", output.display());
+    }
 }

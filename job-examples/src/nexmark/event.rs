@@ -186,6 +186,16 @@ pub fn auctions(e: NexmarkEvent) -> Option<Auction> {
     }
 }
 
+/// Auctions and bids, the two inputs of q9's join, as one stream.
+pub fn auctions_and_bids(e: NexmarkEvent) -> Option<tidemill_operators::process::Either<Auction, Bid>> {
+    use tidemill_operators::process::Either;
+    match e {
+        NexmarkEvent::Auction(a) => Some(Either::Left(a)),
+        NexmarkEvent::Bid(b) => Some(Either::Right(b)),
+        NexmarkEvent::Person(_) => None,
+    }
+}
+
 /// People and auctions, the two inputs of the joins of q3 and q8, as one stream.
 pub fn people_and_auctions(e: NexmarkEvent) -> Option<tidemill_operators::process::Either<Person, Auction>> {
     use tidemill_operators::process::Either;

@@ -4,13 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tidemill_operators::window::WindowError;
 use tidemill_runtime::checkpoint::store_for;
 use tidemill_runtime::{BuildError, Job, JobConfig, NodeContext};
 
 use super::event::NexmarkEvent;
 use super::output::QueryOutput;
-use super::queries::Query;
+use super::queries::{Query, QueryError, SideInputError, SideTable};
 use super::source::{NexmarkConfig, NexmarkConfigError, NexmarkSource};
 
 /// Everything a Nexmark run needs.
@@ -29,6 +28,11 @@ pub struct NexmarkJobSettings {
     pub max_out_of_orderness: Duration,
     /// Where the rows go.
     pub output: QueryOutput,
+    /// Only generate the events and drop them (the benchmarks' baseline): the
+    /// query is not added.
+    pub generate_only: bool,
+    /// q13's side table: a JSON-lines file of `{"key", "value"}`.
+    pub side_input: Option<PathBuf>,
     /// Checkpoints here (a folder or `s3://...`), if set.
     pub checkpoint_dir: Option<PathBuf>,
     /// The runtime's settings.
@@ -46,6 +50,8 @@ impl NexmarkJobSettings {
             shards: 2,
             max_out_of_orderness: Duration::from_secs(1),
             output: QueryOutput::Discard,
+            generate_only: false,
+            side_input: None,
             checkpoint_dir: None,
             runtime: JobConfig::default(),
         }
@@ -61,9 +67,12 @@ pub enum NexmarkJobError {
     /// A count that must be positive is 0.
     #[error("{0} must be at least 1")]
     Zero(&'static str),
-    /// A window of the query is invalid.
-    #[error("invalid window")]
-    Window(#[from] WindowError),
+    /// The query cannot be added.
+    #[error("cannot add the query")]
+    Query(#[from] QueryError),
+    /// q13's side table cannot be loaded.
+    #[error("cannot load the side table")]
+    SideInput(#[from] SideInputError),
     /// The checkpoint location is unusable.
     #[error("cannot use the checkpoint location")]
     Checkpoints(#[source] tidemill_runtime::checkpoint::CheckpointError),
@@ -97,6 +106,10 @@ pub fn build(settings: &NexmarkJobSettings) -> Result<Job, NexmarkJobError> {
     if settings.shards == 0 {
         return Err(NexmarkJobError::Zero("shards"));
     }
+    let side = match &settings.side_input {
+        Some(path) if settings.query.needs_side_input() => Some(SideTable::load(path)?),
+        _ => None,
+    };
     let mut job = Job::builder(&format!("nexmark-{}", settings.query)).config(settings.runtime.clone());
     if let Some(dir) = &settings.checkpoint_dir {
         job = job.checkpoint_store(store_for(&dir.to_string_lossy()).map_err(NexmarkJobError::Checkpoints)?);
@@ -105,7 +118,12 @@ pub fn build(settings: &NexmarkJobSettings) -> Result<Job, NexmarkJobError> {
     let events = job
         .source("nexmark", settings.partitions, move |ctx: &NodeContext| Ok(NexmarkSource::new(generator.clone(), ctx)))
         .assign_timestamps("event_time", NexmarkEvent::time, settings.max_out_of_orderness);
-    settings.query.attach(&events, settings.shards, &settings.output)?;
-    settings.output.dead_letters(job.dead_letters());
+    if settings.generate_only {
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        events.sink("events", move |_: &NodeContext| Ok(tidemill_runtime::DiscardSink::new(dropped.clone())));
+    } else {
+        settings.query.attach(&events, settings.shards, &settings.output, side.as_ref())?;
+        settings.output.dead_letters(job.dead_letters());
+    }
     Ok(job.build()?)
 }

@@ -12,8 +12,8 @@ pub mod rows;
 mod source;
 
 pub use dump::{dump_events, DumpError};
-pub use event::{auctions, bids, people_and_auctions, Auction, Bid, NexmarkEvent, Person, Select};
+pub use event::{auctions, auctions_and_bids, bids, people_and_auctions, Auction, Bid, NexmarkEvent, Person, Select};
 pub use job::{build, NexmarkJobError, NexmarkJobSettings};
 pub use output::QueryOutput;
-pub use queries::{Query, UnknownQuery};
+pub use queries::{Query, QueryError, SideInputError, SideTable, UnknownQuery};
 pub use source::{NexmarkConfig, NexmarkConfigError, NexmarkSource, DEFAULT_BASE_TIME_MS};

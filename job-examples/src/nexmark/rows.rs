@@ -128,3 +128,69 @@ delta_record! {
         pub session_end: EventTime,
     }
 }
+
+delta_record! {
+    /// q4: the average closing price of the auctions of a category, after each
+    /// auction of the category closes (a changelog: the newest row per category,
+    /// the one with the most auctions, is the current value).
+    #[derive(Clone, Debug, PartialEq, Serialize)]
+    pub struct Q4Row {
+        /// The category.
+        pub category: i64,
+        /// Average winning price of its closed auctions.
+        pub avg_price: f64,
+        /// Closed auctions (with a winning bid) counted so far.
+        pub auctions: i64,
+    }
+}
+
+delta_record! {
+    /// q9: each auction with its winning bid (the highest, the earliest of equal
+    /// ones), once the auction has closed.
+    #[derive(Clone, Debug, PartialEq, Serialize)]
+    pub struct Q9Row {
+        /// The auction.
+        pub id: i64,
+        /// Item name.
+        pub item_name: String,
+        /// Description.
+        pub description: String,
+        /// Opening bid.
+        pub initial_bid: i64,
+        /// Reserve price.
+        pub reserve: i64,
+        /// When the auction opened.
+        pub date_time: EventTime,
+        /// When it closed.
+        pub expires: EventTime,
+        /// The seller.
+        pub seller: i64,
+        /// The category.
+        pub category: i64,
+        /// The winning bid's auction (the same id).
+        pub auction: i64,
+        /// The winner.
+        pub bidder: i64,
+        /// The winning price.
+        pub price: i64,
+        /// When the winning bid was made.
+        pub bid_date_time: EventTime,
+    }
+}
+
+delta_record! {
+    /// q13: bids joined with a bounded side table on `auction % 10000`.
+    #[derive(Clone, Debug, PartialEq, Serialize)]
+    pub struct Q13Row {
+        /// The auction.
+        pub auction: i64,
+        /// The bidder.
+        pub bidder: i64,
+        /// Price in cents.
+        pub price: i64,
+        /// Event time.
+        pub date_time: EventTime,
+        /// The side table's value for the key.
+        pub value: String,
+    }
+}

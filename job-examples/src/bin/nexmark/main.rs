@@ -24,7 +24,7 @@ use tidemill_runtime::{ErrorChain, JobConfig};
 #[derive(Parser, Debug)]
 #[command(name = "nexmark", version)]
 struct Cli {
-    /// The query: q0, q1, q2, q3, q5, q7, q8 or q11.
+    /// The query: q0, q1, q2, q3, q4, q5, q7, q8, q9, q11 or q13.
     #[arg(long)]
     query: Query,
     /// Events to generate (people, auctions and bids, 1 : 3 : 46).
@@ -54,6 +54,13 @@ struct Cli {
     /// Drop the rows instead of writing them (measures the pipeline alone).
     #[arg(long, conflicts_with = "output")]
     discard: bool,
+    /// Only generate the events and drop them, without the query (the
+    /// benchmarks' baseline).
+    #[arg(long)]
+    generate_only: bool,
+    /// q13's side table: JSON lines of {"key": <integer>, "value": <string>}.
+    #[arg(long)]
+    side_input: Option<PathBuf>,
     /// Also write the events as JSON lines per kind under this folder.
     #[arg(long)]
     dump_events: Option<PathBuf>,
@@ -92,6 +99,8 @@ fn run(cli: &Cli) -> Result<(), ExitError> {
         max_out_of_orderness: cli.max_out_of_orderness,
         output,
         checkpoint_dir: cli.checkpoint_dir.clone(),
+        side_input: cli.side_input.clone(),
+        generate_only: cli.generate_only,
         runtime: JobConfig {
             checkpoint_interval: cli.checkpoint_dir.as_ref().map(|_| cli.checkpoint_interval),
             ..JobConfig::default()
@@ -110,9 +119,9 @@ fn run(cli: &Cli) -> Result<(), ExitError> {
     })?;
     let seconds = started.elapsed().as_secs_f64();
     let rows = summary.committed_by_sink.get(cli.query.name()).copied().unwrap_or(0);
+    let label = if cli.generate_only { "generate only".to_string() } else { cli.query.to_string() };
     println!(
-        "{}: {} events in {seconds:.2} s ({:.0} events/s); {rows} rows committed to {}; {} dead letters",
-        cli.query,
+        "{label}: {} events in {seconds:.2} s ({:.0} events/s); {rows} rows committed to {}; {} dead letters",
         summary.records_in,
         summary.records_in as f64 / seconds.max(1e-9),
         cli.output.as_deref().unwrap_or("nowhere (--discard)"),
