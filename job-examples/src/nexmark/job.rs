@@ -123,7 +123,7 @@ pub fn build(settings: &NexmarkJobSettings) -> Result<Job, NexmarkJobError> {
         events.sink("events", move |_: &NodeContext| Ok(tidemill_runtime::DiscardSink::new(dropped.clone())));
     } else {
         settings.query.attach(&events, settings.shards, &settings.output, side.as_ref())?;
-        settings.output.dead_letters(job.dead_letters());
     }
+    settings.output.dead_letters(job.dead_letters());
     Ok(job.build()?)
 }
