@@ -170,6 +170,11 @@ impl<T: Send + 'static> Operator for Select<T> {
     }
 }
 
+/// The bids of `events`, through a [`Select`] node named `name`.
+pub(crate) fn bid_stream(events: &tidemill_runtime::Stream<NexmarkEvent>, name: &str) -> tidemill_runtime::Stream<Bid> {
+    events.operator(name, |_: &tidemill_runtime::NodeContext| Select::new(bids))
+}
+
 /// The bids of the mixed stream.
 pub fn bids(e: NexmarkEvent) -> Option<Bid> {
     match e {

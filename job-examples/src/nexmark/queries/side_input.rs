@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use tidemill_runtime::{EventTime, NodeContext, Stream};
+use tidemill_runtime::{EventTime, Stream};
 
-use crate::nexmark::event::{bids, Bid, NexmarkEvent, Select};
+use crate::nexmark::event::{bid_stream, Bid, NexmarkEvent};
 use crate::nexmark::rows::Q13Row;
 
 /// q13 joins on `auction % SIDE_KEYS`.
@@ -90,7 +90,7 @@ impl SideTable {
 /// The table is static (a bounded input read before the job starts), so the join
 /// is a lookup per bid and needs no state in checkpoints.
 pub fn q13(events: &Stream<NexmarkEvent>, side: SideTable) -> Stream<Q13Row> {
-    events.operator("q13_bids", |_: &NodeContext| Select::new(bids)).flat_map("q13_join", move |b: &Bid| {
+    bid_stream(events, "q13_bids").flat_map("q13_join", move |b: &Bid| {
         side.0.get(&b.auction.rem_euclid(SIDE_KEYS)).map(|value| Q13Row {
             auction: b.auction,
             bidder: b.bidder,

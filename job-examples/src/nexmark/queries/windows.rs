@@ -6,19 +6,15 @@ use std::time::Duration;
 use tidemill_operators::rank::{Ranked, TopN};
 use tidemill_operators::window::{Count, SessionWindow, SlidingWindow, WindowError, WindowResult};
 use tidemill_operators::KeyedStreamExt;
-use tidemill_runtime::{duration_millis, EventTime, NodeContext, Stream};
+use tidemill_runtime::{duration_millis, EventTime, Stream};
 
-use crate::nexmark::event::{bids, Bid, NexmarkEvent, Select};
+use crate::nexmark::event::{bid_stream, Bid, NexmarkEvent};
 use crate::nexmark::rows::{Q11Row, Q5Row, Q7Row};
 
 const Q5_SIZE: Duration = Duration::from_secs(10);
 const Q5_SLIDE: Duration = Duration::from_secs(2);
 const Q7_WINDOW: Duration = Duration::from_secs(10);
 const Q11_GAP: Duration = Duration::from_secs(10);
-
-fn bid_stream(events: &Stream<NexmarkEvent>, name: &str) -> Stream<Bid> {
-    events.operator(name, |_: &NodeContext| Select::new(bids))
-}
 
 type AuctionCount = WindowResult<i64, u64>;
 
