@@ -39,6 +39,20 @@ pub fn partitions_of(topic: &str) -> Option<usize> {
     (topic.error().is_none() && !topic.partitions().is_empty()).then(|| topic.partitions().len())
 }
 
+/// Whether `topic` has `partitions` partitions in the metadata and each one's
+/// leader answers a watermark request: a topic just created shows in the
+/// metadata before its leaders serve offsets, and a source probing it then is
+/// told to retry (which a test asserting on the first poll would take for a bug).
+fn readable(topic: &str, partitions: usize) -> bool {
+    if partitions_of(topic) != Some(partitions) {
+        return false;
+    }
+    let Ok(consumer) = ClientConfig::new().set("bootstrap.servers", brokers()).create::<BaseConsumer>() else {
+        return false;
+    };
+    (0..partitions as i32).all(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(5)).is_ok())
+}
+
 /// The low watermark (the oldest offset still held) of every partition of
 /// `topic`, in partition order: above 0 where records were deleted.
 pub fn low_watermarks(topic: &str) -> Vec<i64> {
@@ -59,8 +73,8 @@ fn watermarks(topic: &str) -> Vec<(i64, i64)> {
         .collect()
 }
 
-/// Creates `topic` in the shared broker and waits until its metadata shows all
-/// partitions.
+/// Creates `topic` in the shared broker and waits until every partition is
+/// readable (its metadata shows it and its leader answers for its offsets).
 pub async fn create_topic(topic: &str, partitions: i32) {
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
@@ -71,11 +85,12 @@ pub async fn create_topic(topic: &str, partitions: i32) {
     let topic_name = topic.to_string();
     loop {
         let name = topic_name.clone();
-        let seen = tokio::task::spawn_blocking(move || partitions_of(&name)).await.expect("metadata task");
-        if seen == Some(partitions as usize) {
+        let ready =
+            tokio::task::spawn_blocking(move || readable(&name, partitions as usize)).await.expect("metadata task");
+        if ready {
             return;
         }
-        assert!(Instant::now() < deadline, "topic {topic} did not show up in the metadata");
+        assert!(Instant::now() < deadline, "topic {topic} did not become readable");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -91,7 +106,7 @@ pub async fn grow_topic(topic: &str, partitions: usize) {
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let name = topic.to_string();
-        if tokio::task::spawn_blocking(move || partitions_of(&name)).await.expect("metadata task") == Some(partitions) {
+        if tokio::task::spawn_blocking(move || readable(&name, partitions)).await.expect("metadata task") {
             return;
         }
         assert!(Instant::now() < deadline, "topic {topic} did not show {partitions} partitions");
