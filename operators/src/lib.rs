@@ -10,6 +10,7 @@ pub mod decode;
 pub mod dedup;
 pub mod ext;
 mod hashing;
+pub mod join;
 pub mod process;
 pub mod rank;
 pub mod sink;

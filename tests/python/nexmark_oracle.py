@@ -54,6 +54,18 @@ QUERIES = {
               ON A.id = B.auction AND B.date_time BETWEEN A.date_time AND A.expires
             GROUP BY A.id, A.category)
         SELECT category, avg(final) AS avg_price FROM closed GROUP BY category""",
+    # The last ten closed auctions per seller in the order they closed (then by
+    # id): a running window of rows, one row per closed auction.
+    "q6": """
+        WITH closed AS (
+            SELECT A.id, A.seller, A.expires, max(B.price) AS final
+            FROM auction AS A JOIN bid AS B
+              ON A.id = B.auction AND B.date_time BETWEEN A.date_time AND A.expires
+            GROUP BY A.id, A.seller, A.expires)
+        SELECT seller, id AS auction, expires,
+               avg(final) OVER w AS avg_price, count(*) OVER w AS auctions
+        FROM closed
+        WINDOW w AS (PARTITION BY seller ORDER BY expires, id ROWS BETWEEN 9 PRECEDING AND CURRENT ROW)""",
     # HOP(bid, date_time, 2 s slide, 10 s size): each bid is in the 5 windows
     # starting at the 2 s marks in (t - 10 s, t].
     "q5": """

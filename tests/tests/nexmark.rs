@@ -103,3 +103,51 @@ fn bad_settings_are_refused_before_anything_starts() {
         assert!(!output.exists(), "{args:?} wrote {}", output.display());
     }
 }
+
+/// The events through Kafka: `--produce-to` writes them into a 3-partition topic
+/// (one generator partition per Kafka partition), a record that is no event is
+/// appended, and queries reading the topic (`--topic --bounded`) equal DuckDB on
+/// the same events, with the bad record in `dlq` as `not_json`.
+#[test]
+fn queries_over_events_in_a_kafka_topic_equal_duckdb() {
+    use tidemill_kafka::rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+    use tidemill_kafka::rdkafka::ClientConfig;
+    use tidemill_testkit::delta_reader::{read_rows, Engine};
+    use tidemill_testkit::kafka::{brokers, TopicGuard};
+
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events");
+    let topic = TopicGuard::unique("nexmark-events");
+    let generated = ["--events", "60000", "--rate", "200", "--out-of-order-group", "50"];
+    let produced = Command::new(binary::nexmark())
+        .args(["--produce-to", &topic.name, "--partitions", "3", "--brokers", &brokers()])
+        .args(generated)
+        .arg("--dump-events")
+        .arg(&events)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&produced.stdout);
+    assert!(produced.status.success(), "{stdout}{}", String::from_utf8_lossy(&produced.stderr));
+    assert!(stdout.contains("produced 60000 events") && stdout.contains("(3 partitions)"), "{stdout}");
+    let producer: ThreadedProducer<_> = ClientConfig::new().set("bootstrap.servers", brokers()).create().unwrap();
+    producer.send(BaseRecord::<[u8], [u8]>::to(&topic.name).payload(b"not an event".as_slice()).partition(0)).unwrap();
+    producer.flush(Duration::from_secs(30)).unwrap();
+
+    for query in ["q5", "q9"] {
+        let output = dir.path().join(query);
+        let run = Command::new(binary::nexmark())
+            .args(["--query", query, "--topic", &topic.name, "--bounded", "--brokers", &brokers()])
+            .arg("--output")
+            .arg(&output)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(run.status.success(), "{query}: {stdout}{}", String::from_utf8_lossy(&run.stderr));
+        assert!(stdout.contains("60001 events") && stdout.contains("; 1 dead letters"), "{query}: {stdout}");
+        let rows = assert_equals_duckdb(query, &events, &output.join(query));
+        assert!(rows > 0, "{query}: an empty result proves nothing");
+        let dlq = read_rows(&output.join("dlq"), Engine::DeltaRs);
+        let reasons: Vec<_> = dlq.iter().map(|row| row["reason_code"].as_str().unwrap_or_default()).collect();
+        assert_eq!(reasons, ["not_json"], "{query}");
+    }
+}

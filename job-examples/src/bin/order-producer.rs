@@ -12,8 +12,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,12 +20,13 @@ use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Parser};
 use tidemill_job_examples::kafka_client::{self, KafkaClientArgs};
 use tidemill_job_examples::orders::{GeneratorConfig, OrderGenerator};
-use tidemill_job_examples::producer::{live_config, record_key, KeyField, Pacer, ProducerTracing};
+use tidemill_job_examples::producer::{
+    live_config, record_key, send_when_room, DeliveryCounter, KeyField, Pacer, ProducerTracing,
+};
 use tidemill_kafka::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use tidemill_kafka::rdkafka::client::{ClientContext, DefaultClientContext};
-use tidemill_kafka::rdkafka::config::RDKafkaLogLevel;
-use tidemill_kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use tidemill_kafka::rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use tidemill_kafka::rdkafka::client::DefaultClientContext;
+use tidemill_kafka::rdkafka::error::RDKafkaErrorCode;
+use tidemill_kafka::rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use tidemill_kafka::rdkafka::ClientConfig;
 use tidemill_kafka::{topic_partition_count, ClientProperties};
 use tidemill_runtime::ErrorChain;
@@ -186,43 +186,6 @@ impl Input {
     }
 }
 
-/// Counts failed deliveries (librdkafka reports only those, see
-/// `delivery.report.only.error`); logs librdkafka through `tracing`.
-#[derive(Default)]
-struct Deliveries {
-    failed: AtomicU64,
-    first_error: Mutex<Option<String>>,
-}
-
-impl ClientContext for Deliveries {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
-                tracing::error!(facility = fac, "librdkafka: {message}")
-            }
-            RDKafkaLogLevel::Warning => tracing::warn!(facility = fac, "librdkafka: {message}"),
-            _ => tracing::debug!(facility = fac, "librdkafka: {message}"),
-        }
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!("kafka client error: {error}: {reason}");
-    }
-}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut first) = self.first_error.lock() {
-                first.get_or_insert_with(|| e.to_string());
-            }
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tidemill_job_examples::cli::run_main(&cli.log, || run(&cli).map_err(Into::into))
@@ -311,8 +274,9 @@ fn run(cli: &Cli) -> Result<(), String> {
         // are reported; after a successful flush, every other record was delivered.
         .set("delivery.report.only.error", "true");
     props.apply_to(&mut config).map_err(|e| ErrorChain(&e).to_string())?;
-    let producer: ThreadedProducer<Deliveries> =
-        config.create_with_context(Deliveries::default()).map_err(|e| format!("cannot create the producer: {e}"))?;
+    let producer: ThreadedProducer<DeliveryCounter> = config
+        .create_with_context(DeliveryCounter::default())
+        .map_err(|e| format!("cannot create the producer: {e}"))?;
     let tracing = ProducerTracing::start(cli.trace_sample)?;
 
     let mut pacer = cli.rate.map(Pacer::new);
@@ -342,18 +306,7 @@ fn run(cli: &Cli) -> Result<(), String> {
             if let Some(headers) = tracing.as_ref().and_then(|t| t.headers_for(sent, &cli.topic, key.as_deref())) {
                 record = record.headers(headers);
             }
-            // Never wait for a delivery here: when librdkafka's queue is full, wait
-            // for some delivery reports to make room, then try again.
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        record = back;
-                        producer.poll(Duration::from_millis(10));
-                    }
-                    Err((e, _)) => return Err(format!("cannot enqueue record #{sent}: {e}")),
-                }
-            }
+            send_when_room(&producer, record).map_err(|e| format!("cannot enqueue record #{sent}: {e}"))?;
             sent += 1;
             bytes += payload.len() as u64;
         }
@@ -363,7 +316,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     let elapsed = started.elapsed().as_secs_f64();
 
     let context = producer.context();
-    let failed = context.failed.load(Ordering::Relaxed);
+    let failed = context.failed();
     let delivered = sent.saturating_sub(failed);
     let rate = delivered as f64 / elapsed.max(f64::MIN_POSITIVE);
     println!(
@@ -376,7 +329,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         println!("paced at {} records/s: at most {} ms behind schedule", pacer.rate, pacer.max_behind.as_millis());
     }
     if failed > 0 {
-        let first = context.first_error.lock().ok().and_then(|e| e.clone()).unwrap_or_default();
+        let first = context.first_error().unwrap_or_default();
         return Err(format!("{failed} deliveries failed (first error: {first})"));
     }
     Ok(())

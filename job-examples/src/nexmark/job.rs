@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tidemill_kafka::{KafkaSource, KafkaSourceConfig, KafkaSourceConfigError, TopicMetadataError};
+use tidemill_operators::BytesStreamExt;
 use tidemill_runtime::checkpoint::store_for;
-use tidemill_runtime::{BuildError, Job, JobConfig, NodeContext};
+use tidemill_runtime::{BuildError, Job, JobBuilder, JobConfig, NodeContext, Stream};
 
 use super::event::NexmarkEvent;
 use super::output::QueryOutput;
@@ -17,6 +19,11 @@ use super::source::{NexmarkConfig, NexmarkConfigError, NexmarkSource};
 pub struct NexmarkJobSettings {
     /// What to generate.
     pub generator: NexmarkConfig,
+    /// Read the events from this Kafka topic (as `--produce-to` writes them:
+    /// see [`produce_events`](super::produce_events)) instead of generating them;
+    /// one source per partition, and `generator` and `partitions` are not used.
+    /// Records that are not an event go to the dead letters.
+    pub kafka: Option<KafkaSourceConfig>,
     /// Which query.
     pub query: Query,
     /// Generator partitions (source shards).
@@ -45,6 +52,7 @@ impl NexmarkJobSettings {
     pub fn new(query: Query, generator: NexmarkConfig) -> Self {
         NexmarkJobSettings {
             generator,
+            kafka: None,
             query,
             partitions: 2,
             shards: 2,
@@ -73,6 +81,12 @@ pub enum NexmarkJobError {
     /// q13's side table cannot be loaded.
     #[error("cannot load the side table")]
     SideInput(#[from] SideInputError),
+    /// The Kafka source settings are invalid.
+    #[error("invalid Kafka source settings")]
+    Kafka(#[from] KafkaSourceConfigError),
+    /// The topic to read cannot be asked for its partitions.
+    #[error("cannot read the events topic")]
+    Topic(#[from] TopicMetadataError),
     /// The checkpoint location is unusable.
     #[error("cannot use the checkpoint location")]
     Checkpoints(#[source] tidemill_runtime::checkpoint::CheckpointError),
@@ -114,10 +128,11 @@ pub fn build(settings: &NexmarkJobSettings) -> Result<Job, NexmarkJobError> {
     if let Some(dir) = &settings.checkpoint_dir {
         job = job.checkpoint_store(store_for(&dir.to_string_lossy()).map_err(NexmarkJobError::Checkpoints)?);
     }
-    let generator = settings.generator.clone();
-    let events = job
-        .source("nexmark", settings.partitions, move |ctx: &NodeContext| Ok(NexmarkSource::new(generator.clone(), ctx)))
-        .assign_timestamps("event_time", NexmarkEvent::time, settings.max_out_of_orderness);
+    let events = event_source(&job, settings)?.assign_timestamps(
+        "event_time",
+        NexmarkEvent::time,
+        settings.max_out_of_orderness,
+    );
     if settings.generate_only {
         let dropped = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         events.sink("events", move |_: &NodeContext| Ok(tidemill_runtime::DiscardSink::new(dropped.clone())));
@@ -126,4 +141,23 @@ pub fn build(settings: &NexmarkJobSettings) -> Result<Job, NexmarkJobError> {
     }
     settings.output.dead_letters(job.dead_letters());
     Ok(job.build()?)
+}
+
+/// The events: from the Kafka topic if one is set (one source per partition,
+/// decoded from JSON), else from the generator.
+fn event_source(job: &JobBuilder, settings: &NexmarkJobSettings) -> Result<Stream<NexmarkEvent>, NexmarkJobError> {
+    let Some(kafka) = &settings.kafka else {
+        let generator = settings.generator.clone();
+        return Ok(job.source("nexmark", settings.partitions, move |ctx: &NodeContext| {
+            Ok(NexmarkSource::new(generator.clone(), ctx))
+        }));
+    };
+    kafka.validate()?;
+    let partitions = match &kafka.partitions {
+        Some(list) => list.len(),
+        None => kafka.partition_count()?,
+    };
+    let config = kafka.clone();
+    let records = job.source("kafka", partitions, move |ctx: &NodeContext| KafkaSource::new(config.clone(), ctx));
+    Ok(records.decode_json::<NexmarkEvent>("decode"))
 }

@@ -145,6 +145,25 @@ delta_record! {
 }
 
 delta_record! {
+    /// q6: a seller's average winning price over their last ten closed auctions,
+    /// after each auction of theirs closes (a changelog, one row per closed auction).
+    #[derive(Clone, Debug, PartialEq, Serialize)]
+    pub struct Q6Row {
+        /// The seller.
+        pub seller: i64,
+        /// The auction whose close this row follows.
+        pub auction: i64,
+        /// When it closed.
+        pub expires: EventTime,
+        /// Average winning price of the seller's last (at most ten) closed auctions,
+        /// this one included, in the order they closed.
+        pub avg_price: f64,
+        /// How many auctions the average covers (1 to 10).
+        pub auctions: i64,
+    }
+}
+
+delta_record! {
     /// q9: each auction with its winning bid (the highest, the earliest of equal
     /// ones), once the auction has closed.
     #[derive(Clone, Debug, PartialEq, Serialize)]

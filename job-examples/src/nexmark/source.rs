@@ -93,6 +93,28 @@ impl NexmarkConfig {
         let events = usize::try_from(self.events).unwrap_or(usize::MAX);
         nexmark::EventGenerator::new(self.generator_config()).take(events).map(NexmarkEvent::from)
     }
+
+    /// The events of partition `partition` of `partitions` (events `partition`,
+    /// `partition + partitions`, ...), in order: what the source's shard
+    /// `partition` generates.
+    ///
+    /// ```
+    /// use tidemill_job_examples::nexmark::NexmarkConfig;
+    ///
+    /// let config = NexmarkConfig { events: 100, ..NexmarkConfig::default() };
+    /// let split: usize = (0..3).map(|p| config.partition_events(p, 3).count()).sum();
+    /// assert_eq!(split, 100);
+    /// ```
+    pub fn partition_events(&self, partition: u64, partitions: u64) -> impl Iterator<Item = NexmarkEvent> {
+        let mut generator = NexmarkSource::generator(self, partition, partitions.max(1));
+        let end = self.events;
+        std::iter::from_fn(move || {
+            if generator.offset() >= end {
+                return None;
+            }
+            generator.next().map(NexmarkEvent::from)
+        })
+    }
 }
 
 /// Partition `i` of `n` generates events `i`, `i + n`, `i + 2n`, ...: together the

@@ -1,5 +1,6 @@
 //! [`KeyContext`]: what a keyed process function sees of its key while it runs.
 
+use tidemill_runtime::trace::{KeyValue, LinkedSpan, SpanKind, TraceContext};
 use tidemill_runtime::{EventTime, Origin, Output, ReasonCode, Record};
 
 use super::timers::TimerQueue;
@@ -8,7 +9,9 @@ use super::KeyedProcessFunction;
 /// The key being processed, its state, its timers and the operator's output.
 /// Records emitted here carry the time and origin of what is being handled (the
 /// input record, or the timer's time with origin `internal`) unless
-/// [`KeyContext::emit_at`] names a time.
+/// [`KeyContext::emit_at`] names a time. When sampled (traced) records of the key
+/// came before, what is emitted carries the context of a `process.emit` span
+/// linked to each of them: a join's result continues the traces of both sides.
 pub struct KeyContext<'a, F: KeyedProcessFunction> {
     pub(super) key: &'a F::Key,
     pub(super) state: &'a mut F::State,
@@ -18,7 +21,10 @@ pub struct KeyContext<'a, F: KeyedProcessFunction> {
     pub(super) watermark: Option<EventTime>,
     pub(super) time: EventTime,
     pub(super) origin: Origin,
-    pub(super) trace: Option<tidemill_runtime::trace::TraceContext>,
+    /// The sampled contexts of the key's records (see `traces.rs`).
+    pub(super) traces: &'a [TraceContext],
+    /// The emit span, started at the first emit of a call with `traces`.
+    pub(super) emit_span: Option<Option<LinkedSpan>>,
     pub(super) cleared: bool,
     pub(super) rejected: Option<(ReasonCode, String)>,
 }
@@ -63,8 +69,22 @@ impl<F: KeyedProcessFunction> KeyContext<'_, F> {
     /// Emits a record with event time `time`. Downstream, a record behind the
     /// watermark may be late: emit at or after [`KeyContext::watermark`].
     pub fn emit_at(&mut self, value: F::Out, time: EventTime) {
-        let record = Record::new(value, time, self.origin).traced(self.trace);
-        self.out.emit(record);
+        let trace = self.emit_trace(time);
+        self.out.emit(Record::new(value, time, self.origin).traced(trace));
+    }
+
+    /// The context of this call's emit span, started on first use: one span per
+    /// call, however many records it emits.
+    fn emit_trace(&mut self, time: EventTime) -> Option<TraceContext> {
+        if self.traces.is_empty() {
+            return None;
+        }
+        let traces = self.traces;
+        let span = self.emit_span.get_or_insert_with(|| {
+            let attributes = vec![KeyValue::new("tidemill.process.result_time_ms", time.as_millis())];
+            LinkedSpan::start("process.emit", SpanKind::Internal, attributes, traces.iter().copied())
+        });
+        span.as_ref().map(LinkedSpan::context)
     }
 
     /// Calls [`KeyedProcessFunction::on_timer`] for this key once the watermark

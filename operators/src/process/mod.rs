@@ -40,6 +40,14 @@
 //! changes the call made before failing stay. In `on_timer` the dead letter's
 //! payload is the key and the timer, with origin `internal`.
 //!
+//! # Tracing
+//!
+//! The operator remembers the sampled trace contexts (see `tidemill_runtime::trace`)
+//! of each key's records, a few per key, until the key's state is cleared. What a
+//! call emits carries the context of one `process.emit` span linked to all of them,
+//! so a join's result continues the traces of the records on both of its sides,
+//! and a timer's result those of the records it waited for.
+//!
 //! # Example
 //!
 //! ```
@@ -87,6 +95,7 @@ mod context;
 mod either;
 mod operator;
 mod timers;
+mod traces;
 
 #[cfg(test)]
 mod tests;

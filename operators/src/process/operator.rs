@@ -13,6 +13,7 @@ use tidemill_runtime::{
 
 use super::context::KeyContext;
 use super::timers::{TimeDomain, TimerQueue};
+use super::traces::KeyTraces;
 use super::{KeyedProcessFunction, Timer};
 use crate::window::KeyFn;
 
@@ -28,6 +29,8 @@ pub struct KeyedProcessOperator<F: KeyedProcessFunction> {
     event_timers: TimerQueue<F::Key>,
     processing_timers: TimerQueue<F::Key>,
     watermark: Option<EventTime>,
+    /// Sampled trace contexts per key (not checkpointed).
+    traces: KeyTraces<F::Key>,
 }
 
 /// What a checkpoint holds: the state of every key seen and not cleared, and the
@@ -61,6 +64,7 @@ impl<F: KeyedProcessFunction> KeyedProcessOperator<F> {
             event_timers: TimerQueue::default(),
             processing_timers: TimerQueue::default(),
             watermark: None,
+            traces: KeyTraces::default(),
         }
     }
 
@@ -81,7 +85,6 @@ impl<F: KeyedProcessFunction> KeyedProcessOperator<F> {
         key: &F::Key,
         time: EventTime,
         origin: Origin,
-        trace: Option<tidemill_runtime::trace::TraceContext>,
         out: &mut Output<F::Out>,
         call: impl FnOnce(&mut F, &mut KeyContext<'_, F>) -> Result<(), BoxError>,
     ) -> CallOutcome {
@@ -95,7 +98,8 @@ impl<F: KeyedProcessFunction> KeyedProcessOperator<F> {
             watermark: self.watermark,
             time,
             origin,
-            trace,
+            traces: self.traces.of(key),
+            emit_span: None,
             cleared: false,
             rejected: None,
         };
@@ -116,7 +120,7 @@ impl<F: KeyedProcessFunction> KeyedProcessOperator<F> {
             };
             let Some((time, key)) = queue.pop_due(now) else { return };
             let timer = Timer { time, domain };
-            let outcome = self.call(&key, time, Origin::INTERNAL, None, out, |f, ctx| f.on_timer(timer, ctx));
+            let outcome = self.call(&key, time, Origin::INTERNAL, out, |f, ctx| f.on_timer(timer, ctx));
             if let Some((reason, detail)) = outcome.failure {
                 let payload = serde_json::to_vec(&(&key, timer)).unwrap_or_default();
                 out.dead_letter(payload, reason, format!("in on_timer: {detail}"), Origin::INTERNAL);
@@ -129,6 +133,7 @@ impl<F: KeyedProcessFunction> KeyedProcessOperator<F> {
     fn settle(&mut self, key: &F::Key, cleared: bool) {
         if cleared {
             self.states.remove(key);
+            self.traces.forget(key);
         }
     }
 
@@ -153,9 +158,10 @@ impl<F: KeyedProcessFunction> Operator for KeyedProcessOperator<F> {
                     continue;
                 }
             };
-            let outcome = self.call(&key, record.time, record.origin, record.trace_context(), out, |f, ctx| {
-                f.process_element(&record, ctx)
-            });
+            if let Some(cx) = record.trace_context() {
+                self.traces.note(&key, cx);
+            }
+            let outcome = self.call(&key, record.time, record.origin, out, |f, ctx| f.process_element(&record, ctx));
             if let Some((reason, detail)) = outcome.failure.or(outcome.rejected) {
                 dead_letter(&record, reason, detail, out);
             }
@@ -204,6 +210,7 @@ impl<F: KeyedProcessFunction> Operator for KeyedProcessOperator<F> {
         self.event_timers = s.event_timers;
         self.processing_timers = s.processing_timers;
         self.watermark = s.watermark;
+        self.traces.clear();
         Ok(())
     }
 }

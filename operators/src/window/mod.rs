@@ -110,4 +110,5 @@ pub use pane_window::PaneWindowOperator;
 pub use result::WindowResult;
 pub use session_window::SessionWindowOperator;
 pub use settings::{SlidingWindowOfSize, WindowSettings};
+pub(crate) use spec::whole_millis;
 pub use spec::{SessionWindow, SlidingWindow, TumblingWindow, WindowError, WindowSpec};

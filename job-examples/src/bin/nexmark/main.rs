@@ -1,10 +1,13 @@
-//! `nexmark`: one Nexmark query over generated events, into a Delta table (or
-//! nowhere, to measure the pipeline alone), optionally dumping the events for
-//! another engine.
+//! `nexmark`: one Nexmark query over generated events (or events in a Kafka
+//! topic), into a Delta table (or nowhere, to measure the pipeline alone),
+//! optionally dumping the events for another engine; or the events written into
+//! a Kafka topic.
 //!
 //! ```text
 //! nexmark --query q5 --events 10000000 --output out/
 //! nexmark --query q3 --events 100000 --output out/ --dump-events events/
+//! nexmark --produce-to nexmark-events --events 10000000 --partitions 4
+//! nexmark --query q5 --topic nexmark-events --bounded --output out/
 //! ```
 
 #[global_allocator]
@@ -17,16 +20,36 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use tidemill_delta::TableLocation;
 use tidemill_job_examples::cli::ExitError;
-use tidemill_job_examples::nexmark::{self, NexmarkConfig, NexmarkJobSettings, Query, QueryOutput};
+use tidemill_job_examples::kafka_client::{self, KafkaClientArgs};
+use tidemill_job_examples::nexmark::{self, NexmarkConfig, NexmarkJobSettings, NexmarkTopic, Query, QueryOutput};
+use tidemill_kafka::{ClientProperties, KafkaSourceConfig};
 use tidemill_runtime::{ErrorChain, JobConfig};
 
-/// Runs one Nexmark query on generated events.
+/// Runs one Nexmark query on generated events or events in a Kafka topic, or
+/// writes the events into a topic (--produce-to).
 #[derive(Parser, Debug)]
 #[command(name = "nexmark", version)]
 struct Cli {
-    /// The query: q0, q1, q2, q3, q4, q5, q7, q8, q9, q11 or q13.
-    #[arg(long)]
-    query: Query,
+    /// The query: q0 to q9, q11 or q13.
+    #[arg(long, required_unless_present = "produce_to")]
+    query: Option<Query>,
+    /// Write the generated events into this Kafka topic (created with
+    /// --partitions partitions if missing) and exit, instead of running a query.
+    #[arg(long, value_name = "TOPIC", conflicts_with_all = ["query", "topic"])]
+    produce_to: Option<String>,
+    /// Read the events from this Kafka topic (as --produce-to writes them) instead
+    /// of generating them; one source per partition.
+    #[arg(long, value_name = "TOPIC")]
+    topic: Option<String>,
+    /// With --topic: stop at the partitions' ends as of the start.
+    #[arg(long, requires = "topic")]
+    bounded: bool,
+    /// Kafka bootstrap servers [default: bootstrap.servers of the Kafka client
+    /// properties, else 127.0.0.1:9092].
+    #[arg(long, value_name = "HOST:PORT,...", env = "KAFKA_BOOTSTRAP_SERVERS")]
+    brokers: Option<String>,
+    #[command(flatten)]
+    kafka: KafkaClientArgs,
     /// Events to generate (people, auctions and bids, 1 : 3 : 46).
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
@@ -39,7 +62,7 @@ struct Cli {
     /// Another event stream of the same shape (0 = the reference generator's).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Generator partitions.
+    /// Generator partitions (with --produce-to: the new topic's partitions).
     #[arg(long, default_value_t = 2)]
     partitions: usize,
     /// Shards of keyed operators.
@@ -49,7 +72,7 @@ struct Cli {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
     max_out_of_orderness: Duration,
     /// Folder or `s3://bucket/prefix` for the tables `<query>` and `dlq`.
-    #[arg(long, required_unless_present = "discard")]
+    #[arg(long, required_unless_present_any = ["discard", "produce_to"])]
     output: Option<String>,
     /// Drop the rows instead of writing them (measures the pipeline alone).
     #[arg(long, conflicts_with = "output")]
@@ -89,11 +112,32 @@ fn run(cli: &Cli) -> Result<(), ExitError> {
         seed: cli.seed,
         ..NexmarkConfig::default()
     };
+    let mut props = cli.kafka.merge_with_env(&ClientProperties::new()).map_err(|e| usage(&e))?;
+    let brokers = kafka_client::brokers(cli.brokers.as_deref(), &mut props);
+    // Secrets among the properties never reach the log or the final error.
+    tidemill_job_examples::cli::redact_output(props.redactor().map_err(|e| usage(&e))?);
+    if let Some(topic) = &cli.produce_to {
+        return produce(
+            cli,
+            &generator,
+            NexmarkTopic { brokers, topic: topic.clone(), partitions: cli.partitions, properties: props },
+        );
+    }
+    let Some(query) = cli.query else { return Err(ExitError::Usage("--query is required".into())) };
     let output = match &cli.output {
         Some(location) => QueryOutput::Delta(TableLocation::parse(location).map_err(|e| usage(&e))?),
         None => QueryOutput::Discard,
     };
+    let kafka = cli.topic.as_ref().map(|topic| {
+        let config = KafkaSourceConfig { properties: props.clone(), ..KafkaSourceConfig::new(&brokers, topic) };
+        if cli.bounded {
+            config.bounded()
+        } else {
+            config
+        }
+    });
     let settings = NexmarkJobSettings {
+        kafka,
         partitions: cli.partitions,
         shards: cli.shards,
         max_out_of_orderness: cli.max_out_of_orderness,
@@ -105,7 +149,7 @@ fn run(cli: &Cli) -> Result<(), ExitError> {
             checkpoint_interval: cli.checkpoint_dir.as_ref().map(|_| cli.checkpoint_interval),
             ..JobConfig::default()
         },
-        ..NexmarkJobSettings::new(cli.query, generator.clone())
+        ..NexmarkJobSettings::new(query, generator.clone())
     };
     let job = nexmark::build(&settings).map_err(|e| usage(&e))?;
     if let Some(dir) = &cli.dump_events {
@@ -118,14 +162,35 @@ fn run(cli: &Cli) -> Result<(), ExitError> {
         handle.wait_or_stop_on_signal().await.map_err(|e| ExitError::Failed(ErrorChain(&e).to_string()))
     })?;
     let seconds = started.elapsed().as_secs_f64();
-    let rows = summary.committed_by_sink.get(cli.query.name()).copied().unwrap_or(0);
-    let label = if cli.generate_only { "generate only".to_string() } else { cli.query.to_string() };
+    let rows = summary.committed_by_sink.get(query.name()).copied().unwrap_or(0);
+    let label = if cli.generate_only { "generate only".to_string() } else { query.to_string() };
     println!(
         "{label}: {} events in {seconds:.2} s ({:.0} events/s); {rows} rows committed to {}; {} dead letters",
         summary.records_in,
         summary.records_in as f64 / seconds.max(1e-9),
         cli.output.as_deref().unwrap_or("nowhere (--discard)"),
         summary.dead_letters,
+    );
+    Ok(())
+}
+
+/// `--produce-to`: the events into a topic (and the dump, if asked).
+fn produce(cli: &Cli, generator: &NexmarkConfig, target: NexmarkTopic) -> Result<(), ExitError> {
+    generator.validate().map_err(|e| ExitError::Usage(ErrorChain(&e).to_string()))?;
+    if let Some(dir) = &cli.dump_events {
+        nexmark::dump_events(generator, dir).map_err(|e| ExitError::Usage(ErrorChain(&e).to_string()))?;
+    }
+    let started = Instant::now();
+    let produced =
+        nexmark::produce_events(generator, &target).map_err(|e| ExitError::Failed(ErrorChain(&e).to_string()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "produced {} events ({:.1} MB) to topic {} ({} partitions) in {seconds:.2} s ({:.0} events/s)",
+        produced.records,
+        produced.bytes as f64 / 1e6,
+        target.topic,
+        produced.partitions,
+        produced.records as f64 / seconds.max(1e-9),
     );
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! them and [`Query::attach`] adds one to a job.
 
 mod joins;
+mod seller_averages;
 mod side_input;
 mod stateless;
 mod windows;
@@ -14,6 +15,7 @@ use tidemill_operators::window::WindowError;
 use tidemill_runtime::Stream;
 
 pub use joins::{q3, q8, SellerJoin, WindowJoin};
+pub use seller_averages::{q6, SellerAverage, SellerPrices, LAST_AUCTIONS};
 pub use side_input::{q13, SideInputError, SideTable, SIDE_KEYS};
 pub use stateless::{q0, q1, q2};
 pub use windows::{q11, q5, q7};
@@ -37,6 +39,8 @@ pub enum Query {
     Q4,
     /// Hot items (sliding windows, ranking).
     Q5,
+    /// Average selling price per seller over their last ten closed auctions.
+    Q6,
     /// Highest bid (tumbling window, max_by).
     Q7,
     /// Monitor new users (window join).
@@ -51,13 +55,14 @@ pub enum Query {
 
 impl Query {
     /// Every query, in order.
-    pub const ALL: [Query; 11] = [
+    pub const ALL: [Query; 12] = [
         Query::Q0,
         Query::Q1,
         Query::Q2,
         Query::Q3,
         Query::Q4,
         Query::Q5,
+        Query::Q6,
         Query::Q7,
         Query::Q8,
         Query::Q9,
@@ -74,6 +79,7 @@ impl Query {
             Query::Q3 => "q3",
             Query::Q4 => "q4",
             Query::Q5 => "q5",
+            Query::Q6 => "q6",
             Query::Q7 => "q7",
             Query::Q8 => "q8",
             Query::Q9 => "q9",
@@ -104,6 +110,7 @@ impl Query {
             Query::Q3 => output.rows(name, q3(events, shards)),
             Query::Q4 => output.rows(name, q4(events, shards)),
             Query::Q5 => output.rows(name, q5(events, shards)?),
+            Query::Q6 => output.rows(name, q6(events, shards)),
             Query::Q7 => output.rows(name, q7(events, shards)),
             Query::Q8 => output.rows(name, q8(events, shards)),
             Query::Q9 => output.rows(name, q9(events, shards)),
@@ -133,7 +140,7 @@ pub enum QueryError {
 
 /// A query name this crate does not implement.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown query `{0}`: the queries are q0, q1, q2, q3, q4, q5, q7, q8, q9, q11 and q13")]
+#[error("unknown query `{0}`: the queries are q0 to q9, q11 and q13")]
 pub struct UnknownQuery(pub String);
 
 impl FromStr for Query {

@@ -1,6 +1,6 @@
 //! q9 (winning bids: auctions joined with their bids while open, the best bid
 //! emitted when the auction closes) and q4 (average closing price per category,
-//! a changelog over q9's winners).
+//! a changelog over q9's winners); q6 builds on the same winners.
 
 use serde::{Deserialize, Serialize};
 use tidemill_operators::process::{Either, KeyContext, KeyedProcessFunction, Timer};
@@ -44,7 +44,9 @@ pub fn q4(events: &Stream<NexmarkEvent>, shards: usize) -> Stream<Q4Row> {
     winners(events, shards, "q4").key_by(|w: &Q9Row| w.category, shards).process("q4_averages", || CategoryAverage)
 }
 
-fn winners(events: &Stream<NexmarkEvent>, shards: usize, query: &str) -> Stream<Q9Row> {
+/// The winning bid of every auction, emitted at its close with the close time;
+/// node names start with `query`.
+pub(super) fn winners(events: &Stream<NexmarkEvent>, shards: usize, query: &str) -> Stream<Q9Row> {
     events
         .operator(&format!("{query}_auctions_and_bids"), |_: &NodeContext| Select::new(auctions_and_bids))
         .key_by(auction_key, shards)
