@@ -277,3 +277,20 @@ fn records_behind_the_watermark_are_late_event_dead_letters() {
     assert_eq!(w.take_values(), vec![(2, 3, 200)]);
     assert_eq!(w.take_dead_letters().iter().map(|d| d.reason).collect::<Vec<_>>(), vec![ReasonCode::LateEvent]);
 }
+
+#[test]
+fn a_panicking_join_function_dead_letters_the_record_and_the_join_goes_on() {
+    let bounds = IntervalBounds::new(Duration::from_millis(10), Duration::from_millis(10)).unwrap();
+    let join: PairFn<Row, Row, (u32, u32)> = Arc::new(|l: &Row, r: &Row| {
+        assert_ne!(r.1, 13, "unlucky");
+        (l.1, r.1)
+    });
+    let mut h = OperatorHarness::new(KeyedProcessOperator::new(IntervalJoin::new(bounds, join), Arc::new(side_key)));
+    h.push_timed([(Either::Left((1, 1)), 1_000), (Either::Right((1, 13)), 1_001), (Either::Right((1, 2)), 1_002)])
+        .unwrap();
+    h.push_end().unwrap();
+    assert_eq!(h.take_values(), vec![(1, 2)], "the records after the panic are joined");
+    let dead = h.take_dead_letters();
+    assert_eq!(dead.iter().map(|d| d.reason).collect::<Vec<_>>(), vec![ReasonCode::UserFunctionPanic]);
+    assert!(String::from_utf8_lossy(&dead[0].payload).contains("13"), "the dead letter holds the record");
+}

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tidemill_runtime::{BoxError, EventTime, Record};
 
-use super::{reject_if_late, JoinSide, PairFn};
+use super::{JoinSide, PairFn};
 use crate::process::{Either, KeyContext, KeyedProcessFunction, Timer};
 use crate::window::{whole_millis, WindowError, WindowKey};
 
@@ -97,7 +97,7 @@ where
         record: &Record<Either<L, R>>,
         ctx: &mut KeyContext<'_, Self>,
     ) -> Result<(), BoxError> {
-        if reject_if_late(record.time, ctx) {
+        if ctx.reject_if_late(record.time) {
             return Ok(());
         }
         let t = record.time.as_millis();

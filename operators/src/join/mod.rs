@@ -48,13 +48,13 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tidemill_runtime::{EventTime, KeyedStream, ReasonCode, Stream};
+use tidemill_runtime::{KeyedStream, Stream};
 
 pub use interval::{IntervalBounds, IntervalJoin, IntervalState};
 pub use temporal::{TableUpdate, TemporalJoin, TemporalState};
 pub use window::{JoinWindow, WindowJoin, WindowJoinState};
 
-use crate::process::{ConnectExt, Either, KeyContext, KeyedProcessFunction};
+use crate::process::{ConnectExt, Either};
 use crate::window::{WindowKey, WindowSpec};
 use crate::KeyedStreamExt;
 
@@ -70,16 +70,6 @@ pub type LookupFn<T, V, O> = Arc<dyn Fn(&T, Option<&V>) -> Option<O> + Send + Sy
 pub trait JoinSide: Clone + Send + Serialize + DeserializeOwned + 'static {}
 
 impl<T: Clone + Send + Serialize + DeserializeOwned + 'static> JoinSide for T {}
-
-/// Sends the record being processed to the dead letters as `late_event` if its
-/// time is at or behind the watermark; whether it did.
-fn reject_if_late<F: KeyedProcessFunction>(time: EventTime, ctx: &mut KeyContext<'_, F>) -> bool {
-    let late = ctx.watermark().is_some_and(|w| time <= w);
-    if late {
-        ctx.reject(ReasonCode::LateEvent, format!("at {time} behind the watermark {:?}", ctx.watermark()));
-    }
-    late
-}
 
 /// Two streams connected and keyed by a join key, ready to join: see
 /// [`JoinExt::join_on`].

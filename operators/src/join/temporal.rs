@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tidemill_runtime::{BoxError, EventTime, Record};
 
-use super::{reject_if_late, JoinSide, LookupFn};
+use super::{JoinSide, LookupFn};
 use crate::process::{Either, KeyContext, KeyedProcessFunction, Timer};
 use crate::window::WindowKey;
 
@@ -82,7 +82,7 @@ where
         record: &Record<Either<TableUpdate<K, V>, T>>,
         ctx: &mut KeyContext<'_, Self>,
     ) -> Result<(), BoxError> {
-        if reject_if_late(record.time, ctx) {
+        if ctx.reject_if_late(record.time) {
             return Ok(());
         }
         let t = record.time.as_millis();

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tidemill_runtime::{BoxError, EventTime, ReasonCode, Record};
 
-use super::{reject_if_late, JoinSide, WindowPairFn};
+use super::{JoinSide, WindowPairFn};
 use crate::process::{Either, KeyContext, KeyedProcessFunction, Timer};
 use crate::window::{SlidingWindow, WindowKey, WindowSpec};
 
@@ -110,7 +110,7 @@ where
             WindowSpec::Tumbling(w) => SlidingWindow::from(w),
             WindowSpec::Sliding(w) => w,
             WindowSpec::Session(s) => {
-                if reject_if_late(record.time, ctx) {
+                if ctx.reject_if_late(record.time) {
                     return Ok(());
                 }
                 ctx.state().sessions.push((t, record.value.clone()));

@@ -109,6 +109,17 @@ impl<F: KeyedProcessFunction> KeyContext<'_, F> {
         self.processing_timers.delete(time, self.key);
     }
 
+    /// Sends the input record to the dead letters as `late_event` if the watermark
+    /// has reached `needed`, the last instant of the state it would need (its own
+    /// time when any state it could meet may already be gone, or the last instant of
+    /// its window or group): then that state was emitted and dropped. Returns
+    /// whether it did; the caller then leaves the record alone.
+    pub fn reject_if_late(&mut self, needed: EventTime) -> bool {
+        let Some(watermark) = self.watermark.filter(|w| *w >= needed) else { return false };
+        self.reject(ReasonCode::LateEvent, format!("needs state up to {needed}, and the watermark is at {watermark}"));
+        true
+    }
+
     /// Sends the input record to the dead letters with `reason` (for example
     /// [`ReasonCode::LateEvent`] when the state it needed has expired) once this
     /// call returns. Ignored in `on_timer`, which has no input record.

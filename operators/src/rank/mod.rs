@@ -42,7 +42,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tidemill_runtime::{BoxError, EventTime, ReasonCode, Record};
+use tidemill_runtime::{BoxError, EventTime, Record};
 
 use crate::process::{KeyContext, KeyedProcessFunction, Timer};
 use crate::window::WindowKey;
@@ -103,8 +103,7 @@ where
 
     fn process_element(&mut self, record: &Record<T>, ctx: &mut KeyContext<'_, Self>) -> Result<(), BoxError> {
         let closes = (self.closes_at)(&record.value);
-        if ctx.watermark().is_some_and(|w| w >= closes) {
-            ctx.reject(ReasonCode::LateEvent, format!("its group closed at {closes}, watermark {:?}", ctx.watermark()));
+        if ctx.reject_if_late(closes) {
             return Ok(());
         }
         let score = (self.score)(&record.value);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tidemill_operators::process::{Either, KeyContext, KeyedProcessFunction, Timer};
 use tidemill_operators::KeyedStreamExt;
-use tidemill_runtime::{duration_millis, BoxError, EventTime, NodeContext, ReasonCode, Record, Stream};
+use tidemill_runtime::{duration_millis, BoxError, EventTime, NodeContext, Record, Stream};
 
 use crate::nexmark::event::{people_and_auctions, Auction, NexmarkEvent, Person, Select};
 use crate::nexmark::rows::{Q3Row, Q8Row};
@@ -159,8 +159,7 @@ impl KeyedProcessFunction for WindowJoin {
         let t = record.time.as_millis();
         let start = t.div_euclid(self.size_ms) * self.size_ms;
         let last = EventTime::from_millis(start + self.size_ms - 1);
-        if ctx.watermark().is_some_and(|w| w >= last) {
-            ctx.reject(ReasonCode::LateEvent, format!("its window ending {last} was joined already"));
+        if ctx.reject_if_late(last) {
             return Ok(());
         }
         let window = ctx.state().entry(start).or_default();

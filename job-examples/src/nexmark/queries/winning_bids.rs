@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use tidemill_operators::process::{Either, KeyContext, KeyedProcessFunction, Timer};
 use tidemill_operators::KeyedStreamExt;
-use tidemill_runtime::{BoxError, EventTime, NodeContext, ReasonCode, Record, Stream};
+use tidemill_runtime::{BoxError, EventTime, NodeContext, Record, Stream};
 
 use crate::nexmark::event::{auctions_and_bids, Auction, Bid, NexmarkEvent, Select};
 use crate::nexmark::rows::{Q4Row, Q9Row};
@@ -88,9 +88,8 @@ impl KeyedProcessFunction for WinningBid {
         record: &Record<AuctionOrBid>,
         ctx: &mut KeyContext<'_, Self>,
     ) -> Result<(), BoxError> {
-        if ctx.watermark().is_some_and(|w| record.time <= w) {
-            // Its auction may have closed and been forgotten already.
-            ctx.reject(ReasonCode::LateEvent, format!("at {} behind the watermark {:?}", record.time, ctx.watermark()));
+        // Its auction may have closed and been forgotten already.
+        if ctx.reject_if_late(record.time) {
             return Ok(());
         }
         match &record.value {
