@@ -76,7 +76,14 @@ fn watermarks(topic: &str) -> Vec<(i64, i64)> {
 /// Creates `topic` in the shared broker and waits until every partition is
 /// readable (its metadata shows it and its leader answers for its offsets).
 pub async fn create_topic(topic: &str, partitions: i32) {
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    create_topic_with(topic, partitions, &[]).await;
+}
+
+/// [`create_topic`] with topic configs, e.g. `[("cleanup.policy", "compact")]`.
+pub async fn create_topic_with(topic: &str, partitions: i32, configs: &[(&str, &str)]) {
+    let new = configs
+        .iter()
+        .fold(NewTopic::new(topic, partitions, TopicReplication::Fixed(1)), |new, (key, value)| new.set(key, value));
     let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
     for result in admin().create_topics([&new], &opts).await.expect("create topic") {
         result.expect("topic created");

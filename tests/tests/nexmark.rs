@@ -151,3 +151,68 @@ fn queries_over_events_in_a_kafka_topic_equal_duckdb() {
         assert_eq!(reasons, ["not_json"], "{query}");
     }
 }
+
+/// q13 with its side table kept as keyed state from a changelog in a compacted
+/// topic (values, then newer values for some keys and tombstones for others, all
+/// timed before the first bid): each bid is joined with the table as of its time,
+/// which here is the table's final content, so the result equals DuckDB's join
+/// with that final table.
+#[test]
+fn q13_joins_a_side_table_kept_from_a_compacted_topic() {
+    use tidemill_job_examples::nexmark::DEFAULT_BASE_TIME_MS;
+    use tidemill_kafka::rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+    use tidemill_kafka::rdkafka::ClientConfig;
+    use tidemill_testkit::kafka::{brokers, create_topic_with, TopicGuard};
+
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events");
+    let topic = TopicGuard::unique("nexmark-side");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(create_topic_with(&topic.name, 2, &[("cleanup.policy", "compact")]));
+    let producer: ThreadedProducer<_> = ClientConfig::new().set("bootstrap.servers", brokers()).create().unwrap();
+    let first = DEFAULT_BASE_TIME_MS as i64;
+    let send = |key: u32, value: Option<String>, at: i64| {
+        let key = key.to_string();
+        let mut record = BaseRecord::<str, str>::to(&topic.name).key(&key).timestamp(at);
+        if let Some(value) = &value {
+            record = record.payload(value);
+        }
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    };
+    for k in (0..10_000).step_by(3) {
+        send(k, Some(format!("side-{k}")), first - 10_000);
+    }
+    for k in (0..10_000).step_by(9) {
+        send(k, Some(format!("side-{k}-v2")), first - 5_000);
+    }
+    for k in (0..10_000).step_by(12) {
+        send(k, None, first - 5_000);
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    // The table those updates leave, for DuckDB.
+    std::fs::create_dir_all(&events).unwrap();
+    let table: String = (0..10_000)
+        .filter(|k| k % 3 == 0 && k % 12 != 0)
+        .map(|k| {
+            let value = if k % 9 == 0 { format!("side-{k}-v2") } else { format!("side-{k}") };
+            format!("{{\"key\":{k},\"value\":\"{value}\"}}\n")
+        })
+        .collect();
+    std::fs::write(events.join("side_input.jsonl"), table).unwrap();
+
+    let output = dir.path().join("out");
+    let run = Command::new(binary::nexmark())
+        .args(["--query", "q13", "--events", "60000", "--rate", "200", "--out-of-order-group", "50"])
+        .args(["--partitions", "3", "--shards", "3", "--side-topic", &topic.name, "--bounded", "--brokers", &brokers()])
+        .arg("--output")
+        .arg(&output)
+        .arg("--dump-events")
+        .arg(&events)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("; 0 dead letters"), "{stdout}");
+    let rows = assert_equals_duckdb("q13", &events, &output.join("q13"));
+    assert!(rows > 0, "an empty result proves nothing");
+}

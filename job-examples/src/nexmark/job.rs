@@ -4,14 +4,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tidemill_kafka::{KafkaSource, KafkaSourceConfig, KafkaSourceConfigError, TopicMetadataError};
+use tidemill_kafka::{KafkaRecord, KafkaSource, KafkaSourceConfig, KafkaSourceConfigError, TopicMetadataError};
 use tidemill_operators::BytesStreamExt;
 use tidemill_runtime::checkpoint::store_for;
-use tidemill_runtime::{BuildError, Job, JobBuilder, JobConfig, NodeContext, Stream};
+use tidemill_runtime::{BuildError, EventTime, Job, JobBuilder, JobConfig, NodeContext, Stream};
 
 use super::event::NexmarkEvent;
 use super::output::QueryOutput;
-use super::queries::{Query, QueryError, SideInputError, SideTable};
+use super::queries::{side_updates, Query, QueryError, SideInput, SideInputError, SideTable};
 use super::source::{NexmarkConfig, NexmarkConfigError, NexmarkSource};
 
 /// Everything a Nexmark run needs.
@@ -40,6 +40,9 @@ pub struct NexmarkJobSettings {
     pub generate_only: bool,
     /// q13's side table: a JSON-lines file of `{"key", "value"}`.
     pub side_input: Option<PathBuf>,
+    /// q13's side table as a changelog in a (compacted) Kafka topic, instead of
+    /// `side_input`: see [`side_update`](super::queries::side_update).
+    pub side_topic: Option<KafkaSourceConfig>,
     /// Checkpoints here (a folder or `s3://...`), if set.
     pub checkpoint_dir: Option<PathBuf>,
     /// The runtime's settings.
@@ -60,6 +63,7 @@ impl NexmarkJobSettings {
             output: QueryOutput::Discard,
             generate_only: false,
             side_input: None,
+            side_topic: None,
             checkpoint_dir: None,
             runtime: JobConfig::default(),
         }
@@ -120,14 +124,25 @@ pub fn build(settings: &NexmarkJobSettings) -> Result<Job, NexmarkJobError> {
     if settings.shards == 0 {
         return Err(NexmarkJobError::Zero("shards"));
     }
-    let side = match &settings.side_input {
-        Some(path) if settings.query.needs_side_input() => Some(SideTable::load(path)?),
+    let side_file = match (&settings.side_input, &settings.side_topic) {
+        (Some(path), None) if settings.query.needs_side_input() => Some(SideTable::load(path)?),
         _ => None,
     };
     let mut job = Job::builder(&format!("nexmark-{}", settings.query)).config(settings.runtime.clone());
     if let Some(dir) = &settings.checkpoint_dir {
         job = job.checkpoint_store(store_for(&dir.to_string_lossy()).map_err(NexmarkJobError::Checkpoints)?);
     }
+    let side = match (&settings.side_topic, side_file) {
+        (Some(topic), _) if settings.query.needs_side_input() => {
+            let records = kafka_records(&job, topic, "side_topic")?.assign_timestamps(
+                "side_time",
+                |r: &KafkaRecord| r.timestamp.unwrap_or(EventTime::MIN),
+                settings.max_out_of_orderness,
+            );
+            Some(SideInput::Changelog(side_updates(&records)))
+        }
+        (_, file) => file.map(SideInput::File),
+    };
     let events = event_source(&job, settings)?.assign_timestamps(
         "event_time",
         NexmarkEvent::time,
@@ -152,12 +167,21 @@ fn event_source(job: &JobBuilder, settings: &NexmarkJobSettings) -> Result<Strea
             Ok(NexmarkSource::new(generator.clone(), ctx))
         }));
     };
-    kafka.validate()?;
-    let partitions = match &kafka.partitions {
+    Ok(kafka_records(job, kafka, "kafka")?.decode_json::<NexmarkEvent>("decode"))
+}
+
+/// A source node `name` with one actor per partition of the topic `config`
+/// reads; its records are timed by their Kafka timestamps.
+fn kafka_records(
+    job: &JobBuilder,
+    config: &KafkaSourceConfig,
+    name: &str,
+) -> Result<Stream<KafkaRecord>, NexmarkJobError> {
+    config.validate()?;
+    let partitions = match &config.partitions {
         Some(list) => list.len(),
-        None => kafka.partition_count()?,
+        None => config.partition_count()?,
     };
-    let config = kafka.clone();
-    let records = job.source("kafka", partitions, move |ctx: &NodeContext| KafkaSource::new(config.clone(), ctx));
-    Ok(records.decode_json::<NexmarkEvent>("decode"))
+    let config = config.clone();
+    Ok(job.source(name, partitions, move |ctx: &NodeContext| KafkaSource::new(config.clone(), ctx)))
 }

@@ -41,8 +41,8 @@ struct Cli {
     /// of generating them; one source per partition.
     #[arg(long, value_name = "TOPIC")]
     topic: Option<String>,
-    /// With --topic: stop at the partitions' ends as of the start.
-    #[arg(long, requires = "topic")]
+    /// With --topic or --side-topic: stop at the partitions' ends as of the start.
+    #[arg(long)]
     bounded: bool,
     /// Kafka bootstrap servers [default: bootstrap.servers of the Kafka client
     /// properties, else 127.0.0.1:9092].
@@ -82,8 +82,13 @@ struct Cli {
     #[arg(long)]
     generate_only: bool,
     /// q13's side table: JSON lines of {"key": <integer>, "value": <string>}.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "side_topic")]
     side_input: Option<PathBuf>,
+    /// q13's side table as a changelog in a (compacted) Kafka topic: key the table
+    /// key (decimal), value the new value, an empty value a removal, timestamp when
+    /// it takes effect; each bid is joined with the table as of its time.
+    #[arg(long, value_name = "TOPIC")]
+    side_topic: Option<String>,
     /// Also write the events as JSON lines per kind under this folder.
     #[arg(long)]
     dump_events: Option<PathBuf>,
@@ -128,16 +133,17 @@ fn run(cli: &Cli) -> Result<(), ExitError> {
         Some(location) => QueryOutput::Delta(TableLocation::parse(location).map_err(|e| usage(&e))?),
         None => QueryOutput::Discard,
     };
-    let kafka = cli.topic.as_ref().map(|topic| {
-        let config = KafkaSourceConfig { properties: props.clone(), ..KafkaSourceConfig::new(&brokers, topic) };
+    let topic = |name: &String| {
+        let config = KafkaSourceConfig { properties: props.clone(), ..KafkaSourceConfig::new(&brokers, name) };
         if cli.bounded {
             config.bounded()
         } else {
             config
         }
-    });
+    };
     let settings = NexmarkJobSettings {
-        kafka,
+        kafka: cli.topic.as_ref().map(topic),
+        side_topic: cli.side_topic.as_ref().map(topic),
         partitions: cli.partitions,
         shards: cli.shards,
         max_out_of_orderness: cli.max_out_of_orderness,

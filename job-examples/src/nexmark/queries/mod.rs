@@ -16,7 +16,9 @@ use tidemill_runtime::Stream;
 
 pub use joins::{q3, q8, SellerJoin, WindowJoin};
 pub use seller_averages::{q6, SellerAverage, SellerPrices, LAST_AUCTIONS};
-pub use side_input::{q13, SideInputError, SideTable, SIDE_KEYS};
+pub use side_input::{
+    q13, side_update, side_updates, SideInput, SideInputError, SideTable, SideUpdateError, SIDE_KEYS,
+};
 pub use stateless::{q0, q1, q2};
 pub use windows::{q11, q5, q7};
 pub use winning_bids::{q4, q9, CategoryAverage, WinningBid};
@@ -100,7 +102,7 @@ impl Query {
         events: &Stream<NexmarkEvent>,
         shards: usize,
         output: &QueryOutput,
-        side: Option<&SideTable>,
+        side: Option<&SideInput>,
     ) -> Result<(), QueryError> {
         let name = self.name();
         match self {
@@ -115,7 +117,7 @@ impl Query {
             Query::Q8 => output.rows(name, q8(events, shards)),
             Query::Q9 => output.rows(name, q9(events, shards)),
             Query::Q11 => output.rows(name, q11(events, shards)?),
-            Query::Q13 => output.rows(name, q13(events, side.cloned().ok_or(QueryError::NoSideInput)?)),
+            Query::Q13 => output.rows(name, q13(events, side.cloned().ok_or(QueryError::NoSideInput)?, shards)),
         }
         Ok(())
     }
@@ -134,7 +136,10 @@ pub enum QueryError {
     #[error("invalid window")]
     Window(#[from] WindowError),
     /// q13 was asked for without a side table.
-    #[error("q13 joins with a side table: give one with --side-input FILE (JSON lines of {{\"key\", \"value\"}})")]
+    #[error(
+        "q13 joins with a side table: give one with --side-input FILE (JSON lines of {{\"key\", \"value\"}}) \
+         or --side-topic TOPIC (its changelog)"
+    )]
     NoSideInput,
 }
 
