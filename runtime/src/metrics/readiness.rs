@@ -21,7 +21,8 @@ pub enum Readiness {
     Ready,
     /// Not ready, and why (one line each in the `/readyz` answer): the job's
     /// status unless it is `running` (`starting`, `restarting`, ...), then every
-    /// condition set, as `<node>: <reason>`.
+    /// condition set, as `<node>: <reason>`; an ended job (`finished`, `failed`)
+    /// only its status.
     NotReady(Vec<String>),
 }
 
@@ -33,6 +34,12 @@ impl Readiness {
 
     /// The readiness of a job with `status` and `conditions`.
     pub(crate) fn of(status: JobStatus, conditions: &Conditions) -> Self {
+        if matches!(status, JobStatus::Finished | JobStatus::Failed) {
+            // No pipeline is left: its nodes' conditions no longer say anything,
+            // even while the last actors are still being dropped (which is when
+            // their conditions are forgotten, a moment after the job ends).
+            return Readiness::NotReady(vec![status.as_str().to_string()]);
+        }
         let mut reasons = Vec::new();
         if status != JobStatus::Running {
             reasons.push(status.as_str().to_string());
@@ -201,5 +208,20 @@ mod tests {
         assert_eq!(Readiness::of(JobStatus::Running, &conditions), Readiness::Ready, "gone with its node");
         assert!(conditions.states().is_empty());
         assert_eq!(Readiness::of(JobStatus::Starting, &conditions), Readiness::NotReady(vec!["starting".into()]));
+    }
+
+    #[test]
+    fn an_ended_job_reports_only_its_end_even_before_its_nodes_are_dropped() {
+        let conditions = Conditions::default();
+        let lingering = conditions.register(&Arc::from("feed"), "upstream");
+        lingering.set("still waiting");
+        for (status, name) in [(JobStatus::Finished, "finished"), (JobStatus::Failed, "failed")] {
+            assert_eq!(Readiness::of(status, &conditions), Readiness::NotReady(vec![name.into()]));
+        }
+        assert_eq!(
+            Readiness::of(JobStatus::Stopping, &conditions),
+            Readiness::NotReady(vec!["stopping".into(), "feed: still waiting".into()]),
+            "a stopping job still has its pipeline"
+        );
     }
 }
