@@ -89,9 +89,11 @@ fn a_join_killed_mid_run_resumes_to_the_duckdb_result() {
 fn bad_settings_are_refused_before_anything_starts() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("out");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--query", "q5", "--rate", "0"], "events_per_second must be at least 1"),
         (&["--query", "q5", "--partitions", "0"], "partitions must be at least 1"),
+        (&["--produce-to", "t", "--partitions", "0"], "partitions must be at least 1"),
+        (&["--query", "q5", "--bounded"], "--bounded applies to --topic or --side-topic"),
         (&["--query", "q13"], "q13 joins with a side table"),
         (&["--query", "q42"], "unknown query `q42`"),
     ];

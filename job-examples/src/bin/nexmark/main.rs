@@ -121,6 +121,12 @@ fn run(cli: &Cli) -> Result<(), ExitError> {
     let brokers = kafka_client::brokers(cli.brokers.as_deref(), &mut props);
     // Secrets among the properties never reach the log or the final error.
     tidemill_job_examples::cli::redact_output(props.redactor().map_err(|e| usage(&e))?);
+    if cli.bounded && cli.topic.is_none() && cli.side_topic.is_none() {
+        return Err(ExitError::Usage("--bounded applies to --topic or --side-topic; neither is given".into()));
+    }
+    if cli.partitions == 0 {
+        return Err(ExitError::Usage("--partitions must be at least 1".into()));
+    }
     if let Some(topic) = &cli.produce_to {
         return produce(
             cli,
