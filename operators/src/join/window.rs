@@ -181,29 +181,30 @@ where
                     ctx.clear_state();
                 }
             }
-            WindowSpec::Tumbling(_) | WindowSpec::Sliding(_) => {
-                let size = match self.spec {
-                    WindowSpec::Tumbling(w) => w.size_millis(),
-                    WindowSpec::Sliding(w) => w.size_millis(),
-                    WindowSpec::Session(_) => unreachable!("handled above"),
-                };
-                let state = ctx.state();
-                let open = state.windows.split_off(&now.saturating_sub(size - 1).saturating_add(1));
-                let closed = std::mem::replace(&mut state.windows, open);
-                let empty = state.windows.is_empty();
-                for (start, (left, right)) in closed {
-                    let end = start.saturating_add(size);
-                    let window = JoinWindow { start: EventTime::from_millis(start), end: EventTime::from_millis(end) };
-                    self.emit_pairs(left.iter(), right.iter(), window, &mut out);
-                }
-                if empty {
-                    ctx.clear_state();
-                }
-            }
+            WindowSpec::Tumbling(w) => self.close_fixed(w.size_millis(), now, ctx, &mut out),
+            WindowSpec::Sliding(w) => self.close_fixed(w.size_millis(), now, ctx, &mut out),
         }
         for (value, time) in out {
             ctx.emit_at(value, EventTime::from_millis(time));
         }
         Ok(())
+    }
+}
+
+impl<K: WindowKey, L: JoinSide, R: JoinSide, O: Send + 'static> WindowJoin<K, L, R, O> {
+    /// Joins and forgets the fixed windows of `size` ms whose last instant is at
+    /// or before `now`.
+    fn close_fixed(&self, size: i64, now: i64, ctx: &mut KeyContext<'_, Self>, out: &mut Vec<(O, i64)>) {
+        let state = ctx.state();
+        let open = state.windows.split_off(&now.saturating_sub(size - 1).saturating_add(1));
+        let closed = std::mem::replace(&mut state.windows, open);
+        if state.windows.is_empty() {
+            ctx.clear_state();
+        }
+        for (start, (left, right)) in closed {
+            let end = start.saturating_add(size);
+            let window = JoinWindow { start: EventTime::from_millis(start), end: EventTime::from_millis(end) };
+            self.emit_pairs(left.iter(), right.iter(), window, out);
+        }
     }
 }
