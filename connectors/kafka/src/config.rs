@@ -176,6 +176,16 @@ impl KafkaSourceConfig {
         }
     }
 
+    /// How many source actors read the topic: one per listed partition, else one
+    /// per partition the brokers report (a missing topic or unreachable brokers
+    /// fail here, before anything starts).
+    pub fn source_partitions(&self) -> Result<usize, crate::TopicMetadataError> {
+        match &self.partitions {
+            Some(list) => Ok(list.len()),
+            None => self.partition_count(),
+        }
+    }
+
     /// The topic's partition count, asked with the source's client properties;
     /// a failure says what the client reported (authentication, TLS, connection).
     pub fn partition_count(&self) -> Result<usize, crate::TopicMetadataError> {

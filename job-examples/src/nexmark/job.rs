@@ -178,10 +178,7 @@ fn kafka_records(
     name: &str,
 ) -> Result<Stream<KafkaRecord>, NexmarkJobError> {
     config.validate()?;
-    let partitions = match &config.partitions {
-        Some(list) => list.len(),
-        None => config.partition_count()?,
-    };
+    let partitions = config.source_partitions()?;
     let config = config.clone();
     Ok(job.source(name, partitions, move |ctx: &NodeContext| KafkaSource::new(config.clone(), ctx)))
 }

@@ -303,13 +303,7 @@ fn file_or_generator_source(job: &JobBuilder, input: &OrderInput) -> Result<Stre
 
 fn kafka_source(job: &JobBuilder, config: &KafkaSourceConfig) -> Result<Stream<KafkaRecord>, OrderJobError> {
     config.validate().map_err(OrderJobError::KafkaConfig)?;
-    // One source actor per partition: the listed ones, or ask the broker how many
-    // there are. A missing topic or an unreachable broker fails here, before
-    // anything starts.
-    let partitions = match &config.partitions {
-        Some(list) => list.len(),
-        None => config.partition_count().map_err(|e| OrderJobError::Topic(Box::new(e)))?,
-    };
+    let partitions = config.source_partitions().map_err(|e| OrderJobError::Topic(Box::new(e)))?;
     let config = config.clone();
     Ok(job.source("kafka", partitions, move |ctx: &NodeContext| KafkaSource::new(config.clone(), ctx)))
 }
